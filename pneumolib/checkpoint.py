@@ -1,0 +1,107 @@
+"""Checkpoints: saved atomically with their config, loaded safely with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import TrainConfig
+from .errors import CheckpointError
+from .repro import package_versions
+
+FORMAT = "pneumolib-checkpoint"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    config: TrainConfig,
+    threshold: float = 0.5,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write model weights, config, decision threshold and metrics; atomic (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": config.model,
+        "config": config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "threshold": float(threshold),
+        "metrics": metrics or {},
+        "versions": package_versions(),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint safely. Raises :class:`CheckpointError` for anything that is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint '{path}' does not exist.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"Refused to load '{path}': it contains Python objects that safe loading (weights_only=True) "
+            f"does not allow, so it could run code. Only load checkpoints you trust. Detail: {str(exc).splitlines()[0]}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(
+            f"'{path}' is not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"'{path}' is a PyTorch file but not a pneumolib checkpoint (no '{FORMAT}' marker). "
+            "Create checkpoints with pneumolib.checkpoint.save_checkpoint or `python -m pneumolib train`."
+        )
+    return payload
+
+
+def load_weights(model: nn.Module, payload: dict[str, Any], expected_model: str) -> nn.Module:
+    """Load a checkpoint's weights into ``model`` (built as ``expected_model``), checking the architecture."""
+    saved = payload.get("model")
+    if saved != expected_model:
+        raise CheckpointError(
+            f"This checkpoint holds a {saved!r} model, but the model to load it into is {expected_model!r}. "
+            f"Build a {saved!r} (or use pneumolib.checkpoint.load_model, which reads the architecture from the file)."
+        )
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"The checkpoint's {saved!r} weights do not fit this model (different head or stem?): "
+            f"{str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc}"
+        ) from None
+    return model
+
+
+def load_model(path: str | os.PathLike) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
+    """Rebuild the model a checkpoint describes and load its weights: ``(model, config, payload)``."""
+    from .models import build_model_from_config
+
+    payload = load_checkpoint(path)
+    config = TrainConfig.from_dict(payload["config"])
+    # The weights come from the checkpoint: never fetch the pretrained source again.
+    model = build_model_from_config(dataclasses.replace(config, pretrained=None))
+    load_weights(model, payload, config.model)
+    model.eval()
+    return model, config, payload

@@ -1,0 +1,29 @@
+"""Data: PneumoniaMNIST files and folder datasets, splits, weights, tensors and loaders."""
+
+from .core import CLASS_NAMES, SPLITS, PneumoniaData, Split
+from .folder import center_crop_resize, load_folder_dataset
+from .medmnist_files import (
+    DATA_ENV_VAR,
+    download_pneumoniamnist,
+    load_pneumoniamnist,
+    npz_filename,
+    resolve_data_dir,
+    validate_npz,
+)
+from .splits import class_counts, class_weights, pos_weight, sample_weights, stratified_kfold, stratified_split
+from .tensors import (
+    AUGMENT_PRESETS,
+    TensorImageDataset,
+    augmentation_preset,
+    build_augmentation,
+    make_loader,
+    to_float_tensor,
+)
+
+__all__ = [
+    "AUGMENT_PRESETS", "CLASS_NAMES", "DATA_ENV_VAR", "SPLITS", "PneumoniaData", "Split",
+    "TensorImageDataset", "augmentation_preset", "build_augmentation", "center_crop_resize",
+    "class_counts", "class_weights", "download_pneumoniamnist", "load_folder_dataset",
+    "load_pneumoniamnist", "make_loader", "npz_filename", "pos_weight", "resolve_data_dir",
+    "sample_weights", "stratified_kfold", "stratified_split", "to_float_tensor", "validate_npz",
+]

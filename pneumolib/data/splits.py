@@ -1,0 +1,58 @@
+"""Stratified splits and folds, class counts, and class weights."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from .core import CLASS_NAMES
+
+
+def class_counts(labels: np.ndarray) -> dict[str, int]:
+    """``{"normal": n0, "pneumonia": n1}``."""
+    labels = np.asarray(labels).reshape(-1)
+    return {name: int((labels == i).sum()) for i, name in enumerate(CLASS_NAMES)}
+
+
+def _require_both_classes(labels: np.ndarray) -> tuple[int, int]:
+    counts = class_counts(labels)
+    if min(counts.values()) == 0:
+        raise ValueError(f"Both classes are needed, got counts {counts}.")
+    return counts["normal"], counts["pneumonia"]
+
+
+def pos_weight(labels: np.ndarray) -> float:
+    """``n_normal / n_pneumonia``: the BCE positive-class weight that balances the two classes."""
+    n_neg, n_pos = _require_both_classes(labels)
+    return n_neg / n_pos
+
+
+def class_weights(labels: np.ndarray) -> np.ndarray:
+    """Balanced per-class weights ``N / (2 * n_c)``, indexed by label."""
+    n_neg, n_pos = _require_both_classes(labels)
+    n = n_neg + n_pos
+    return np.array([n / (2 * n_neg), n / (2 * n_pos)])
+
+
+def sample_weights(labels: np.ndarray) -> np.ndarray:
+    """Per-sample weights for a class-balanced sampler (each class drawn equally often)."""
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    return class_weights(labels)[labels]
+
+
+def stratified_split(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(keep, held_out)`` with ``fraction`` of each class held out, reproducibly."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}.")
+    indices = np.arange(len(labels))
+    keep, held = train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
+    return np.sort(keep), np.sort(held)
+
+
+def stratified_kfold(labels: np.ndarray, n_splits: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Shuffled, stratified k-fold: a list of ``(train_indices, val_indices)``."""
+    labels = np.asarray(labels).reshape(-1)
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return [(tr, va) for tr, va in folds.split(np.zeros(len(labels)), labels)]

@@ -1,0 +1,92 @@
+"""One complete training run: data -> model -> fit -> metrics, written to an output folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import save_checkpoint
+from .config import TrainConfig
+from .data import PneumoniaData, class_counts, load_folder_dataset, load_pneumoniamnist
+from .devices import describe_device, resolve_device
+from .metrics import binary_metrics, medmnist_auc_acc
+from .models import build_model_from_config
+from .repro import package_versions, seed_everything
+from .train import fit, fit_two_stage, predict_split
+
+
+def load_data(config: TrainConfig, data_dir: str | Path | None = None, folder: str | Path | None = None,
+              download: bool = True) -> PneumoniaData:
+    """PneumoniaMNIST at ``config.image_size``, or a NORMAL/PNEUMONIA folder dataset."""
+    if folder is not None:
+        return load_folder_dataset(folder, image_size=config.image_size, seed=config.seed)
+    return load_pneumoniamnist(config.image_size, data_dir, download=download)
+
+
+def evaluate(model: torch.nn.Module, data: PneumoniaData, config: TrainConfig, threshold: float = 0.5) -> dict[str, Any]:
+    """Val and test metrics at ``threshold``, plus MedMNIST's test AUC/ACC pair."""
+    p_val = predict_split(model, data.val, config, config.device)
+    p_test = predict_split(model, data.test, config, config.device)
+    return {
+        "val": binary_metrics(data.val.labels, p_val, threshold),
+        "test": binary_metrics(data.test.labels, p_test, threshold),
+        "medmnist": {
+            "val": medmnist_auc_acc(data.val.labels, p_val),
+            "test": medmnist_auc_acc(data.test.labels, p_test),
+        },
+    }
+
+
+def run_training(
+    config: TrainConfig,
+    out_dir: str | Path,
+    data: PneumoniaData,
+    head_epochs: int = 0,
+    head_lr: float | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train, select the epoch on val, evaluate once on test, and write the run folder.
+
+    Writes ``metrics.json`` (metrics, config, seed, versions), ``history.csv``, ``config.json``
+    and ``model.pt``. Returns the metrics dict.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    start = time.perf_counter()
+    seed_everything(config.seed)
+    model = build_model_from_config(config)
+    if head_epochs:
+        history = fit_two_stage(model, data, config, head_epochs=head_epochs, head_lr=head_lr, progress=progress)
+    else:
+        history = fit(model, data, config, progress=progress)
+    result = evaluate(model, data, replace(config, device=str(device)))
+    result.update(
+        {
+            "selection": f"epoch {history.best_epoch} of {len(history.records)}, best {config.monitor} on val",
+            "best_epoch": history.best_epoch,
+            "epochs_run": len(history.records),
+            "stopped_early": history.stopped_early,
+            "two_stage": {"head_epochs": head_epochs, "head_lr": head_lr} if head_epochs else None,
+            "data": {
+                "source": data.source,
+                "image_size": data.image_size,
+                "counts": {s: class_counts(data.split(s).labels) for s in ("train", "val", "test")},
+            },
+            "config": config.to_dict(),
+            "seed": config.seed,
+            "device": describe_device(device),
+            "wall_seconds": round(time.perf_counter() - start, 1),
+            "versions": package_versions(),
+        }
+    )
+    history.to_frame().to_csv(out_dir / "history.csv", index=False, float_format="%.6f")
+    config.save(out_dir / "config.json")
+    save_checkpoint(out_dir / "model.pt", model, config, threshold=0.5, metrics=result["test"])
+    (out_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+    return result

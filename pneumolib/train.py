@@ -1,0 +1,259 @@
+"""The training loop: one ``fit`` for CPU and GPU, with early stopping and a best-model copy."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from sklearn.metrics import log_loss
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .data import PneumoniaData, Split, TensorImageDataset, augmentation_preset, make_loader, pos_weight
+from .devices import resolve_device
+from .metrics import binary_metrics
+from .models import apply_freeze
+from .repro import seed_everything
+
+
+@dataclass
+class History:
+    """Per-epoch records, the best epoch by the monitored metric, and a copy of its weights."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    monitor: str = "val_auc"
+    best_epoch: int | None = None
+    best_score: float | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    stopped_early: bool = False
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame.from_records(self.records)
+
+
+class BinaryLoss(nn.Module):
+    """BCE-with-logits with optional positive-class weight and label smoothing."""
+
+    def __init__(self, pos_weight: float | None = None, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.label_smoothing = label_smoothing
+        weight = None if pos_weight is None else torch.tensor([pos_weight], dtype=torch.float32)
+        self.register_buffer("pos_weight", weight)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        targets = targets.to(logits.dtype).view_as(logits)
+        if self.label_smoothing:
+            targets = targets * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return nn.functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
+
+
+def build_optimizer(params, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+    lr = config.lr if lr is None else lr
+    params = [p for p in params if p.requires_grad]
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=True)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """Per-epoch scheduler, or None."""
+    if config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
+    if config.scheduler == "plateau":
+        mode = "min" if config.monitor == "val_loss" else "max"
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=config.gamma, patience=2)
+    return None
+
+
+def _autocast(device: torch.device, config: TrainConfig):
+    use_bf16 = config.amp == "bf16" or (config.amp == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+
+
+def _freeze_frozen_batchnorm(model: nn.Module) -> None:
+    """Keep BatchNorm layers whose parameters are frozen in eval mode (no running-stat drift)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            params = list(module.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
+
+
+def make_datasets(data: PneumoniaData, config: TrainConfig) -> dict[str, TensorImageDataset]:
+    """Tensor datasets for the three splits; only train is augmented."""
+    size = config.model_input_size
+    augment = augmentation_preset(config.augment, size)
+    common = {"mean": config.norm_mean, "std": config.norm_std, "input_size": config.input_size}
+    return {
+        "train": TensorImageDataset(data.train, augment=augment, **common),
+        "val": TensorImageDataset(data.val, **common),
+        "test": TensorImageDataset(data.test, **common),
+    }
+
+
+@torch.no_grad()
+def predict_proba(
+    model: nn.Module, loader: DataLoader, device: torch.device | str = "auto", config: TrainConfig | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, probabilities)`` over a loader, in loader order."""
+    device = resolve_device(device) if isinstance(device, str) else device
+    model.eval().to(device)
+    amp = _autocast(device, config) if config is not None else nullcontext()
+    labels, probs = [], []
+    for x, y in loader:
+        with amp:
+            logits = model(x.to(device, non_blocking=True))
+        probs.append(torch.sigmoid(logits.float()).view(-1).cpu())
+        labels.append(y.view(-1))
+    return torch.cat(labels).numpy().astype(np.int64), torch.cat(probs).numpy()
+
+
+def predict_split(model: nn.Module, split: Split, config: TrainConfig, device: torch.device | str = "auto") -> np.ndarray:
+    """Probabilities for a whole split, preprocessed exactly as in training (without augmentation)."""
+    dataset = TensorImageDataset(split, mean=config.norm_mean, std=config.norm_std, input_size=config.input_size)
+    loader = make_loader(dataset, batch_size=max(config.batch_size, 256), train=False, seed=config.seed)
+    return predict_proba(model, loader, device, config)[1]
+
+
+def _improves(value: float, best: float | None, monitor: str) -> bool:
+    """Whether ``value`` of ``monitor`` beats ``best`` (lower is better only for val_loss)."""
+    if best is None:
+        return True
+    if not math.isfinite(value):
+        return False
+    return value < best if monitor == "val_loss" else value > best
+
+
+def fit(
+    model: nn.Module,
+    data: PneumoniaData,
+    config: TrainConfig,
+    progress: bool = True,
+    restore_best: bool = True,
+) -> History:
+    """Train ``model`` on ``data.train``, validate on ``data.val`` each epoch, keep the best epoch.
+
+    Selection uses ``config.monitor`` on val only; test is never touched here. With
+    ``restore_best`` the model ends with the best epoch's weights (a true copy was kept).
+    """
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    model.to(device)
+    datasets = make_datasets(data, config)
+    train_loader = make_loader(
+        datasets["train"], config.batch_size, train=True, seed=config.seed,
+        balanced=config.sampler == "balanced", num_workers=config.num_workers,
+    )
+    val_loader = make_loader(datasets["val"], max(config.batch_size, 256), train=False, seed=config.seed)
+    weight = pos_weight(data.train.labels) if config.class_weighting == "pos_weight" else None
+    criterion = BinaryLoss(weight, config.label_smoothing).to(device)
+    optimizer = build_optimizer(model.parameters(), config)
+    scheduler = build_scheduler(optimizer, config)
+    history = History(monitor=config.monitor)
+    bad_epochs = 0
+
+    epochs = tqdm(range(1, config.epochs + 1), desc=f"{config.model}", unit="epoch", disable=not progress, leave=False)
+    for epoch in epochs:
+        start = time.perf_counter()
+        model.train()
+        _freeze_frozen_batchnorm(model)
+        total, count = 0.0, 0
+        for x, y in tqdm(train_loader, desc=f"epoch {epoch}", unit="batch", disable=not progress, leave=False):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with _autocast(device, config):
+                logits = model(x)
+            loss = criterion(logits.float(), y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"Training loss became {loss.item()} at epoch {epoch}; lower lr (now {config.lr}) "
+                    "or set grad_clip."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            total += loss.item() * len(y)
+            count += len(y)
+
+        y_val, p_val = predict_proba(model, val_loader, device, config)
+        val_loss = float(log_loss(y_val, p_val, labels=[0, 1]))
+        val = binary_metrics(y_val, p_val)
+        record = {
+            "epoch": epoch,
+            "train_loss": total / count,
+            "val_loss": val_loss,
+            "val_auc": val["auc"],
+            "val_acc": val["acc"],
+            "val_balanced_accuracy": val["balanced_accuracy"],
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - start,
+        }
+        history.records.append(record)
+        score = record[config.monitor]
+        if _improves(score, history.best_score, config.monitor):
+            history.best_epoch, history.best_score = epoch, score
+            history.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        epochs.set_postfix(loss=f"{record['train_loss']:.4f}", val_auc=f"{record['val_auc']:.4f}")
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(score)
+        elif scheduler is not None:
+            scheduler.step()
+        if config.patience is not None and bad_epochs >= config.patience:
+            history.stopped_early = True
+            break
+
+    if restore_best and history.best_state is not None:
+        model.load_state_dict(history.best_state)
+    return history
+
+
+def fit_two_stage(
+    model: nn.Module,
+    data: PneumoniaData,
+    config: TrainConfig,
+    head_epochs: int,
+    head_lr: float | None = None,
+    progress: bool = True,
+) -> History:
+    """Two-stage fine-tuning: train the head alone (backbone frozen), then everything.
+
+    Stage 1 runs ``head_epochs`` at ``head_lr`` (default ``10 * config.lr``); stage 2 runs
+    ``config.epochs - head_epochs`` at ``config.lr`` with ``config.freeze`` restored. The best
+    epoch over both stages is kept. Records carry a ``stage`` column.
+    """
+    if not 0 < head_epochs < config.epochs:
+        raise ValueError(f"head_epochs must be between 1 and epochs-1 ({config.epochs - 1}), got {head_epochs}.")
+    apply_freeze(model, "backbone")
+    stage1 = fit(model, data, replace(config, epochs=head_epochs, lr=head_lr or config.lr * 10, patience=None),
+                 progress=progress, restore_best=False)
+    apply_freeze(model, config.freeze)
+    stage2 = fit(model, data, replace(config, epochs=config.epochs - head_epochs), progress=progress, restore_best=False)
+    history = History(monitor=config.monitor, stopped_early=stage2.stopped_early)
+    for record in stage1.records:
+        history.records.append({**record, "stage": 1})
+    for record in stage2.records:
+        history.records.append({**record, "epoch": record["epoch"] + head_epochs, "stage": 2})
+    if _improves(stage2.best_score, stage1.best_score, config.monitor):
+        best, offset = stage2, head_epochs
+    else:
+        best, offset = stage1, 0
+    history.best_epoch, history.best_score, history.best_state = best.best_epoch + offset, best.best_score, best.best_state
+    model.load_state_dict(history.best_state)
+    return history
