@@ -6,7 +6,6 @@ import dataclasses
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +63,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"Refused to load '{path}': it contains Python objects that safe loading (weights_only=True) "
             f"does not allow, so it could run code. Only load checkpoints you trust. Detail: {str(exc).splitlines()[0]}"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except Exception as exc:  # torch raises many types for non-checkpoints (KeyError, EOFError, ...)
         raise CheckpointError(
             f"'{path}' is not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
         ) from None

@@ -1,0 +1,61 @@
+"""Shared fixtures: small generated PneumoniaMNIST-format files and the real data file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pneumolib  # noqa: F401  (applies the torchvision import fix before any test imports it)
+from pneumolib.data import npz_filename
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA_CANDIDATES = [os.environ.get("PNEUMOLIB_DATA"), str(REPO.parent / "shared" / "data")]
+
+
+def synthetic_split(n: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable images: pneumonia (label 1) has a bright blob in the centre, normal does not."""
+    labels = np.array([i % 3 != 0 for i in range(n)], dtype=np.uint8)  # 2:1 imbalance like the real data
+    images = rng.integers(0, 80, size=(n, size, size), dtype=np.uint8)
+    c, r = size // 2, max(2, size // 5)
+    images[labels == 1, c - r : c + r, c - r : c + r] += 120
+    return images, labels.reshape(-1, 1)
+
+
+def write_fake_npz(folder: Path, size: int = 28, counts=(60, 30, 30), seed: int = 0) -> Path:
+    """A PneumoniaMNIST-format file with the official keys, dtypes and shapes."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in zip(("train", "val", "test"), counts):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = synthetic_split(n, size, rng)
+    path = folder / npz_filename(size)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+@pytest.fixture
+def fake_data_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_fake_npz(folder, 28, counts=(240, 60, 60))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real PneumoniaMNIST (28 px). In CI $PNEUMOLIB_DATA is set, so a missing file fails."""
+    for candidate in REAL_DATA_CANDIDATES:
+        if candidate and (Path(candidate) / "pneumoniamnist.npz").is_file():
+            return Path(candidate)
+    if os.environ.get("PNEUMOLIB_DATA"):
+        pytest.fail(f"$PNEUMOLIB_DATA={os.environ['PNEUMOLIB_DATA']} holds no pneumoniamnist.npz")
+    pytest.skip("real PneumoniaMNIST not found: set PNEUMOLIB_DATA or place ../shared/data beside the repo")
+
+
+@pytest.fixture(scope="session")
+def real_data(real_data_dir):
+    from pneumolib.data import load_pneumoniamnist
+
+    return load_pneumoniamnist(28, real_data_dir, download=False)

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from medmnist.evaluator import getACC, getAUC
+from sklearn.metrics import roc_auc_score
+
+from pneumolib.metrics import binary_metrics, confusion, medmnist_auc_acc, per_class_report, pr_curve_data, roc_curve_data
+
+Y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+P = np.array([0.1, 0.4, 0.6, 0.2, 0.9, 0.8, 0.3, 0.7, 0.55, 0.95])
+
+
+def test_binary_metrics_by_hand():
+    m = binary_metrics(Y, P, threshold=0.5)
+    # predictions: [0,0,1,0,1,1,0,1,1,1] -> tp=5 fn=1 tn=3 fp=1
+    assert (m["tp"], m["fn"], m["tn"], m["fp"]) == (5, 1, 3, 1)
+    assert m["acc"] == pytest.approx(0.8)
+    assert m["sensitivity"] == pytest.approx(5 / 6)
+    assert m["specificity"] == pytest.approx(3 / 4)
+    assert m["balanced_accuracy"] == pytest.approx((5 / 6 + 3 / 4) / 2)
+    assert m["precision"] == pytest.approx(5 / 6)
+    assert m["npv"] == pytest.approx(3 / 4)
+    assert m["f1"] == pytest.approx(10 / 12)
+    assert m["auc"] == pytest.approx(roc_auc_score(Y, P))
+    assert binary_metrics(Y, P, threshold=0.65)["tp"] == 4
+
+
+def test_confusion_layout():
+    assert confusion(Y, P >= 0.5).tolist() == [[3, 1], [1, 5]]
+
+
+def test_medmnist_pair_matches_medmnist_evaluator():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    p = rng.random(200).astype(np.float32)
+    p[:5] = 0.5  # MedMNIST uses prob > 0.5
+    ours = medmnist_auc_acc(y, p)
+    assert ours["auc"] == getAUC(y, p, "binary-class")
+    assert ours["acc"] == getACC(y, p, "binary-class")
+
+
+def test_curves_and_report():
+    roc = roc_curve_data(Y, P)
+    assert list(roc.columns) == ["fpr", "tpr", "threshold"]
+    assert roc.fpr.iloc[0] == 0 and roc.tpr.iloc[-1] == 1
+    pr = pr_curve_data(Y, P)
+    assert list(pr.columns) == ["recall", "precision", "threshold"] and pr.recall.iloc[-1] == 0
+    report = per_class_report(Y, P)
+    assert report.loc["pneumonia", "recall"] == pytest.approx(5 / 6)
+    assert report.loc["normal", "support"] == 4
+
+
+@pytest.mark.parametrize(
+    "y, p, match",
+    [
+        (Y, P[:-1], "10 values but y_prob has 9"),
+        (Y, P * 3, "pass sigmoid"),
+        (Y, np.where(P > 0.5, np.nan, P), "finite"),
+        (Y * 2, P, "Labels must be 0 or 1"),
+    ],
+)
+def test_bad_inputs(y, p, match):
+    with pytest.raises(ValueError, match=match):
+        binary_metrics(y, p)
+
+
+def test_single_class_auc_is_nan():
+    m = binary_metrics(np.ones(4), np.array([0.2, 0.6, 0.7, 0.9]))
+    assert np.isnan(m["auc"]) and np.isnan(m["specificity"]) and m["sensitivity"] == 0.75
