@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHARED_DATA := ../shared/data/pneumoniamnist.npz
 
-.PHONY: run test install data clean
+.PHONY: run reference test install data clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,13 +26,30 @@ data: $(STAMP)
 	elif [ -f $(SHARED_DATA) ]; then cp $(SHARED_DATA) data/ && echo "data: copied $(SHARED_DATA) to data/"; \
 	else $(BIN)/python -m pneumolib download --size 28 --data-dir data; fi
 
-# The main job. Until the notebook suite exists: the reference training run, whose
-# results (metrics.json, history.csv, config.json) are committed under results/runs/.
+# The main job: the notebook suite, headless, default profile, into results/.
 run: data
+	$(BIN)/python -m pneumolib notebooks run
+
+# The reference training run of the README (results/runs/resnet18_28px_seed0/).
+reference: data
 	$(BIN)/python -m pneumolib train --model resnet18 --epochs 10 --seed 0 --out results/runs/resnet18_28px_seed0
 
-test: $(STAMP)
+# Unit tests, then the three notebook regression layers, all writing to a temporary results
+# folder so that committed results are never touched:
+#   1. every notebook executes headless in the smoke profile (papermill);
+#   2. pytest --nbval re-runs those executed copies and must reproduce them cell by cell;
+#   3. pytest --nbval-lax checks the committed notebooks' NBVAL_CHECK_OUTPUT cells.
+NBVAL := $(BIN)/python -m pytest -p no:cacheprovider --nbval-current-env
+test: data
 	$(BIN)/python -m pytest
+	@set -e; tmp=$$(mktemp -d); export PNEUMOLIB_RESULTS=$$tmp; \
+	export PNEUMOLIB_DATA=$${PNEUMOLIB_DATA:-$(CURDIR)/data}; \
+	echo "== layer 1: smoke execution"; $(BIN)/python -m pneumolib notebooks run --smoke; \
+	echo "== layer 2: nbval on the fresh executions"; \
+	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $$tmp/notebooks/smoke; \
+	echo "== layer 3: nbval-lax on the committed notebooks"; \
+	SMOKE_TEST=1 $(NBVAL) --nbval-lax notebooks; \
+	rm -rf $$tmp
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -90,7 +90,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     data = load_data(config, args.data_dir, args.folder, download=not args.no_download)
     out = Path(args.out or f"results/runs/{config.model}_{config.model_input_size}px_seed{config.seed}")
     result = run_training(config, out, data, head_epochs=args.head_epochs, head_lr=args.head_lr,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress).metrics
     print(f"data: {data.source}")
     print(f"selection: {result['selection']}  ({result['device']}, {result['wall_seconds']} s)")
     for split in ("val", "test"):
@@ -127,6 +127,47 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_notebooks_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "notebooks",
+        help="execute the notebook suite headless with papermill",
+        description="Notebook suite commands.",
+    )
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+    run = sub.add_parser(
+        "run",
+        help="execute the notebooks in order into results/notebooks/",
+        description="Execute notebooks/NN_*.ipynb in order with papermill, writing executed copies to "
+        "results/notebooks/ (results/notebooks/smoke/ with --smoke), and print pass/fail and time per notebook.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    run.add_argument("--smoke", action="store_true", help="smoke profile: a few batches and one epoch (also sets SMOKE_TEST=1)")
+    run.add_argument("--only", nargs="+", default=[], help="run only these notebooks, by number or name prefix (e.g. 02)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="override a parameter in every selected notebook (value parsed as a Python literal)")
+    run.add_argument("--write-back", action="store_true",
+                     help="also write each passing notebook's outputs back into notebooks/ (to commit a default run)")
+    run.set_defaults(handler=_cmd_notebooks_run)
+    p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
+
+
+def _cmd_notebooks_run(args: argparse.Namespace) -> int:
+    from .paths import display_path
+    from .suite import parse_value, run_suite
+
+    parameters = {name: parse_value(value) for name, value in args.parameter}
+    runs = run_suite(args.only, smoke=args.smoke, parameters=parameters, write_back=args.write_back)
+    width = max(len(r.notebook) for r in runs)
+    print(f"{'notebook':<{width}}  status  seconds  output")
+    for r in runs:
+        print(f"{r.notebook:<{width}}  {r.status:<6}  {r.seconds:7.1f}  {display_path(r.output)}")
+        if r.error:
+            print(f"{'':<{width}}  -> {r.error}")
+    failed = sum(r.status == "failed" for r in runs)
+    print(f"{len(runs) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pneumolib",
@@ -135,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_train_parser(commands)
     _add_download_parser(commands)
+    _add_notebooks_parser(commands)
     return parser
 
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 class PneumolibError(Exception):
     """Base class of every error pneumolib raises on purpose."""
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython/Jupyter show these errors as their message alone, without a traceback."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class DatasetNotFoundError(PneumolibError, FileNotFoundError):
     """A dataset file or folder is missing."""

@@ -96,3 +96,50 @@ def pr_curve_data(y_true: np.ndarray, y_prob: np.ndarray) -> pd.DataFrame:
     y_true, y_prob = _check(y_true, y_prob)
     precision, recall, thr = skm.precision_recall_curve(y_true, y_prob)
     return pd.DataFrame({"recall": recall, "precision": precision, "threshold": np.append(thr, np.nan)})
+
+
+def _bootstrap_indices(y_true: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, N) index draws, resampled within each class so every draw has both classes."""
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y_true == c) for c in (0, 1)]
+    draws = [rng.choice(g, size=(n_boot, len(g)), replace=True) for g in groups if len(g)]
+    return np.concatenate(draws, axis=1)
+
+
+def bootstrap_ci(
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    metric: str = "auc",
+    threshold: float = 0.5,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Percentile bootstrap CI of one :func:`binary_metrics` key: ``{estimate, low, high}``."""
+    y_true, y_prob = _check(y_true, y_prob)
+    values = [binary_metrics(y_true[i], y_prob[i], threshold)[metric] for i in _bootstrap_indices(y_true, n_boot, seed)]
+    alpha = (1 - level) / 2
+    low, high = np.nanquantile(values, [alpha, 1 - alpha])
+    return {"estimate": binary_metrics(y_true, y_prob, threshold)[metric], "low": float(low), "high": float(high)}
+
+
+def paired_bootstrap_auc_diff(
+    y_true: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> dict[str, float]:
+    """AUC(a) - AUC(b) on the same images, with a paired percentile bootstrap CI.
+
+    Both models are scored on the same resampled images in every draw, so the CI reflects
+    the difference between models, not the noise of the test set alone. ``p_two_sided`` is the
+    bootstrap share of draws on the other side of zero, doubled.
+    """
+    y_true, p_a = _check(y_true, p_a)
+    _, p_b = _check(y_true, p_b)
+    diffs = np.array([
+        skm.roc_auc_score(y_true[i], p_a[i]) - skm.roc_auc_score(y_true[i], p_b[i])
+        for i in _bootstrap_indices(y_true, n_boot, seed)
+    ])
+    alpha = (1 - level) / 2
+    low, high = np.quantile(diffs, [alpha, 1 - alpha])
+    observed = skm.roc_auc_score(y_true, p_a) - skm.roc_auc_score(y_true, p_b)
+    tail = (diffs <= 0).mean() if observed > 0 else (diffs >= 0).mean()
+    return {"diff": float(observed), "low": float(low), "high": float(high), "p_two_sided": float(min(1.0, 2 * tail))}

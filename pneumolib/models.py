@@ -6,6 +6,8 @@ Every model returns one logit per image (shape ``(N, 1)``) and keeps its classif
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import urllib.error
 from pathlib import Path
@@ -111,7 +113,10 @@ def _imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
     filename = os.path.basename(weights.url)
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     try:
-        return weights.get_state_dict(progress=False, check_hash=True)
+        # torch.hub announces each download attempt on stderr, with the local cache path; the
+        # error below says everything a reader needs, so the announcement is kept out of outputs.
+        with contextlib.redirect_stderr(io.StringIO()):
+            return weights.get_state_dict(progress=False, check_hash=True)
     except (urllib.error.URLError, OSError, RuntimeError) as exc:
         raise PretrainedWeightsUnavailableError(
             f"ImageNet weights for {name} ({weights}) are not in the torch hub cache and could not be "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .checkpoint import save_checkpoint
@@ -17,7 +18,18 @@ from .devices import describe_device, resolve_device
 from .metrics import binary_metrics, medmnist_auc_acc
 from .models import build_model_from_config
 from .repro import package_versions, seed_everything
-from .train import fit, fit_two_stage, predict_split
+from .train import History, fit, fit_two_stage, predict_split
+
+
+@dataclass
+class RunResult:
+    """What one run produced: metrics (as written to metrics.json), history, model, probabilities."""
+
+    config: TrainConfig
+    metrics: dict[str, Any]
+    history: History
+    model: torch.nn.Module
+    probabilities: dict[str, np.ndarray]  # "val", "test"
 
 
 def load_data(config: TrainConfig, data_dir: str | Path | None = None, folder: str | Path | None = None,
@@ -28,18 +40,14 @@ def load_data(config: TrainConfig, data_dir: str | Path | None = None, folder: s
     return load_pneumoniamnist(config.image_size, data_dir, download=download)
 
 
-def evaluate(model: torch.nn.Module, data: PneumoniaData, config: TrainConfig, threshold: float = 0.5) -> dict[str, Any]:
-    """Val and test metrics at ``threshold``, plus MedMNIST's test AUC/ACC pair."""
-    p_val = predict_split(model, data.val, config, config.device)
-    p_test = predict_split(model, data.test, config, config.device)
-    return {
-        "val": binary_metrics(data.val.labels, p_val, threshold),
-        "test": binary_metrics(data.test.labels, p_test, threshold),
-        "medmnist": {
-            "val": medmnist_auc_acc(data.val.labels, p_val),
-            "test": medmnist_auc_acc(data.test.labels, p_test),
-        },
-    }
+def evaluate(
+    model: torch.nn.Module, data: PneumoniaData, config: TrainConfig, threshold: float = 0.5
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Val and test metrics at ``threshold`` plus MedMNIST's AUC/ACC pair, and the probabilities."""
+    probs = {split: predict_split(model, data.split(split), config, config.device) for split in ("val", "test")}
+    metrics = {split: binary_metrics(data.split(split).labels, probs[split], threshold) for split in probs}
+    metrics["medmnist"] = {split: medmnist_auc_acc(data.split(split).labels, probs[split]) for split in probs}
+    return metrics, probs
 
 
 def run_training(
@@ -49,11 +57,11 @@ def run_training(
     head_epochs: int = 0,
     head_lr: float | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> RunResult:
     """Train, select the epoch on val, evaluate once on test, and write the run folder.
 
     Writes ``metrics.json`` (metrics, config, seed, versions), ``history.csv``, ``config.json``
-    and ``model.pt``. Returns the metrics dict.
+    and ``model.pt``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +73,7 @@ def run_training(
         history = fit_two_stage(model, data, config, head_epochs=head_epochs, head_lr=head_lr, progress=progress)
     else:
         history = fit(model, data, config, progress=progress)
-    result = evaluate(model, data, replace(config, device=str(device)))
+    result, probabilities = evaluate(model, data, replace(config, device=str(device)))
     result.update(
         {
             "selection": f"epoch {history.best_epoch} of {len(history.records)}, best {config.monitor} on val",
@@ -89,4 +97,4 @@ def run_training(
     config.save(out_dir / "config.json")
     save_checkpoint(out_dir / "model.pt", model, config, threshold=0.5, metrics=result["test"])
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
-    return result
+    return RunResult(config, result, history, model, probabilities)

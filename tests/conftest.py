@@ -59,3 +59,15 @@ def real_data(real_data_dir):
     from pneumolib.data import load_pneumoniamnist
 
     return load_pneumoniamnist(28, real_data_dir, download=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _results_in_temp(tmp_path_factory):
+    """Tests never write into the committed results/ folder."""
+    previous = os.environ.get("PNEUMOLIB_RESULTS")
+    os.environ["PNEUMOLIB_RESULTS"] = str(tmp_path_factory.mktemp("results"))
+    yield
+    if previous is None:
+        os.environ.pop("PNEUMOLIB_RESULTS", None)
+    else:
+        os.environ["PNEUMOLIB_RESULTS"] = previous

@@ -39,7 +39,10 @@ def test_data_dir_precedence(tmp_path, monkeypatch):
     assert resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
     assert resolve_data_dir() == tmp_path / "env"
     monkeypatch.delenv("PNEUMOLIB_DATA")
-    assert resolve_data_dir() == Path("data")
+    repo = Path(__file__).resolve().parents[1]
+    assert resolve_data_dir() == repo / "data"
+    monkeypatch.chdir(repo / "notebooks")  # notebooks run here: same default folder
+    assert resolve_data_dir() == repo / "data"
 
 
 @pytest.mark.parametrize("size, name", [(28, "pneumoniamnist.npz"), (64, "pneumoniamnist_64.npz")])

@@ -10,7 +10,17 @@ from .medmnist_files import (
     resolve_data_dir,
     validate_npz,
 )
-from .splits import class_counts, class_weights, pos_weight, sample_weights, stratified_kfold, stratified_split
+from .quality import exact_duplicates
+from .splits import (
+    class_counts,
+    class_weights,
+    pos_weight,
+    sample_weights,
+    stratified_kfold,
+    stratified_split,
+    split_summary,
+    subsample,
+)
 from .tensors import (
     AUGMENT_PRESETS,
     TensorImageDataset,
@@ -23,7 +33,7 @@ from .tensors import (
 __all__ = [
     "AUGMENT_PRESETS", "CLASS_NAMES", "DATA_ENV_VAR", "SPLITS", "PneumoniaData", "Split",
     "TensorImageDataset", "augmentation_preset", "build_augmentation", "center_crop_resize",
-    "class_counts", "class_weights", "download_pneumoniamnist", "load_folder_dataset",
+    "class_counts", "class_weights", "download_pneumoniamnist", "exact_duplicates", "load_folder_dataset",
     "load_pneumoniamnist", "make_loader", "npz_filename", "pos_weight", "resolve_data_dir",
-    "sample_weights", "stratified_kfold", "stratified_split", "to_float_tensor", "validate_npz",
+    "sample_weights", "split_summary", "stratified_kfold", "stratified_split", "subsample", "to_float_tensor", "validate_npz",
 ]

@@ -107,4 +107,4 @@ def load_folder_dataset(
         keep, held = stratified_split(rest_split.labels, val_fraction / (1 - test_fraction), seed)
         train, val = rest_split.subset(keep), rest_split.subset(held)
         note = f"stratified re-split (test {test_fraction:.0%}, val {val_fraction:.0%}, seed {seed})"
-    return PneumoniaData(train, val, test, image_size=image_size, source=f"folder:{root} ({note})")
+    return PneumoniaData(train, val, test, image_size=image_size, source=f"folder:{root.name} ({note})")

@@ -9,22 +9,22 @@ from pathlib import Path
 import numpy as np
 
 from ..config import IMAGE_SIZES
+from ..paths import project_root
 from ..errors import DatasetCorruptError, DatasetNotFoundError
 from .core import SPLITS, PneumoniaData, Split
 
 FLAG = "pneumoniamnist"
 DATA_ENV_VAR = "PNEUMOLIB_DATA"
-DEFAULT_DATA_DIR = Path("data")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The data folder: the argument, then ``$PNEUMOLIB_DATA``, then ``data/``."""
+    """The data folder: the argument, then ``$PNEUMOLIB_DATA``, then the project's ``data/``."""
     if data_dir is not None and str(data_dir) != "":
         return Path(data_dir).expanduser()
     env = os.environ.get(DATA_ENV_VAR)
     if env:
         return Path(env).expanduser()
-    return DEFAULT_DATA_DIR
+    return project_root() / "data"
 
 
 def npz_filename(size: int) -> str:
@@ -131,4 +131,4 @@ def load_pneumoniamnist(
     for split in SPLITS:
         ds = medmnist.PneumoniaMNIST(split=split, root=str(folder), download=False, size=size)
         splits[split] = Split(np.ascontiguousarray(ds.imgs), ds.labels.reshape(-1).astype(np.int64))
-    return PneumoniaData(**splits, image_size=size, source=f"medmnist:{path}")
+    return PneumoniaData(**splits, image_size=size, source=f"medmnist:{path.name}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from .core import CLASS_NAMES
+from .core import CLASS_NAMES, PneumoniaData
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:
@@ -56,3 +56,30 @@ def stratified_kfold(labels: np.ndarray, n_splits: int = 5, seed: int = 0) -> li
     labels = np.asarray(labels).reshape(-1)
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [(tr, va) for tr, va in folds.split(np.zeros(len(labels)), labels)]
+
+
+def subsample(data: PneumoniaData, n_train: int, n_eval: int, seed: int = 0) -> PneumoniaData:
+    """A stratified, seeded subset of every split (for smoke runs: same code path, seconds of work)."""
+
+    def take(split, n):
+        if n >= len(split):
+            return split
+        _, held = stratified_split(split.labels, n / len(split), seed)
+        return split.subset(held)
+
+    return PneumoniaData(
+        take(data.train, n_train), take(data.val, n_eval), take(data.test, n_eval),
+        image_size=data.image_size, source=f"{data.source} [subset {n_train}/{n_eval}/{n_eval}, seed {seed}]",
+    )
+
+
+def split_summary(data: PneumoniaData) -> "pd.DataFrame":
+    """Images per class and pneumonia share, one row per split."""
+    import pandas as pd
+
+    rows = []
+    for name in ("train", "val", "test"):
+        counts = class_counts(data.split(name).labels)
+        total = sum(counts.values())
+        rows.append({"split": name, "images": total, **counts, "pneumonia_share": round(counts["pneumonia"] / total, 4)})
+    return pd.DataFrame(rows).set_index("split")

@@ -1,0 +1,131 @@
+"""Notebook support: parameter checks, the smoke profile, data for a notebook, saved tables.
+
+Every notebook's second cell calls :func:`start` with its papermill parameters. A bad value
+stops there with a one-line error that names the parameter.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .config import IMAGE_SIZES
+from .data import PneumoniaData, load_pneumoniamnist, npz_filename, resolve_data_dir, subsample
+from .devices import resolve_device
+from .errors import ConfigError
+from .paths import display_path, results_dir, results_path
+from .plots import use_style
+from .repro import seed_everything
+
+SMOKE_ENV_VAR = "SMOKE_TEST"
+SMOKE_SIZES = {"n_train": 384, "n_eval": 160}  # images per split in the smoke profile
+
+
+@dataclass(frozen=True)
+class NotebookSession:
+    """Validated common parameters of a notebook run."""
+
+    smoke: bool
+    progress: bool
+    seed: int
+    device: torch.device
+    data_dir: Path
+    image_size: int
+
+    @property
+    def profile(self) -> str:
+        return "smoke" if self.smoke else "default"
+
+
+def smoke_requested(smoke: bool) -> bool:
+    """The smoke profile is on when the parameter says so or ``SMOKE_TEST=1`` (nbval runs)."""
+    return bool(smoke) or os.environ.get(SMOKE_ENV_VAR, "") == "1"
+
+
+def check_type(name: str, value: Any, kind: type | tuple[type, ...]) -> None:
+    """One-line ConfigError when a parameter has the wrong type (bool is not an int here)."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ConfigError(f"parameter {name} must be {names}, got {value!r} ({type(value).__name__}).")
+
+
+def check_seeds(seeds: Any) -> list[int]:
+    """A non-empty list of distinct non-negative integer seeds."""
+    check_type("seeds", seeds, (list, tuple))
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"parameter seeds must be a non-empty list of distinct integers >= 0, got {seeds!r}.")
+    return list(seeds)
+
+
+def start(
+    smoke: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    data_dir: str = "",
+    image_size: int = 28,
+    progress: bool = True,
+) -> NotebookSession:
+    """Check the common parameters, seed everything, set the plot style.
+
+    Progress bars are off in the smoke profile and in headless suite runs (``progress=False``).
+    """
+    check_type("smoke", smoke, bool)
+    check_type("progress", progress, bool)
+    check_type("seed", seed, int)
+    if seed < 0:
+        raise ConfigError(f"parameter seed must be >= 0, got {seed}.")
+    check_type("device", device, str)
+    check_type("data_dir", data_dir, str)
+    check_type("image_size", image_size, int)
+    if image_size not in IMAGE_SIZES:
+        raise ConfigError(f"parameter image_size must be one of {list(IMAGE_SIZES)}, got {image_size}.")
+    is_smoke = smoke_requested(smoke)
+    session = NotebookSession(
+        smoke=is_smoke,
+        progress=progress and not is_smoke,
+        seed=seed,
+        device=resolve_device(device),
+        data_dir=resolve_data_dir(data_dir or None),
+        image_size=image_size,
+    )
+    seed_everything(seed)
+    use_style()
+    return session
+
+
+def load_notebook_data(session: NotebookSession, image_size: int | None = None) -> tuple[PneumoniaData, int | None]:
+    """PneumoniaMNIST for a notebook: ``(data, input_size)``.
+
+    When the file for a larger ``image_size`` is missing, the 28 px file is loaded and
+    ``input_size`` is returned so that the data path upsamples explicitly; a notice says so.
+    """
+    size = image_size or session.image_size
+    if size != 28 and not (session.data_dir / npz_filename(size)).is_file():
+        print(f"Notice: {npz_filename(size)} is not in the data folder; using the 28 px images "
+              f"upsampled to {size} px in the data path (a different input than native {size} px).")
+        return load_pneumoniamnist(28, session.data_dir, download=False), size
+    return load_pneumoniamnist(size, session.data_dir), None
+
+
+def smoke_subset(data: PneumoniaData, session: NotebookSession) -> PneumoniaData:
+    """In the smoke profile, a small stratified subset (same code path); otherwise ``data`` itself."""
+    return subsample(data, seed=session.seed, **SMOKE_SIZES) if session.smoke else data
+
+
+def save_table(frame: pd.DataFrame, name: str, index: bool = True) -> Path:
+    """Write a results table to ``results/metrics/<name>.csv`` (fixed 6 decimals)."""
+    path = results_path("metrics", f"{name}.csv")
+    frame.to_csv(path, index=index, float_format="%.6f")
+    return path
+
+
+__all__ = [
+    "NotebookSession", "check_seeds", "check_type", "display_path", "load_notebook_data",
+    "results_dir", "save_table", "smoke_requested", "smoke_subset", "start",
+]

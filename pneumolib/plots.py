@@ -1,0 +1,151 @@
+"""Every figure a notebook shows, one function each. Each saves ``results/figures/<save_as>.png``."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+from .data import SPLITS, PneumoniaData, Split, class_counts
+from .data.core import CLASS_NAMES
+from .metrics import binary_metrics, confusion, pr_curve_data, roc_curve_data
+from .paths import results_path
+
+Predictions = Mapping[str, tuple[np.ndarray, np.ndarray]]  # name -> (y_true, y_prob)
+
+
+def use_style() -> None:
+    """The suite's plotting style (seaborn, readable on GitHub)."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="deep")
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "savefig.bbox": "tight", "image.cmap": "gray"})
+
+
+def _image_axes(ax: plt.Axes) -> None:
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.grid(False)
+
+
+def _finish(fig: plt.Figure, save_as: str | None) -> plt.Figure:
+    fig.tight_layout()
+    if save_as:
+        fig.savefig(results_path("figures", f"{save_as}.png"), metadata={"Software": None})
+    return fig
+
+
+def class_balance(data: PneumoniaData, save_as: str | None = "class_balance") -> plt.Figure:
+    """Images per class in each split, as grouped bars with counts."""
+    rows = [{"split": s, "class": c, "images": n} for s in SPLITS for c, n in class_counts(data.split(s).labels).items()]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    sns.barplot(pd.DataFrame(rows), x="split", y="images", hue="class", ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fontsize=9)
+    ax.set_title("Class balance per split")
+    return _finish(fig, save_as)
+
+
+def sample_grid(split: Split, n_per_class: int = 8, seed: int = 0, save_as: str | None = "samples") -> plt.Figure:
+    """``n_per_class`` random images of each class, one row per class."""
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(2, n_per_class, figsize=(1.3 * n_per_class, 3.0))
+    for label, name in enumerate(CLASS_NAMES):
+        picks = rng.choice(np.flatnonzero(split.labels == label), n_per_class, replace=False)
+        for ax, index in zip(axes[label], picks):
+            ax.imshow(split.images[index], vmin=0, vmax=255)
+            _image_axes(ax)
+        axes[label][0].set_ylabel(name)
+    fig.suptitle("Random training images")
+    return _finish(fig, save_as)
+
+
+def intensity_distributions(split: Split, save_as: str | None = "intensities") -> plt.Figure:
+    """Pixel-intensity histograms per class, and the per-image mean intensity per class."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for label, name in enumerate(CLASS_NAMES):
+        images = split.images[split.labels == label]
+        left.hist(images.ravel(), bins=64, range=(0, 255), density=True, alpha=0.55, label=name)
+        sns.kdeplot(images.reshape(len(images), -1).mean(axis=1), ax=right, label=name, fill=True)
+    left.set(title="Pixel intensities", xlabel="intensity (0-255)", ylabel="density")
+    right.set(title="Mean intensity per image", xlabel="mean intensity")
+    left.legend(), right.legend()
+    return _finish(fig, save_as)
+
+
+def mean_images(split: Split, save_as: str | None = "mean_images") -> plt.Figure:
+    """Mean image per class and their difference (pneumonia - normal)."""
+    means = [split.images[split.labels == c].astype(np.float64).mean(axis=0) for c in (0, 1)]
+    diff = means[1] - means[0]
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+    for ax, img, title in zip(axes[:2], means, CLASS_NAMES):
+        ax.imshow(img, vmin=0, vmax=255)
+        ax.set_title(f"mean {title}")
+    limit = np.abs(diff).max()
+    shown = axes[2].imshow(diff, cmap="coolwarm", vmin=-limit, vmax=limit)
+    axes[2].set_title("pneumonia - normal")
+    fig.colorbar(shown, ax=axes[2], fraction=0.046)
+    for ax in axes:
+        _image_axes(ax)
+    return _finish(fig, save_as)
+
+
+def augmentation_examples(
+    image: np.ndarray,
+    transforms: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
+    n: int = 5,
+    seed: int = 0,
+    save_as: str | None = "augmentations",
+) -> plt.Figure:
+    """Each named transform applied ``n`` times to the same uint8 image (row per transform)."""
+    torch.manual_seed(seed)
+    x = torch.from_numpy(image).float().div(255).unsqueeze(0)
+    fig, axes = plt.subplots(len(transforms), n + 1, figsize=(1.4 * (n + 1), 1.5 * len(transforms)), squeeze=False)
+    for row, (name, transform) in zip(axes, transforms.items()):
+        row[0].imshow(image, vmin=0, vmax=255)
+        row[0].set_ylabel(name, rotation=0, ha="right", va="center")
+        for ax in row[1:]:
+            ax.imshow(transform(x)[0].clamp(0, 1).numpy(), vmin=0, vmax=1)
+        for ax in row:
+            _image_axes(ax)
+    axes[0][0].set_title("original")
+    return _finish(fig, save_as)
+
+
+def learning_curves(histories: Mapping[str, pd.DataFrame], save_as: str | None = "learning_curves") -> plt.Figure:
+    """Train loss, val loss and val AUC per epoch for each named history."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for name, frame in histories.items():
+        for ax, column in zip(axes, ("train_loss", "val_loss", "val_auc")):
+            ax.plot(frame["epoch"], frame[column], marker="o", ms=3, label=name)
+    for ax, title in zip(axes, ("train loss", "val loss", "val AUC")):
+        ax.set(title=title, xlabel="epoch")
+    axes[2].legend(fontsize=8)
+    return _finish(fig, save_as)
+
+
+def confusion_matrices(predictions: Predictions, threshold: float = 0.5, save_as: str | None = "confusion") -> plt.Figure:
+    """One confusion matrix per model (rows truth, columns prediction) at ``threshold``."""
+    fig, axes = plt.subplots(1, len(predictions), figsize=(3.6 * len(predictions), 3.3), squeeze=False)
+    for ax, (name, (y, p)) in zip(axes[0], predictions.items()):
+        matrix = confusion(y, (p >= threshold).astype(int))
+        sns.heatmap(matrix, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax,
+                    xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES)
+        ax.set(title=name, xlabel="predicted", ylabel="true")
+    return _finish(fig, save_as)
+
+
+def roc_pr_curves(predictions: Predictions, save_as: str | None = "roc_pr") -> plt.Figure:
+    """ROC and precision-recall curves for each model, AUC in the legend."""
+    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, (y, p) in predictions.items():
+        roc = roc_curve_data(y, p)
+        roc_ax.plot(roc.fpr, roc.tpr, label=f"{name} (AUC {binary_metrics(y, p)['auc']:.3f})")
+        pr = pr_curve_data(y, p)
+        pr_ax.plot(pr.recall, pr.precision, label=name)
+    roc_ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    roc_ax.set(title="ROC", xlabel="1 - specificity", ylabel="sensitivity")
+    pr_ax.set(title="Precision-recall", xlabel="recall (sensitivity)", ylabel="precision")
+    roc_ax.legend(fontsize=8), pr_ax.legend(fontsize=8)
+    return _finish(fig, save_as)

@@ -1,0 +1,93 @@
+"""Running the notebook suite headless with papermill, in order, with a pass/fail summary."""
+
+from __future__ import annotations
+
+import ast
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import nbformat
+
+from .errors import ConfigError
+from .paths import project_root, results_path
+from .nbtools import SMOKE_ENV_VAR
+
+
+@dataclass
+class NotebookRun:
+    notebook: str
+    status: str  # "passed" or "failed"
+    seconds: float
+    output: Path
+    error: str = ""
+
+
+def notebook_paths(only: Sequence[str] = ()) -> list[Path]:
+    """The numbered notebooks in ``notebooks/``, in order; ``only`` filters by prefix (``02``) or name."""
+    folder = project_root() / "notebooks"
+    paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        chosen = [p for p in paths if any(p.stem.startswith(key) or p.name == key for key in only)]
+        if not chosen:
+            raise ConfigError(f"--only {list(only)} matches no notebook; have {[p.stem for p in paths]}.")
+        paths = chosen
+    return paths
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p name value`` value as a Python literal when it is one (1e-4, True, [0, 1]), else a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def strip_run_metadata(path: Path) -> None:
+    """Remove papermill's per-cell timings and run metadata, so committed notebooks diff cleanly."""
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+
+
+def run_suite(
+    only: Sequence[str] = (),
+    smoke: bool = False,
+    parameters: dict[str, Any] | None = None,
+    write_back: bool = False,
+) -> list[NotebookRun]:
+    """Execute notebooks with papermill into ``results/notebooks/`` (``smoke/`` for the smoke profile).
+
+    Every notebook gets ``parameters`` (and ``smoke=True`` in the smoke profile). With
+    ``write_back``, a passing notebook's outputs are also written over ``notebooks/<name>``.
+    """
+    import papermill as pm
+
+    parameters = {"progress": False, **(parameters or {})}  # nobody watches a headless run
+    if smoke:
+        parameters["smoke"] = True
+        os.environ[SMOKE_ENV_VAR] = "1"
+    runs = []
+    for path in notebook_paths(only):
+        out = results_path("notebooks/smoke" if smoke else "notebooks", path.name)
+        start = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(path), str(out), parameters=parameters, cwd=str(path.parent),
+                kernel_name="python3", progress_bar=False, report_mode=False,
+            )
+            status, error = "passed", ""
+        except pm.PapermillExecutionError as exc:
+            status, error = "failed", f"{exc.ename}: {exc.evalue}".splitlines()[0]
+        runs.append(NotebookRun(path.stem, status, time.perf_counter() - start, out, error))
+        if status == "passed":
+            strip_run_metadata(out)
+            if write_back:
+                out_text = out.read_text()
+                path.write_text(out_text)
+    return runs

@@ -1,0 +1,107 @@
+"""Checks of the committed notebooks, and of parameters handling through papermill."""
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ABSOLUTE_PATH = re.compile(r"(/(home|root|work|tmp|Users|var/folders)/|[A-Z]:\\\\)")
+
+
+def test_suite_is_there():
+    assert [p.stem[:2] for p in NOTEBOOKS][:2] == ["01", "02"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_one_parameters_cell_of_literals(path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for node in ast.parse(tagged[0].source).body:
+        assert isinstance(node, ast.Assign), ast.dump(node)
+        ast.literal_eval(node.value)  # raises unless a literal
+    names = {n.targets[0].id for n in ast.parse(tagged[0].source).body}
+    assert {"seed", "device", "data_dir", "smoke", "image_size"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_is_clean(path):
+    text = path.read_text()
+    assert not ABSOLUTE_PATH.search(text), ABSOLUTE_PATH.search(text).group(0)
+    nb = nbformat.read(path, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert outputs, "committed notebooks carry the outputs of a default run"
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert "colab-badge.svg" in nb.cells[0].source
+    assert "google.colab" in nb.cells[1].source
+    assert "NBVAL_CHECK_OUTPUT" in text
+    assert all(c.execution_count is not None for c in nb.cells if c.cell_type == "code")
+
+
+def test_absolute_path_check_catches_paths():
+    assert ABSOLUTE_PATH.search('"saved /home/student/results/x.png"')
+    assert ABSOLUTE_PATH.search('"C:\\\\Users\\\\me"')
+    assert not ABSOLUTE_PATH.search('"saved results/figures/x.png"')
+
+
+def _papermill(args, cwd, tmp_path):
+    env = {**os.environ, "PNEUMOLIB_RESULTS": str(tmp_path / "results")}
+    return subprocess.run([sys.executable, "-m", "papermill", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    "notebook, parameter, message",
+    [
+        ("02_transfer", ["-p", "lr", "-1e-4"], "ConfigError: lr must be a positive number, got -0.0001."),
+        ("02_transfer", ["-p", "model", "small_cnn"], "parameter model must be a ResNet"),
+        ("01_data_exploration", ["-p", "image_size", "30"], "parameter image_size must be one of [28, 64, 128, 224], got 30."),
+        ("01_data_exploration", ["-p", "smoke", "yes"], "parameter smoke must be bool, got 'yes' (str)."),
+    ],
+)
+def test_bad_parameter_fails_early_in_one_line(real_data_dir, tmp_path, notebook, parameter, message):
+    out = _papermill([f"notebooks/{notebook}.ipynb", str(tmp_path / "out.ipynb"), *parameter], REPO, tmp_path)
+    assert out.returncode != 0
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    errors = [(i, o) for i, c in enumerate(executed.cells) if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert len(errors) == 1
+    index, error = errors[0]
+    assert index <= 6, "the error comes from the validation cell, before any work"
+    assert message in f"{error.ename}: {error.evalue}"
+
+
+def test_papermill_from_notebooks_folder(real_data_dir, tmp_path):
+    out = _papermill(["01_data_exploration.ipynb", str(tmp_path / "out.ipynb"), "-p", "smoke", "True"],
+                     REPO / "notebooks", tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "results" / "figures" / "01_class_balance.png").is_file()
+    assert (tmp_path / "results" / "metrics" / "01_duplicates.csv").is_file()
+
+
+def test_nbval_lax_catches_a_changed_preprocessing(real_data_dir, tmp_path):
+    """Layer 3 is live: a pneumolib whose normalisation changed fails the committed 01 notebook."""
+    shadow = tmp_path / "shadow"
+    shutil.copytree(REPO / "pneumolib", shadow / "pneumolib")
+    config = shadow / "pneumolib" / "config.py"
+    source = config.read_text()
+    assert "norm_mean: float = 0.5" in source
+    config.write_text(source.replace("norm_mean: float = 0.5", "norm_mean: float = 0.45"))
+    env = {**os.environ, "PYTHONPATH": str(shadow), "SMOKE_TEST": "1", "PNEUMOLIB_RESULTS": str(tmp_path / "r"),
+           "PNEUMOLIB_DATA": str(real_data_dir)}
+    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
+            str(REPO / "notebooks" / "01_data_exploration.ipynb")]
+    broken = subprocess.run(args, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert broken.returncode == 1 and "normalised train images" in broken.stdout
+    env.pop("PYTHONPATH")
+    intact = subprocess.run(args, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert intact.returncode == 0, intact.stdout[-2000:]
