@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 from typing import Callable, Mapping
 
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -24,22 +28,48 @@ def use_style() -> None:
     plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "savefig.bbox": "tight", "image.cmap": "gray"})
 
 
-def _image_axes(ax: plt.Axes) -> None:
+def _image_axes(ax: Axes) -> None:
     ax.set_xticks([]), ax.set_yticks([])
     ax.grid(False)
 
 
-def _finish(fig: plt.Figure, save_as: str | None) -> plt.Figure:
+def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):
+    """A figure outside pyplot's state machine, so no backend shows it a second time."""
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def _finish(fig: Figure, save_as: str | None) -> Figure:
+    """Save the figure to results/figures/ and, in a notebook, show it exactly once as a PNG.
+
+    Figures are built outside pyplot and shown explicitly, so the output is the same whichever
+    way the kernel is driven (Jupyter, papermill, nbval). In a script nothing is shown.
+    """
     fig.tight_layout()
     if save_as:
         fig.savefig(results_path("figures", f"{save_as}.png"), metadata={"Software": None})
+    if _in_notebook():
+        from IPython.display import Image, display
+
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+        display(Image(buffer.getvalue()))
     return fig
 
 
-def class_balance(data: PneumoniaData, save_as: str | None = "class_balance") -> plt.Figure:
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+
+
+def class_balance(data: PneumoniaData, save_as: str | None = "class_balance") -> Figure:
     """Images per class in each split, as grouped bars with counts."""
     rows = [{"split": s, "class": c, "images": n} for s in SPLITS for c, n in class_counts(data.split(s).labels).items()]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = _subplots(figsize=(6, 3.5))
     sns.barplot(pd.DataFrame(rows), x="split", y="images", hue="class", ax=ax)
     for container in ax.containers:
         ax.bar_label(container, fontsize=9)
@@ -47,10 +77,10 @@ def class_balance(data: PneumoniaData, save_as: str | None = "class_balance") ->
     return _finish(fig, save_as)
 
 
-def sample_grid(split: Split, n_per_class: int = 8, seed: int = 0, save_as: str | None = "samples") -> plt.Figure:
+def sample_grid(split: Split, n_per_class: int = 8, seed: int = 0, save_as: str | None = "samples") -> Figure:
     """``n_per_class`` random images of each class, one row per class."""
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(2, n_per_class, figsize=(1.3 * n_per_class, 3.0))
+    fig, axes = _subplots(2, n_per_class, figsize=(1.3 * n_per_class, 3.0))
     for label, name in enumerate(CLASS_NAMES):
         picks = rng.choice(np.flatnonzero(split.labels == label), n_per_class, replace=False)
         for ax, index in zip(axes[label], picks):
@@ -61,9 +91,9 @@ def sample_grid(split: Split, n_per_class: int = 8, seed: int = 0, save_as: str 
     return _finish(fig, save_as)
 
 
-def intensity_distributions(split: Split, save_as: str | None = "intensities") -> plt.Figure:
+def intensity_distributions(split: Split, save_as: str | None = "intensities") -> Figure:
     """Pixel-intensity histograms per class, and the per-image mean intensity per class."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, (left, right) = _subplots(1, 2, figsize=(10, 3.5))
     for label, name in enumerate(CLASS_NAMES):
         images = split.images[split.labels == label]
         left.hist(images.ravel(), bins=64, range=(0, 255), density=True, alpha=0.55, label=name)
@@ -74,11 +104,11 @@ def intensity_distributions(split: Split, save_as: str | None = "intensities") -
     return _finish(fig, save_as)
 
 
-def mean_images(split: Split, save_as: str | None = "mean_images") -> plt.Figure:
+def mean_images(split: Split, save_as: str | None = "mean_images") -> Figure:
     """Mean image per class and their difference (pneumonia - normal)."""
     means = [split.images[split.labels == c].astype(np.float64).mean(axis=0) for c in (0, 1)]
     diff = means[1] - means[0]
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+    fig, axes = _subplots(1, 3, figsize=(9, 3.2))
     for ax, img, title in zip(axes[:2], means, CLASS_NAMES):
         ax.imshow(img, vmin=0, vmax=255)
         ax.set_title(f"mean {title}")
@@ -97,11 +127,11 @@ def augmentation_examples(
     n: int = 5,
     seed: int = 0,
     save_as: str | None = "augmentations",
-) -> plt.Figure:
+) -> Figure:
     """Each named transform applied ``n`` times to the same uint8 image (row per transform)."""
     torch.manual_seed(seed)
     x = torch.from_numpy(image).float().div(255).unsqueeze(0)
-    fig, axes = plt.subplots(len(transforms), n + 1, figsize=(1.4 * (n + 1), 1.5 * len(transforms)), squeeze=False)
+    fig, axes = _subplots(len(transforms), n + 1, figsize=(1.4 * (n + 1), 1.5 * len(transforms)), squeeze=False)
     for row, (name, transform) in zip(axes, transforms.items()):
         row[0].imshow(image, vmin=0, vmax=255)
         row[0].set_ylabel(name, rotation=0, ha="right", va="center")
@@ -113,9 +143,9 @@ def augmentation_examples(
     return _finish(fig, save_as)
 
 
-def learning_curves(histories: Mapping[str, pd.DataFrame], save_as: str | None = "learning_curves") -> plt.Figure:
+def learning_curves(histories: Mapping[str, pd.DataFrame], save_as: str | None = "learning_curves") -> Figure:
     """Train loss, val loss and val AUC per epoch for each named history."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = _subplots(1, 3, figsize=(13, 3.6))
     for name, frame in histories.items():
         for ax, column in zip(axes, ("train_loss", "val_loss", "val_auc")):
             ax.plot(frame["epoch"], frame[column], marker="o", ms=3, label=name)
@@ -125,9 +155,9 @@ def learning_curves(histories: Mapping[str, pd.DataFrame], save_as: str | None =
     return _finish(fig, save_as)
 
 
-def confusion_matrices(predictions: Predictions, threshold: float = 0.5, save_as: str | None = "confusion") -> plt.Figure:
+def confusion_matrices(predictions: Predictions, threshold: float = 0.5, save_as: str | None = "confusion") -> Figure:
     """One confusion matrix per model (rows truth, columns prediction) at ``threshold``."""
-    fig, axes = plt.subplots(1, len(predictions), figsize=(3.6 * len(predictions), 3.3), squeeze=False)
+    fig, axes = _subplots(1, len(predictions), figsize=(3.6 * len(predictions), 3.3), squeeze=False)
     for ax, (name, (y, p)) in zip(axes[0], predictions.items()):
         matrix = confusion(y, (p >= threshold).astype(int))
         sns.heatmap(matrix, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax,
@@ -136,9 +166,9 @@ def confusion_matrices(predictions: Predictions, threshold: float = 0.5, save_as
     return _finish(fig, save_as)
 
 
-def roc_pr_curves(predictions: Predictions, save_as: str | None = "roc_pr") -> plt.Figure:
+def roc_pr_curves(predictions: Predictions, save_as: str | None = "roc_pr") -> Figure:
     """ROC and precision-recall curves for each model, AUC in the legend."""
-    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (roc_ax, pr_ax) = _subplots(1, 2, figsize=(10, 4))
     for name, (y, p) in predictions.items():
         roc = roc_curve_data(y, p)
         roc_ax.plot(roc.fpr, roc.tpr, label=f"{name} (AUC {binary_metrics(y, p)['auc']:.3f})")
