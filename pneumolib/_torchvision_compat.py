@@ -11,7 +11,8 @@ registrations refer to operators the extension would have defined.
 work; ``torchvision.ops.nms`` and ``torchvision.io`` do not (PIL reads our images).
 
 It does nothing when torchvision is already imported, is not installed, or when its own
-extension loads (any normal CPU or CUDA install). It must run before the first
+extension loads (any normal CPU or CUDA install). Without torchvision it does not import torch
+either, so a torch-free install (ONNX inference) stays torch-free. It must run before the first
 ``import torchvision``; ``pneumolib/__init__.py`` calls it first thing.
 """
 
@@ -20,18 +21,19 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-
-import torch
+from typing import Any
 
 _OPERATOR_SCHEMAS = {
     "nms": "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
     "qnms": "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
 }
-_fragment: torch.library.Library | None = None  # kept alive: the schemas live as long as it does
+_fragment: Any = None  # the torch.library.Library holding the schemas, kept alive with the module
 
 
 def _extension_loads(package_dir: Path) -> bool:
     """True when torchvision's compiled extension loads against this torch."""
+    import torch
+
     candidates = sorted(package_dir.glob("_C*.so")) + sorted(package_dir.glob("_C*.pyd"))
     if not candidates:
         return False
@@ -53,9 +55,14 @@ def ensure_torchvision_importable() -> bool:
     spec = importlib.util.find_spec("torchvision")
     if spec is None or not spec.submodule_search_locations:
         return False
+    try:
+        import torch
+    except ImportError:  # torchvision without torch cannot work anyway; nothing to fix
+        return False
     package_dir = Path(next(iter(spec.submodule_search_locations)))
     if _extension_loads(package_dir):
         return False
+
     fragment = torch.library.Library("torchvision", "FRAGMENT")
     for schema in _OPERATOR_SCHEMAS.values():
         fragment.define(schema)

@@ -59,6 +59,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # garbage, not a forbidden object
+            raise CheckpointError(f"'{path}' is not a readable PyTorch checkpoint ({str(exc).splitlines()[-1]}).") from None
         raise CheckpointError(
             f"Refused to load '{path}': it contains Python objects that safe loading (weights_only=True) "
             f"does not allow, so it could run code. Only load checkpoints you trust. Detail: {str(exc).splitlines()[0]}"

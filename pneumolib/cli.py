@@ -168,6 +168,120 @@ def _cmd_notebooks_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "predict",
+        help="predict pneumonia vs normal for image files or folders",
+        description="Predict with a trained model (.pt checkpoint or .onnx export). Prints a table, or one "
+        "JSON object per line with --json. Exit code 1 when any input failed; the others are still predicted.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", help="image files (PNG, JPEG, BMP, TIFF) or folders of them")
+    p.add_argument("--model", required=True, help="checkpoint (.pt) from `train`, or an .onnx file from `export`")
+    p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the one saved with the model, else 0.5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per line")
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
+    p.add_argument("--device", default="auto", choices=cfg.DEVICES, help="device for .pt models")
+    p.set_defaults(handler=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from .images import find_images
+    from .inference import PneumoniaDetector
+
+    detector = PneumoniaDetector.load(args.model, threshold=args.threshold, device=args.device)
+    files = find_images(args.inputs)
+    if not files:
+        print("error: no images found in the given folders", file=sys.stderr)
+        return 1
+    results = detector.predict([str(f) for f in files], batch_size=args.batch_size, errors="report")
+    failed = 0
+    width = max(len(r["input"]) for r in results)
+    if not args.json:
+        print(f"{'input':<{width}}  {'label':<9}  probability  threshold")
+    for r in results:
+        failed += "error" in r
+        if args.json:
+            print(json.dumps(r))
+        elif "error" in r:
+            print(f"{r['input']:<{width}}  error: {r['error']}")
+        else:
+            print(f"{r['input']:<{width}}  {r['label']:<9}  {r['probability']:11.4f}  {r['threshold']:9.4f}")
+    if failed:
+        print(f"{failed} of {len(results)} inputs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "export",
+        help="export a checkpoint to ONNX and verify it with onnxruntime",
+        description="Export a checkpoint to ONNX (dynamic batch; raw 0-255 pixels in, probability out) and "
+        "verify it on real test images: fails when onnxruntime and PyTorch differ by more than 1e-4.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="checkpoint (.pt) to export")
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--data-dir", default=None, help="PneumoniaMNIST folder for the verification images")
+    p.add_argument("--verify-images", type=int, default=256, help="how many test images to verify on")
+    p.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .config import TrainConfig
+    from .data import load_pneumoniamnist
+    from .export import export_onnx
+
+    config = TrainConfig.from_dict(load_checkpoint(args.model)["config"])
+    test = load_pneumoniamnist(config.image_size, args.data_dir).test
+    max_diff = export_onnx(args.model, args.onnx, test.images[: args.verify_images])
+    n = min(args.verify_images, len(test))
+    print(f"wrote {args.onnx}; verified on {n} test images: max |p_onnx - p_torch| = {max_diff:.2e} (tolerance 1e-4)")
+    return 0
+
+
+def _add_bench_inference_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "bench-inference",
+        help="time single-image latency and batch throughput, PyTorch vs ONNX",
+        description="Export the checkpoint to a temporary ONNX file and time both backends in one process on "
+        "real test images: median single-image latency and batch throughput. Writes "
+        "results/metrics/bench_inference.csv.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="checkpoint (.pt)")
+    p.add_argument("--data-dir", default=None, help="PneumoniaMNIST folder (test images are used)")
+    p.add_argument("--single-repeats", type=int, default=200, help="timed single-image calls per backend")
+    p.add_argument("--batch-repeats", type=int, default=5, help="timed passes over the test set per backend")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size for the throughput pass")
+    p.set_defaults(handler=_cmd_bench_inference)
+
+
+def _cmd_bench_inference(args: argparse.Namespace) -> int:
+    from .bench_inference import benchmark_inference
+    from .checkpoint import load_checkpoint
+    from .config import TrainConfig
+    from .data import load_pneumoniamnist
+    from .paths import display_path, results_path
+
+    config = TrainConfig.from_dict(load_checkpoint(args.model)["config"])
+    images = load_pneumoniamnist(config.image_size, args.data_dir).test.images
+    table = benchmark_inference(args.model, images, args.single_repeats, args.batch_repeats, args.batch_size)
+    path = results_path("metrics", "bench_inference.csv")
+    table.to_csv(path, index=False, float_format="%.4f")
+    print(f"model {config.model} at {config.model_input_size} px, {table.device[0]}, {len(images)} test images")
+    print(table[["backend", "single_latency_ms_median", "single_latency_ms_p90", "batch_throughput_img_s"]]
+          .to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    onnx, torch_row = table.set_index("backend").loc["onnxruntime"], table.set_index("backend").loc["pytorch"]
+    print(f"onnxruntime / pytorch: latency x{torch_row.single_latency_ms_median / onnx.single_latency_ms_median:.2f} faster, "
+          f"throughput x{onnx.batch_throughput_img_s / torch_row.batch_throughput_img_s:.2f}")
+    print(f"wrote {display_path(path)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pneumolib",
@@ -177,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(commands)
     _add_download_parser(commands)
     _add_notebooks_parser(commands)
+    _add_predict_parser(commands)
+    _add_export_parser(commands)
+    _add_bench_inference_parser(commands)
     return parser
 
 

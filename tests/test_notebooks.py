@@ -54,8 +54,8 @@ def test_absolute_path_check_catches_paths():
     assert not ABSOLUTE_PATH.search('"saved results/figures/x.png"')
 
 
-def _papermill(args, cwd, tmp_path):
-    env = {**os.environ, "PNEUMOLIB_RESULTS": str(tmp_path / "results")}
+def _papermill(args, cwd, tmp_path, data_dir):
+    env = {**os.environ, "PNEUMOLIB_RESULTS": str(tmp_path / "results"), "PNEUMOLIB_DATA": str(data_dir)}
     return subprocess.run([sys.executable, "-m", "papermill", *args], cwd=cwd, env=env,
                           capture_output=True, text=True)
 
@@ -70,19 +70,19 @@ def _papermill(args, cwd, tmp_path):
     ],
 )
 def test_bad_parameter_fails_early_in_one_line(real_data_dir, tmp_path, notebook, parameter, message):
-    out = _papermill([f"notebooks/{notebook}.ipynb", str(tmp_path / "out.ipynb"), *parameter], REPO, tmp_path)
+    out = _papermill([f"notebooks/{notebook}.ipynb", str(tmp_path / "out.ipynb"), *parameter], REPO, tmp_path, real_data_dir)
     assert out.returncode != 0
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     errors = [(i, o) for i, c in enumerate(executed.cells) if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert len(errors) == 1
     index, error = errors[0]
-    assert index <= 6, "the error comes from the validation cell, before any work"
+    assert "nbtools.start(" in executed.cells[index].source, "the error comes from the validation cell, before any work"
     assert message in f"{error.ename}: {error.evalue}"
 
 
 def test_papermill_from_notebooks_folder(real_data_dir, tmp_path):
     out = _papermill(["01_data_exploration.ipynb", str(tmp_path / "out.ipynb"), "-p", "smoke", "True"],
-                     REPO / "notebooks", tmp_path)
+                     REPO / "notebooks", tmp_path, real_data_dir)
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "results" / "figures" / "01_class_balance.png").is_file()
     assert (tmp_path / "results" / "metrics" / "01_duplicates.csv").is_file()

@@ -1,7 +1,8 @@
 """Data: PneumoniaMNIST files and folder datasets, splits, weights, tensors and loaders."""
 
 from .core import CLASS_NAMES, SPLITS, PneumoniaData, Split
-from .folder import center_crop_resize, load_folder_dataset
+from ..images import center_crop_resize
+from .folder import load_folder_dataset
 from .medmnist_files import (
     DATA_ENV_VAR,
     download_pneumoniamnist,

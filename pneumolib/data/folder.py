@@ -5,8 +5,8 @@ Accepted layouts (class folder names are case-insensitive)::
     root/NORMAL/*.jpeg, root/PNEUMONIA/*.jpeg                 -> seeded stratified train/val/test
     root/train/{NORMAL,PNEUMONIA}, root/test/..., [root/val/...]
 
-Images are read with PIL, converted to grayscale, center-cropped to a square and resized,
-which is how MedMNIST built PneumoniaMNIST from the same source images.
+Images are read with :func:`pneumolib.images.read_image`: grayscale, center-cropped to a
+square and resized, which is how MedMNIST built PneumoniaMNIST from the same source images.
 """
 
 from __future__ import annotations
@@ -15,24 +15,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from ..errors import DatasetCorruptError, DatasetNotFoundError
+from ..images import IMAGE_SUFFIXES, ImageInputError, read_image
 from .core import PneumoniaData, Split
 from .splits import stratified_split
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 CLASS_DIRS = {"normal": 0, "pneumonia": 1}
-
-
-def center_crop_resize(image: Image.Image, size: int) -> np.ndarray:
-    """Grayscale, center crop to square, resize to ``size``: uint8 (size, size)."""
-    gray = image.convert("L")
-    w, h = gray.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    square = gray.crop((left, top, left + side, top + side))
-    return np.asarray(square.resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
 
 
 def _class_dirs(folder: Path) -> dict[int, Path]:
@@ -58,13 +47,9 @@ def _read_class_folders(folder: Path, size: int) -> Split:
             raise DatasetNotFoundError(f"'{class_dir}' holds no images ({sorted(IMAGE_SUFFIXES)}).")
         for path in files:
             try:
-                with Image.open(path) as img:
-                    images.append(center_crop_resize(img, size))
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
-                raise DatasetCorruptError(
-                    f"Cannot read image '{path}' ({type(exc).__name__}: {exc}). "
-                    "Remove or replace the file and load again."
-                ) from None
+                images.append(read_image(path, size))
+            except ImageInputError as exc:
+                raise DatasetCorruptError(f"Cannot use image {exc} Remove or replace the file and load again.") from None
             labels.append(label)
     return Split(np.stack(images), np.asarray(labels, dtype=np.int64))
 
