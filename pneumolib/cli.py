@@ -282,6 +282,50 @@ def _cmd_bench_inference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "bench",
+        help="time pneumolib's training data path against MedMNIST's reference pipeline",
+        description="In one process, time the same model, batch size, recipe and steps on (a) a reference "
+        "pipeline written as MedMNIST's experiments are (medmnist dataset + PIL transforms + DataLoader + plain "
+        "loop) and (b) pneumolib's default path; report images/s and the ratio for training and evaluation, "
+        "peak host memory, and write results/metrics/bench.csv with the device and package versions.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data-dir", default=None, help="folder holding pneumoniamnist.npz")
+    p.add_argument("--device", default="auto", choices=cfg.DEVICES, help="device to time on")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size for both pipelines")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
+    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps")
+    p.add_argument("--repeats", type=int, default=3, help="repeats; the median is reported")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement (child processes)")
+    p.add_argument("--smoke", action="store_true", help="a few steps of one case, to check the script works (no timings worth reading)")
+    p.set_defaults(handler=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchCase, run_bench
+    from .data import resolve_data_dir
+    from .paths import display_path, results_path
+
+    options = dict(batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, repeats=args.repeats,
+                   memory=not args.no_memory)
+    cases = None
+    if args.smoke:
+        options.update(steps=2, warmup=1, repeats=1)
+        cases = [BenchCase("small_cnn", 28)]
+    table = run_bench(resolve_data_dir(args.data_dir), args.device, cases, **options)
+    path = results_path("metrics", "bench_smoke.csv" if args.smoke else "bench.csv")
+    table.to_csv(path, index=False, float_format="%.4f")
+    shown = [c for c in ("model", "size", "phase", "reference_img_s", "pneumolib_img_s", "ratio", "synthetic_img_s",
+                         "share_of_synthetic", "reference_peak_mib", "pneumolib_peak_mib", "memory_ratio") if c in table]
+    print(f"device: {table.device[0]}; batch {args.batch_size}; median of {options['repeats']} x {options['steps']} steps "
+          f"after {options['warmup']} warm-up steps")
+    print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep=""))
+    print(f"wrote {display_path(path)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pneumolib",
@@ -294,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_parser(commands)
     _add_export_parser(commands)
     _add_bench_inference_parser(commands)
+    _add_bench_parser(commands)
     return parser
 
 

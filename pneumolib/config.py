@@ -21,6 +21,7 @@ SAMPLERS = ("shuffle", "balanced")
 AUGMENT_PRESETS = ("none", "light", "strong")
 MONITORS = ("val_auc", "val_loss", "val_balanced_accuracy")
 DEVICES = ("auto", "cpu", "cuda")
+DATA_PATHS = ("auto", "fast", "reference")
 
 
 @dataclass
@@ -55,7 +56,8 @@ class TrainConfig:
     augment: str = "light"
     monitor: str = "val_auc"
     patience: int | None = None
-    amp: str = "auto"  # "auto" (bf16 on CUDA only), "off", "bf16"
+    amp: str = "auto"  # "auto" (bf16 on CUDA, and on CPU for large inputs), "off", "bf16"
+    data_path: str = "auto"  # "auto"/"fast": device-resident batches; "reference": DataLoader + per-image transforms
     device: str = "auto"
     num_workers: int = 0
     seed: int = 0
@@ -80,6 +82,7 @@ class TrainConfig:
         _choice("monitor", self.monitor, MONITORS)
         _choice("device", self.device, DEVICES)
         _choice("amp", self.amp, ("auto", "off", "bf16"))
+        _choice("data_path", self.data_path, DATA_PATHS)
         _positive("epochs", self.epochs, integer=True)
         _positive("batch_size", self.batch_size, integer=True)
         _positive("lr", self.lr)

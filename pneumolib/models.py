@@ -113,9 +113,9 @@ def _imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
     filename = os.path.basename(weights.url)
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     try:
-        # torch.hub announces each download attempt on stderr, with the local cache path; the
-        # error below says everything a reader needs, so the announcement is kept out of outputs.
-        with contextlib.redirect_stderr(io.StringIO()):
+        # torch.hub announces each download attempt, with the local cache path; the error below
+        # says everything a reader needs, so the announcement is kept out of outputs.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             return weights.get_state_dict(progress=False, check_hash=True)
     except (urllib.error.URLError, OSError, RuntimeError) as exc:
         raise PretrainedWeightsUnavailableError(

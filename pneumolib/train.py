@@ -7,7 +7,7 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig
 from .data import PneumoniaData, Split, TensorImageDataset, augmentation_preset, make_loader, pos_weight
+from .data.device_batches import BatchAugment, DeviceBatches
 from .devices import resolve_device
 from .metrics import binary_metrics
 from .models import apply_freeze
@@ -78,9 +79,41 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-def _autocast(device: torch.device, config: TrainConfig):
-    use_bf16 = config.amp == "bf16" or (config.amp == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+# CPU formats, measured with `python -m pneumolib bench` and the README's table: on a CPU with
+# native bf16 (AVX512-BF16/AMX) bf16 autocast + channels_last train faster at every size we use;
+# without it they pay only for large inputs (about 2.4x at 224 px, slower at 28 px).
+CPU_FAST_FORMAT_MIN_SIZE = 128
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def use_fast_formats(device: torch.device, size: int) -> bool:
+    """channels_last (and, for training, bf16 autocast) on the fast path: on CUDA always, on CPU where it pays."""
+    return device.type == "cuda" or cpu_has_native_bf16() or size >= CPU_FAST_FORMAT_MIN_SIZE
+
+
+def use_bf16(device: torch.device, config: TrainConfig, training: bool = True) -> bool:
+    """bf16 autocast: ``amp="bf16"``/``"off"`` decide; ``"auto"`` uses it on CUDA, and on CPU for
+    training steps where :func:`use_fast_formats` says so. CPU evaluation stays fp32, so that
+    probabilities (thresholds, ONNX parity) do not carry bf16 rounding."""
+    if config.amp != "auto":
+        return config.amp == "bf16"
+    if config.data_path == "reference":  # the reference pipeline trains in plain fp32
+        return False
+    if device.type == "cuda":
+        return True
+    return training and use_fast_formats(device, config.model_input_size)
+
+
+def _autocast(device: torch.device, config: TrainConfig, training: bool = True):
+    enabled = use_bf16(device, config, training)
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
 
 
 def _freeze_frozen_batchnorm(model: nn.Module) -> None:
@@ -92,40 +125,87 @@ def _freeze_frozen_batchnorm(model: nn.Module) -> None:
                 module.eval()
 
 
-def make_datasets(data: PneumoniaData, config: TrainConfig) -> dict[str, TensorImageDataset]:
-    """Tensor datasets for the three splits; only train is augmented."""
-    size = config.model_input_size
-    augment = augmentation_preset(config.augment, size)
-    common = {"mean": config.norm_mean, "std": config.norm_std, "input_size": config.input_size}
-    return {
-        "train": TensorImageDataset(data.train, augment=augment, **common),
-        "val": TensorImageDataset(data.val, **common),
-        "test": TensorImageDataset(data.test, **common),
-    }
+class RunBatches:
+    """Train and evaluation batches for one run, on the fast (device-resident) or reference path.
+
+    ``fast`` (the default, ``data_path="auto"``): each split is one uint8 tensor on the device,
+    augmented and resized per batch on the device. ``reference``: a DataLoader over
+    :class:`TensorImageDataset` with per-image ``transforms.v2`` augmentation.
+    """
+
+    def __init__(self, data: PneumoniaData, config: TrainConfig, device: torch.device) -> None:
+        self.config, self.device = config, device
+        self.fast = config.data_path in ("auto", "fast")
+        self.eval_batch_size = max(config.batch_size, 256)
+        self._cache: dict[str, Any] = {}
+        self.data = data
+        self.generator = torch.Generator(device=device if self.fast else "cpu").manual_seed(config.seed)
+        if not self.fast:
+            self._train_loader = make_loader(
+                self._dataset("train", augment=True), config.batch_size, train=True, seed=config.seed,
+                balanced=config.sampler == "balanced", num_workers=config.num_workers,
+            )
+
+    def _dataset(self, split: str, augment: bool = False) -> TensorImageDataset:
+        c = self.config
+        transform = augmentation_preset(c.augment, c.model_input_size) if augment else None
+        return TensorImageDataset(self.data.split(split), c.norm_mean, c.norm_std, transform, c.input_size)
+
+    def _device_split(self, split: str) -> DeviceBatches:
+        if split not in self._cache:
+            c = self.config
+            self._cache[split] = DeviceBatches(
+                self.data.split(split), self.device, c.norm_mean, c.norm_std, c.input_size,
+                augment=BatchAugment.preset(c.augment) if split == "train" else None,
+                channels_last=use_fast_formats(self.device, c.model_input_size),
+            )
+        return self._cache[split]
+
+    def train(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of shuffled (or class-balanced), augmented training batches."""
+        if not self.fast:
+            return self._train_loader
+        return self._device_split("train").batches(
+            self.config.batch_size, self.generator, shuffle=True,
+            balanced=self.config.sampler == "balanced", augment=True,
+        )
+
+    def evaluate(self, split: str) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of ``split`` in order, without augmentation."""
+        if not self.fast:
+            return make_loader(self._dataset(split), self.eval_batch_size, train=False, seed=self.config.seed)
+        return self._device_split(split).batches(self.eval_batch_size)
+
+    def train_batches_per_epoch(self) -> int:
+        return math.ceil(len(self.data.train) / self.config.batch_size)
 
 
 @torch.no_grad()
 def predict_proba(
-    model: nn.Module, loader: DataLoader, device: torch.device | str = "auto", config: TrainConfig | None = None
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device | str = "auto",
+    config: TrainConfig | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, probabilities)`` over a loader, in loader order."""
+    """``(labels, probabilities)`` over batches of ``(images, labels)``, in order."""
     device = resolve_device(device) if isinstance(device, str) else device
     model.eval().to(device)
-    amp = _autocast(device, config) if config is not None else nullcontext()
+    amp = _autocast(device, config, training=False) if config is not None else nullcontext()
     labels, probs = [], []
-    for x, y in loader:
+    for x, y in batches:
         with amp:
             logits = model(x.to(device, non_blocking=True))
         probs.append(torch.sigmoid(logits.float()).view(-1).cpu())
-        labels.append(y.view(-1))
+        labels.append(y.view(-1).cpu())
     return torch.cat(labels).numpy().astype(np.int64), torch.cat(probs).numpy()
 
 
 def predict_split(model: nn.Module, split: Split, config: TrainConfig, device: torch.device | str = "auto") -> np.ndarray:
     """Probabilities for a whole split, preprocessed exactly as in training (without augmentation)."""
-    dataset = TensorImageDataset(split, mean=config.norm_mean, std=config.norm_std, input_size=config.input_size)
-    loader = make_loader(dataset, batch_size=max(config.batch_size, 256), train=False, seed=config.seed)
-    return predict_proba(model, loader, device, config)[1]
+    device = resolve_device(device) if isinstance(device, str) else device
+    data = PneumoniaData(split, split, split, image_size=split.images.shape[-1], source="predict")
+    batches = RunBatches(data, config, device)
+    if batches.fast and use_fast_formats(device, config.model_input_size):
+        model.to(memory_format=torch.channels_last)  # the layout the batches come in, as in training
+    return predict_proba(model, batches.evaluate("test"), device, config)[1]
 
 
 def _improves(value: float, best: float | None, monitor: str) -> bool:
@@ -152,12 +232,10 @@ def fit(
     seed_everything(config.seed)
     device = resolve_device(config.device)
     model.to(device)
-    datasets = make_datasets(data, config)
-    train_loader = make_loader(
-        datasets["train"], config.batch_size, train=True, seed=config.seed,
-        balanced=config.sampler == "balanced", num_workers=config.num_workers,
-    )
-    val_loader = make_loader(datasets["val"], max(config.batch_size, 256), train=False, seed=config.seed)
+    batches = RunBatches(data, config, device)
+    channels_last = batches.fast and use_fast_formats(device, config.model_input_size)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     weight = pos_weight(data.train.labels) if config.class_weighting == "pos_weight" else None
     criterion = BinaryLoss(weight, config.label_smoothing).to(device)
     optimizer = build_optimizer(model.parameters(), config)
@@ -171,7 +249,8 @@ def fit(
         model.train()
         _freeze_frozen_batchnorm(model)
         total, count = 0.0, 0
-        for x, y in tqdm(train_loader, desc=f"epoch {epoch}", unit="batch", disable=not progress, leave=False):
+        for x, y in tqdm(batches.train(), desc=f"epoch {epoch}", unit="batch", total=batches.train_batches_per_epoch(),
+                         disable=not progress, leave=False):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with _autocast(device, config):
                 logits = model(x)
@@ -189,7 +268,7 @@ def fit(
             total += loss.item() * len(y)
             count += len(y)
 
-        y_val, p_val = predict_proba(model, val_loader, device, config)
+        y_val, p_val = predict_proba(model, batches.evaluate("val"), device, config)
         val_loss = float(log_loss(y_val, p_val, labels=[0, 1]))
         val = binary_metrics(y_val, p_val)
         record = {

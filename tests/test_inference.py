@@ -50,9 +50,13 @@ def test_pngs(real_data, tmp_path_factory):
 def test_round_trip_equals_in_memory_model(trained, real_data, test_pngs):
     model, config, path = trained
     detector = PneumoniaDetector.from_checkpoint(path)
-    results = detector.predict(sorted(str(p) for p in test_pngs.glob("*.png")), batch_size=7)
+    files = sorted(str(p) for p in test_pngs.glob("*.png"))
+    results = detector.predict(files)  # one batch, as the in-memory prediction below
     expected = predict_split(model, real_data.test.subset(np.arange(N_IMAGES)), config, "cpu")
-    assert [r["probability"] for r in results] == pytest.approx(expected.tolist(), abs=0, rel=0)
+    assert [r["probability"] for r in results] == expected.tolist()
+    # other batch sizes may pick other conv kernels: equal up to float rounding
+    small_batches = detector.predict(files, batch_size=7)
+    assert [r["probability"] for r in small_batches] == pytest.approx(expected.tolist(), abs=1e-6)
     assert {r["model"] for r in results} == {"small_cnn"} and {r["threshold"] for r in results} == {0.5}
     assert [r["label"] for r in results] == ["pneumonia" if p >= 0.5 else "normal" for p in expected]
 

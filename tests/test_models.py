@@ -112,7 +112,7 @@ def test_imagenet_path_through_torch_hub_cache(hub_dir):
     assert torch.allclose(model.conv1.weight, state["conv1.weight"].sum(dim=1, keepdim=True))
 
 
-def test_imagenet_missing_offline_is_actionable(hub_dir, monkeypatch):
+def test_imagenet_missing_offline_is_actionable(hub_dir, monkeypatch, capsys):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("[Errno -2] Name or service not known")
 
@@ -120,6 +120,7 @@ def test_imagenet_missing_offline_is_actionable(hub_dir, monkeypatch):
     with pytest.raises(PretrainedWeightsUnavailableError) as err:
         build_model("resnet34", pretrained="imagenet")
     message = str(err.value)
+    assert "Downloading" not in capsys.readouterr().out  # torch.hub's notice (with a local path) stays out
     assert "resnet34-b627a593.pth" in message
     assert str(hub_dir / "checkpoints") in message
     assert "pretrained='/path/to/" in message
