@@ -9,7 +9,7 @@ number of steps are timed on
     tensor, on-device batch augmentation and upsampling, bf16/channels_last where they pay).
 
 Warm-up steps are excluded; each measurement is repeated and the median reported. Peak host
-memory of each pipeline is measured in a fresh child process (its maximum resident set size).
+memory of each pipeline is measured in a fresh child process (its peak resident set size, VmHWM).
 """
 
 from __future__ import annotations
@@ -165,7 +165,19 @@ def _peak_rss_child(pipeline: str, case: BenchCase, data_dir: str, batch_size: i
         step = _pneumolib_steps(case, load_pneumoniamnist(28, data_dir, download=False), device, batch_size, train=True)
     for _ in range(steps):
         step()
-    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB -> MiB on Linux
+    queue.put(_peak_rss_mib())
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory. VmHWM (Linux) starts afresh at exec, unlike
+    ru_maxrss, which a spawned child inherits from the parent it was forked from."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def peak_host_memory_mib(pipeline: str, case: BenchCase, data_dir: str, batch_size: int, steps: int) -> float:

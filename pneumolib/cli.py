@@ -73,7 +73,10 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     g.add_argument("--patience", type=_optional_int, default=d.patience, help="early-stopping patience in epochs; none = off")
     g = p.add_argument_group("run")
     g.add_argument("--device", default=d.device, choices=cfg.DEVICES, help="auto picks CUDA when available")
-    g.add_argument("--amp", default=d.amp, choices=("auto", "off", "bf16"), help="bf16 autocast; auto = on CUDA only")
+    g.add_argument("--amp", default=d.amp, choices=("auto", "off", "bf16"),
+                   help="bf16 autocast; auto = on CUDA, and for CPU training where it pays (see README)")
+    g.add_argument("--data-path", default=d.data_path, choices=cfg.DATA_PATHS,
+                   help="auto/fast: device-resident batches with on-device augmentation; reference: DataLoader + per-image transforms, fp32")
     g.add_argument("--seed", type=int, default=d.seed, help="random seed (recorded with the results)")
     g.add_argument("--out", default=None, help="output folder (default results/runs/<model>_<size>px_seed<seed>)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
