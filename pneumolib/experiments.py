@@ -70,7 +70,7 @@ def run_arms(
             continue
         for seed in seeds:
             config = replace(arm.config, seed=seed)
-            run = run_training(config, Path(out_dir) / f"{arm.name}_seed{seed}", data,
+            run = run_training(config, Path(out_dir) / f"{arm.name.replace(' ', '_')}_seed{seed}", data,
                                head_epochs=arm.head_epochs, progress=progress)
             results.runs[(arm.name, seed)] = run
             m = run.metrics
