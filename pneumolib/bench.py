@@ -32,7 +32,7 @@ from .data import PneumoniaData, load_pneumoniamnist
 from .devices import describe_device, resolve_device
 from .models import build_model
 from .repro import package_versions, seed_everything
-from .train import BinaryLoss, RunBatches, _autocast, use_fast_formats
+from .train import BinaryLoss, RunBatches, _autocast, use_channels_last
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _pneumolib_steps(case: BenchCase, data: PneumoniaData, device, batch_size: i
     config = TrainConfig(model=case.model, batch_size=batch_size, image_size=28,
                          input_size=case.size if case.size != 28 else None, device=str(device))
     model = build_model(case.model).to(device)
-    if use_fast_formats(device, case.size):
+    if use_channels_last(device, case.size):
         model.to(memory_format=torch.channels_last)
     batches = RunBatches(data, config, device)
     source = _cycle(batches.train if train else (lambda: iter(batches.evaluate("test"))))

@@ -79,10 +79,12 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-# CPU formats, measured with `python -m pneumolib bench` and the README's table: on a CPU with
-# native bf16 (AVX512-BF16/AMX) bf16 autocast + channels_last train faster at every size we use;
-# without it they pay only for large inputs (about 2.4x at 224 px, slower at 28 px).
-CPU_FAST_FORMAT_MIN_SIZE = 128
+# CPU formats, measured with `python -m pneumolib bench` and microbenchmarks (see README): on a CPU
+# with native bf16 (AVX512-BF16/AMX), bf16 autocast speeds up training at every size we use, and
+# channels_last helps from 64 px (at 28 px it slows ResNet-18 down). Without native bf16 both pay
+# only for large inputs (about 2.4x at 224 px, slower at 28 px).
+CPU_CHANNELS_LAST_MIN_SIZE = 64
+CPU_EMULATED_BF16_MIN_SIZE = 128
 
 
 def cpu_has_native_bf16() -> bool:
@@ -93,14 +95,16 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def use_fast_formats(device: torch.device, size: int) -> bool:
-    """channels_last (and, for training, bf16 autocast) on the fast path: on CUDA always, on CPU where it pays."""
-    return device.type == "cuda" or cpu_has_native_bf16() or size >= CPU_FAST_FORMAT_MIN_SIZE
+def use_channels_last(device: torch.device, size: int) -> bool:
+    """channels_last on the fast path: on CUDA always, on CPU from the size where it measurably pays."""
+    if device.type == "cuda":
+        return True
+    return size >= (CPU_CHANNELS_LAST_MIN_SIZE if cpu_has_native_bf16() else CPU_EMULATED_BF16_MIN_SIZE)
 
 
 def use_bf16(device: torch.device, config: TrainConfig, training: bool = True) -> bool:
     """bf16 autocast: ``amp="bf16"``/``"off"`` decide; ``"auto"`` uses it on CUDA, and on CPU for
-    training steps where :func:`use_fast_formats` says so. CPU evaluation stays fp32, so that
+    training steps where it measurably pays (native bf16, or large inputs). CPU evaluation stays fp32, so that
     probabilities (thresholds, ONNX parity) do not carry bf16 rounding."""
     if config.amp != "auto":
         return config.amp == "bf16"
@@ -108,7 +112,7 @@ def use_bf16(device: torch.device, config: TrainConfig, training: bool = True) -
         return False
     if device.type == "cuda":
         return True
-    return training and use_fast_formats(device, config.model_input_size)
+    return training and (cpu_has_native_bf16() or config.model_input_size >= CPU_EMULATED_BF16_MIN_SIZE)
 
 
 def _autocast(device: torch.device, config: TrainConfig, training: bool = True):
@@ -157,7 +161,7 @@ class RunBatches:
             self._cache[split] = DeviceBatches(
                 self.data.split(split), self.device, c.norm_mean, c.norm_std, c.input_size,
                 augment=BatchAugment.preset(c.augment) if split == "train" else None,
-                channels_last=use_fast_formats(self.device, c.model_input_size),
+                channels_last=use_channels_last(self.device, c.model_input_size),
             )
         return self._cache[split]
 
@@ -203,7 +207,7 @@ def predict_split(model: nn.Module, split: Split, config: TrainConfig, device: t
     device = resolve_device(device) if isinstance(device, str) else device
     data = PneumoniaData(split, split, split, image_size=split.images.shape[-1], source="predict")
     batches = RunBatches(data, config, device)
-    if batches.fast and use_fast_formats(device, config.model_input_size):
+    if batches.fast and use_channels_last(device, config.model_input_size):
         model.to(memory_format=torch.channels_last)  # the layout the batches come in, as in training
     return predict_proba(model, batches.evaluate("test"), device, config)[1]
 
@@ -233,7 +237,7 @@ def fit(
     device = resolve_device(config.device)
     model.to(device)
     batches = RunBatches(data, config, device)
-    channels_last = batches.fast and use_fast_formats(device, config.model_input_size)
+    channels_last = batches.fast and use_channels_last(device, config.model_input_size)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     weight = pos_weight(data.train.labels) if config.class_weighting == "pos_weight" else None
