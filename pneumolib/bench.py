@@ -18,11 +18,9 @@ import multiprocessing
 import resource
 import statistics
 import time
-from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn

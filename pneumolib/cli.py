@@ -232,16 +232,21 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_export)
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
+def _checkpoint_test_images(model_path: str, data_dir: str | None):
+    """A checkpoint's config and the real test images at its trained size."""
     from .checkpoint import load_checkpoint
-    from .config import TrainConfig
     from .data import load_pneumoniamnist
+
+    config = cfg.TrainConfig.from_dict(load_checkpoint(model_path)["config"])
+    return config, load_pneumoniamnist(config.image_size, data_dir).test.images
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
     from .export import export_onnx
 
-    config = TrainConfig.from_dict(load_checkpoint(args.model)["config"])
-    test = load_pneumoniamnist(config.image_size, args.data_dir).test
-    max_diff = export_onnx(args.model, args.onnx, test.images[: args.verify_images])
-    n = min(args.verify_images, len(test))
+    _, images = _checkpoint_test_images(args.model, args.data_dir)
+    max_diff = export_onnx(args.model, args.onnx, images[: args.verify_images])
+    n = min(args.verify_images, len(images))
     print(f"wrote {args.onnx}; verified on {n} test images: max |p_onnx - p_torch| = {max_diff:.2e} (tolerance 1e-4)")
     return 0
 
@@ -265,13 +270,9 @@ def _add_bench_inference_parser(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_bench_inference(args: argparse.Namespace) -> int:
     from .bench_inference import benchmark_inference
-    from .checkpoint import load_checkpoint
-    from .config import TrainConfig
-    from .data import load_pneumoniamnist
     from .paths import display_path, results_path
 
-    config = TrainConfig.from_dict(load_checkpoint(args.model)["config"])
-    images = load_pneumoniamnist(config.image_size, args.data_dir).test.images
+    config, images = _checkpoint_test_images(args.model, args.data_dir)
     table = benchmark_inference(args.model, images, args.single_repeats, args.batch_repeats, args.batch_size)
     path = results_path("metrics", "bench_inference.csv")
     table.to_csv(path, index=False, float_format="%.4f")

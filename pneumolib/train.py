@@ -14,7 +14,6 @@ import pandas as pd
 import torch
 from torch import nn
 from sklearn.metrics import log_loss
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .config import TrainConfig

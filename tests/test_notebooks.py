@@ -1,7 +1,6 @@
 """Checks of the committed notebooks, and of parameters handling through papermill."""
 
 import ast
-import json
 import os
 import re
 import shutil

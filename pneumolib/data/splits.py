@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from .core import CLASS_NAMES, PneumoniaData
@@ -73,10 +74,8 @@ def subsample(data: PneumoniaData, n_train: int, n_eval: int, seed: int = 0) -> 
     )
 
 
-def split_summary(data: PneumoniaData) -> "pd.DataFrame":
+def split_summary(data: PneumoniaData) -> pd.DataFrame:
     """Images per class and pneumonia share, one row per split."""
-    import pandas as pd
-
     rows = []
     for name in ("train", "val", "test"):
         counts = class_counts(data.split(name).labels)
