@@ -57,10 +57,9 @@ class PneumoniaDetector:
         from dataclasses import replace
 
         from .checkpoint import load_model
-        from .data import Split
+        from .data import Split, TensorImageDataset
         from .devices import resolve_device
         from .explain import cam_maps
-        from .data import TensorImageDataset
         from .train import predict_split
 
         model, config, payload = load_model(path)
