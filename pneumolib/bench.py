@@ -30,7 +30,7 @@ from .data import PneumoniaData, load_pneumoniamnist
 from .devices import describe_device, resolve_device
 from .models import build_model
 from .repro import package_versions, seed_everything
-from .train import BinaryLoss, RunBatches, _autocast, use_channels_last
+from .train import BinaryLoss, RunBatches, _autocast, train_step
 
 
 @dataclass(frozen=True)
@@ -106,25 +106,18 @@ def _reference_steps(case: BenchCase, data_dir, device, batch_size: int, train: 
 def _pneumolib_steps(case: BenchCase, data: PneumoniaData, device, batch_size: int, train: bool) -> Callable[[], int]:
     config = TrainConfig(model=case.model, batch_size=batch_size, image_size=28,
                          input_size=case.size if case.size != 28 else None, device=str(device))
-    model = build_model(case.model).to(device)
-    if use_channels_last(device, case.size):
-        model.to(memory_format=torch.channels_last)
     batches = RunBatches(data, config, device)
+    model = batches.prepare_model(build_model(case.model))
     source = _cycle(batches.train if train else (lambda: iter(batches.evaluate("test"))))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     criterion = BinaryLoss()
-    amp = _autocast(device, config, training=train)
+    amp = _autocast(device, config, training=False)
 
     def step() -> int:
         x, y = next(source)
         if train:
             model.train()
-            with amp:
-                logits = model(x)
-            loss = criterion(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            train_step(model, x, y, criterion, optimizer, device, config)  # exactly fit's step
         else:
             model.eval()
             with torch.no_grad(), amp:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from contextlib import nullcontext
@@ -14,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 from sklearn.metrics import log_loss
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
@@ -86,6 +88,7 @@ CPU_CHANNELS_LAST_MIN_SIZE = 64
 CPU_EMULATED_BF16_MIN_SIZE = 128
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
     """Whether oneDNN runs bf16 natively on this CPU."""
     try:
@@ -143,11 +146,13 @@ class RunBatches:
         self._cache: dict[str, Any] = {}
         self.data = data
         self.generator = torch.Generator(device=device if self.fast else "cpu").manual_seed(config.seed)
-        if not self.fast:
-            self._train_loader = make_loader(
-                self._dataset("train", augment=True), config.batch_size, train=True, seed=config.seed,
-                balanced=config.sampler == "balanced", num_workers=config.num_workers,
-            )
+        self.channels_last = self.fast and use_channels_last(device, config.model_input_size)
+        self._train_loader: DataLoader | None = None
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        """Put ``model`` on the device, in the memory format the batches come in."""
+        model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
     def _dataset(self, split: str, augment: bool = False) -> TensorImageDataset:
         c = self.config
@@ -160,13 +165,19 @@ class RunBatches:
             self._cache[split] = DeviceBatches(
                 self.data.split(split), self.device, c.norm_mean, c.norm_std, c.input_size,
                 augment=BatchAugment.preset(c.augment) if split == "train" else None,
-                channels_last=use_channels_last(self.device, c.model_input_size),
+                channels_last=self.channels_last,
             )
         return self._cache[split]
 
     def train(self) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of shuffled (or class-balanced), augmented training batches."""
         if not self.fast:
+            if self._train_loader is None:  # one loader for the whole run: its generator carries on
+                c = self.config
+                self._train_loader = make_loader(
+                    self._dataset("train", augment=True), c.batch_size, train=True, seed=c.seed,
+                    balanced=c.sampler == "balanced", num_workers=c.num_workers,
+                )
             return self._train_loader
         return self._device_split("train").batches(
             self.config.batch_size, self.generator, shuffle=True,
@@ -206,9 +217,28 @@ def predict_split(model: nn.Module, split: Split, config: TrainConfig, device: t
     device = resolve_device(device) if isinstance(device, str) else device
     data = PneumoniaData(split, split, split, image_size=split.images.shape[-1], source="predict")
     batches = RunBatches(data, config, device)
-    if batches.fast and use_channels_last(device, config.model_input_size):
-        model.to(memory_format=torch.channels_last)  # the layout the batches come in, as in training
+    batches.prepare_model(model)  # the layout the batches come in, as in training
     return predict_proba(model, batches.evaluate("test"), device, config)[1]
+
+
+def train_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
+    optimizer: torch.optim.Optimizer, device: torch.device, config: TrainConfig, epoch: int | None = None,
+) -> torch.Tensor:
+    """One optimisation step on a batch (autocast, finite-loss check, clipping); returns the loss."""
+    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    with _autocast(device, config):
+        logits = model(x)
+    loss = criterion(logits.float(), y)
+    if not torch.isfinite(loss):
+        where = f" at epoch {epoch}" if epoch is not None else ""
+        raise FloatingPointError(f"Training loss became {loss.item()}{where}; lower lr (now {config.lr}) or set grad_clip.")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip:
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    return loss.detach()
 
 
 def _improves(value: float, best: float | None, monitor: str) -> bool:
@@ -234,11 +264,8 @@ def fit(
     """
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    model.to(device)
     batches = RunBatches(data, config, device)
-    channels_last = batches.fast and use_channels_last(device, config.model_input_size)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
+    batches.prepare_model(model)
     weight = pos_weight(data.train.labels) if config.class_weighting == "pos_weight" else None
     criterion = BinaryLoss(weight, config.label_smoothing).to(device)
     optimizer = build_optimizer(model.parameters(), config)
@@ -254,20 +281,7 @@ def fit(
         total, count = 0.0, 0
         for x, y in tqdm(batches.train(), desc=f"epoch {epoch}", unit="batch", total=batches.train_batches_per_epoch(),
                          disable=not progress, leave=False):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with _autocast(device, config):
-                logits = model(x)
-            loss = criterion(logits.float(), y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"Training loss became {loss.item()} at epoch {epoch}; lower lr (now {config.lr}) "
-                    "or set grad_clip."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
+            loss = train_step(model, x, y, criterion, optimizer, device, config, epoch)
             total += loss.item() * len(y)
             count += len(y)
 
