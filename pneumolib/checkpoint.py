@@ -26,8 +26,12 @@ def save_checkpoint(
     config: TrainConfig,
     threshold: float = 0.5,
     metrics: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> Path:
-    """Write model weights, config, decision threshold and metrics; atomic (temp file + rename)."""
+    """Write model weights, config, decision threshold and metrics; atomic (temp file + rename).
+
+    ``provenance`` records what the model was trained on (e.g. ``{"data_source": ...}``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -38,6 +42,7 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "threshold": float(threshold),
         "metrics": metrics or {},
+        "provenance": provenance or {},
         "versions": package_versions(),
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -38,6 +38,7 @@ class TrainConfig:
     head_hidden: tuple[int, ...] | None = None  # None: the model's default head
     head_dropout: tuple[float, ...] | None = None  # one rate per linear layer; None: no dropout
     freeze: str = "none"
+    batch_norm: bool = True  # small_cnn only: False removes its BatchNorm layers (an ablation)
     image_size: int = 28
     input_size: int | None = None
     epochs: int = 10
@@ -89,6 +90,8 @@ class TrainConfig:
         _positive("norm_std", self.norm_std)
         _non_negative("weight_decay", self.weight_decay)
         _non_negative("num_workers", self.num_workers)
+        if not self.batch_norm and self.model != "small_cnn":
+            raise ConfigError(f"batch_norm=False is only available for small_cnn, not {self.model!r}.")
         if self.input_size is not None and self.input_size < self.image_size:
             raise ConfigError(
                 f"input_size={self.input_size} is smaller than image_size={self.image_size}; "

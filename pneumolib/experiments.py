@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from itertools import product
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,8 +13,9 @@ import pandas as pd
 from .config import TrainConfig
 from .data import PneumoniaData
 from .errors import PretrainedWeightsUnavailableError
-from .models import build_model_from_config
+from .models import SMALL_CNN_HEAD, build_model_from_config
 from .runs import RunResult, run_training
+from .sweeps import Task
 
 
 @dataclass(frozen=True)
@@ -107,3 +110,170 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
             row[column] = f"{values.mean():.4f} ± {sd:.4f}"
         out.append(row)
     return pd.DataFrame(out).set_index("arm")
+
+
+# --- Sweeps built on pneumolib.sweeps: ablations, grid search with CV, k-fold CV -------------------
+
+FULL_RECIPE = "full recipe"
+NO_THRESHOLD_TUNING = "− threshold tuning"
+
+
+def full_recipe(model: str = "small_cnn", **overrides: Any) -> TrainConfig:
+    """The complete recipe that the ablation study takes apart one component at a time.
+
+    ``small_cnn`` (the CPU default): from scratch, head dropout 0.5, class weighting,
+    balanced sampling, light augmentation, label smoothing 0.1, weight decay 1e-4, cosine
+    schedule. ``resnet18/34/50`` (for a GPU): the same plus ImageNet weights, a 256-unit head
+    with dropout 0.5, and lr 1e-4. Thresholds are tuned on val in both (Youden's J).
+    """
+    common = dict(class_weighting="pos_weight", sampler="balanced", augment="light", label_smoothing=0.1,
+                  weight_decay=1e-4, scheduler="cosine", epochs=4, batch_size=64)
+    if model == "small_cnn":
+        config = TrainConfig(model=model, lr=1e-3, **common)
+    else:
+        config = TrainConfig(model=model, pretrained="imagenet", lr=1e-4, head_hidden=(256,),
+                             head_dropout=(0.5, 0.0), **common)
+    return replace(config, **overrides)
+
+
+def _without_head_dropout(config: TrainConfig) -> TrainConfig | str:
+    if config.model == "small_cnn" and config.head_hidden is None:  # its default head has dropout
+        hidden, rates = SMALL_CNN_HEAD
+        return replace(config, head_hidden=hidden, head_dropout=tuple(0.0 for _ in rates))
+    if not config.head_dropout or not any(config.head_dropout):
+        return "the full recipe has no head dropout"
+    return replace(config, head_dropout=tuple(0.0 for _ in config.head_dropout))
+
+
+def _remove(field_name: str, off_value, reason: str):
+    def remove(config: TrainConfig) -> TrainConfig | str:
+        return reason if getattr(config, field_name) == off_value else replace(config, **{field_name: off_value})
+    return remove
+
+
+ABLATIONS = {
+    "− class weighting": _remove("class_weighting", "none", "the full recipe has no class weighting"),
+    "− balanced sampling": _remove("sampler", "shuffle", "the full recipe has no balanced sampling"),
+    "− augmentation": _remove("augment", "none", "the full recipe has no augmentation"),
+    "− batch norm": lambda c: (replace(c, batch_norm=False) if c.model == "small_cnn" and c.batch_norm
+                               else "only the small CNN can be built without batch norm"),
+    "− head dropout": _without_head_dropout,
+    "− pretrained weights": _remove("pretrained", None, "the full recipe trains from scratch (no pretrained weights to remove)"),
+    "− label smoothing": _remove("label_smoothing", 0.0, "the full recipe has no label smoothing"),
+}
+
+
+def ablation_tasks(full: TrainConfig, seeds: list[int], prefix: str = "ablation") -> tuple[list[Task], dict[str, str]]:
+    """Tasks for the full recipe and for each one-component removal, every seed.
+
+    Returns ``(tasks, not_applicable)``, where ``not_applicable`` maps an arm to the reason it
+    cannot run (component absent, or pretrained weights unavailable here). The threshold-tuning
+    arm needs no training of its own: it re-scores the full recipe's runs at 0.5.
+    """
+    arms: dict[str, TrainConfig] = {FULL_RECIPE: full}
+    not_applicable: dict[str, str] = {}
+    for arm, remove in ABLATIONS.items():
+        result = remove(full)
+        if isinstance(result, str):
+            not_applicable[arm] = result
+        else:
+            arms[arm] = result
+    for arm, config in list(arms.items()):
+        reason = unavailable_reason(config)
+        if reason:
+            not_applicable[arm] = reason
+            del arms[arm]
+    tasks = [Task(f"{prefix}/{_slug(arm)}/seed{seed}", replace(config, seed=seed), labels={"arm": arm})
+             for arm, config in arms.items() for seed in seeds]
+    return tasks, not_applicable
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text.replace("−", "no")).strip("_").lower()
+
+
+def _mean_sd(values: pd.Series) -> str:
+    values = values.astype(float)
+    sd = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f"{values.mean():.4f} ± {sd:.4f}"
+
+
+ABLATION_COLUMNS = {"val_auc": "val AUC", "test_auc": "test AUC", "test_acc": "test ACC",
+                    "test_balanced_accuracy": "test balanced acc", "test_sensitivity": "test sensitivity",
+                    "test_specificity": "test specificity", "test_f1": "test F1"}
+
+
+def ablation_table(table: pd.DataFrame, not_applicable: dict[str, str] | None = None) -> pd.DataFrame:
+    """Mean ± sd over seeds per arm. Threshold-dependent test metrics use the val-picked
+    (Youden) threshold, except in the ``− threshold tuning`` row, which scores the full recipe's
+    runs at 0.5. ``Δ test AUC`` is the arm's mean minus the full recipe's."""
+    ran = table[table.status == "ran"]
+    full_auc = ran[ran.arm == FULL_RECIPE].test_auc.astype(float).mean() if len(ran) else float("nan")
+    rows = []
+
+    def row_for(arm: str, runs: pd.DataFrame, tuned: bool) -> dict[str, Any]:
+        row = {"arm": arm, "runs": len(runs), "threshold": "val Youden" if tuned else "0.5"}
+        for column, title in ABLATION_COLUMNS.items():
+            source = f"tuned_{column}" if tuned and f"tuned_{column}" in runs else column
+            row[title] = _mean_sd(runs[source])
+        row["Δ test AUC"] = f"{runs.test_auc.astype(float).mean() - full_auc:+.4f}"
+        return row
+
+    for arm, runs in ran.groupby("arm", sort=False):
+        rows.append(row_for(arm, runs, tuned=True))
+        if arm == FULL_RECIPE:
+            rows.append(row_for(NO_THRESHOLD_TUNING, runs, tuned=False))
+    for arm, reason in (not_applicable or {}).items():
+        rows.append({"arm": arm, "runs": 0, "threshold": "", **{t: "n/a" for t in ABLATION_COLUMNS.values()},
+                     "Δ test AUC": "n/a", "note": reason})
+    failed = table[table.status == "failed"]
+    for arm, runs in failed.groupby("arm", sort=False):
+        rows.append({"arm": arm, "runs": 0, "note": f"{len(runs)} run(s) failed: {runs.error.iloc[0]}"})
+    return pd.DataFrame(rows).set_index("arm").fillna("")
+
+
+def grid_tasks(base: TrainConfig, grid: dict[str, list], n_folds: int = 3, fold_seed: int = 0,
+               prefix: str = "grid") -> list[Task]:
+    """Every combination of ``grid`` values (e.g. batch_size x lr), each with ``n_folds``-fold CV on train+val."""
+    names = list(grid)
+    combos = [dict(zip(names, values)) for values in product(*(grid[n] for n in names))]
+    return [
+        Task(f"{prefix}/" + "_".join(f"{n}{v}" for n, v in combo.items()) + f"/fold{fold}",
+             replace(base, **combo), labels=dict(combo), fold=fold, n_folds=n_folds, fold_seed=fold_seed)
+        for combo in combos for fold in range(n_folds)
+    ]
+
+
+def cv_tasks(config: TrainConfig, n_folds: int = 5, fold_seed: int = 0, prefix: str = "cv") -> list[Task]:
+    """Stratified ``n_folds``-fold CV of one recipe on train+val (test stays untouched)."""
+    return [Task(f"{prefix}/fold{fold}", config, labels={"fold_of": n_folds}, fold=fold, n_folds=n_folds,
+                 fold_seed=fold_seed) for fold in range(n_folds)]
+
+
+def cv_summary(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per group (e.g. grid cell): folds, mean and sd of the held-out fold AUC, and mean test AUC.
+
+    Choose among groups by ``cv_auc_mean`` only; the test column is for reporting afterwards.
+    """
+    ran = table[table.status == "ran"]
+    grouped = ran.groupby(by, sort=True)
+    return pd.DataFrame({
+        "folds": grouped.size(),
+        "cv_auc_mean": grouped.val_auc.mean(),
+        "cv_auc_sd": grouped.val_auc.std(ddof=1),
+        "cv_balanced_accuracy_mean": grouped.val_balanced_accuracy.mean(),
+        "test_auc_mean": grouped.test_auc.mean(),
+    })
+
+
+def fold_table(cv_runs: pd.DataFrame) -> pd.DataFrame:
+    """Per-fold results of a k-fold CV sweep with ``mean`` and ``sd`` rows: held-out fold AUC and
+    balanced accuracy (at 0.5), test AUC, and the val-picked threshold with its test balanced accuracy."""
+    columns = {"val_auc": "held-out fold AUC", "val_balanced_accuracy": "held-out fold balanced acc (0.5)",
+               "test_auc": "test AUC", "tuned_threshold": "val-picked threshold",
+               "tuned_test_balanced_accuracy": "test balanced acc (val-picked)"}
+    ran = cv_runs[cv_runs.status == "ran"]
+    per_fold = ran.set_index(ran["fold"].astype(int).rename("fold"))[list(columns)].rename(columns=columns)
+    per_fold.index = per_fold.index.astype(str)
+    summary = per_fold.agg(["mean", "std"]).rename(index={"std": "sd"})
+    return pd.concat([per_fold, summary])

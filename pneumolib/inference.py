@@ -57,7 +57,7 @@ class PneumoniaDetector:
         from dataclasses import replace
 
         from .checkpoint import load_model
-        from .data import Split, TensorImageDataset
+        from .data import Split, model_inputs
         from .devices import resolve_device
         from .explain import cam_maps
         from .train import predict_split
@@ -70,12 +70,8 @@ class PneumoniaDetector:
             return predict_split(model, Split(images, np.zeros(len(images), np.int64)), config, config.device)
 
         def explainer(images: np.ndarray) -> np.ndarray:
-            import torch
-
-            dataset = TensorImageDataset(Split(images, np.zeros(len(images), np.int64)), config.norm_mean,
-                                         config.norm_std, input_size=config.input_size)
-            inputs = torch.stack([dataset[i][0] for i in range(len(dataset))]).to(config.device)
-            return cam_maps(model, inputs)
+            inputs = model_inputs(images, config.norm_mean, config.norm_std, config.input_size)
+            return cam_maps(model, inputs.to(config.device))
 
         chosen = payload.get("threshold", 0.5) if threshold is None else threshold
         return cls(probabilities, config.image_size, chosen, config.model, explainer)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 from .data.core import CLASS_NAMES
 
 
-def _check(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_predictions(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as int64 0/1 and probabilities as float64 in [0, 1], same length; ValueError otherwise."""
     y_true = np.asarray(y_true).reshape(-1)
     y_prob = np.asarray(y_prob, dtype=np.float64).reshape(-1)
     if y_true.shape != y_prob.shape:
@@ -38,7 +40,7 @@ def binary_metrics(y_true: np.ndarray, y_prob: np.ndarray, threshold: float = 0.
     Keys: auc, acc, balanced_accuracy, sensitivity, specificity, precision, npv, f1,
     tp, fp, tn, fn, n, threshold. Undefined ratios (empty denominators) are NaN.
     """
-    y_true, y_prob = _check(y_true, y_prob)
+    y_true, y_prob = check_predictions(y_true, y_prob)
     y_pred = (y_prob >= threshold).astype(np.int64)
     (tn, fp), (fn, tp) = confusion(y_true, y_pred)
     sens, spec = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
@@ -67,7 +69,7 @@ def medmnist_auc_acc(y_true: np.ndarray, y_prob: np.ndarray) -> dict[str, float]
     """
     from medmnist.evaluator import getACC, getAUC
 
-    y_true, y_prob = _check(y_true, y_prob)
+    y_true, y_prob = check_predictions(y_true, y_prob)
     return {
         "auc": float(getAUC(y_true, y_prob, "binary-class")),
         "acc": float(getACC(y_true, y_prob, "binary-class", threshold=0.5)),
@@ -76,7 +78,7 @@ def medmnist_auc_acc(y_true: np.ndarray, y_prob: np.ndarray) -> dict[str, float]
 
 def per_class_report(y_true: np.ndarray, y_prob: np.ndarray, threshold: float = 0.5) -> pd.DataFrame:
     """Precision, recall, F1 and support per class, as a DataFrame indexed by class name."""
-    y_true, y_prob = _check(y_true, y_prob)
+    y_true, y_prob = check_predictions(y_true, y_prob)
     y_pred = (y_prob >= threshold).astype(np.int64)
     p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=[0, 1], zero_division=np.nan)
     return pd.DataFrame(
@@ -86,14 +88,14 @@ def per_class_report(y_true: np.ndarray, y_prob: np.ndarray, threshold: float = 
 
 def roc_curve_data(y_true: np.ndarray, y_prob: np.ndarray) -> pd.DataFrame:
     """ROC curve points: columns fpr, tpr, threshold."""
-    y_true, y_prob = _check(y_true, y_prob)
+    y_true, y_prob = check_predictions(y_true, y_prob)
     fpr, tpr, thr = skm.roc_curve(y_true, y_prob)
     return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr})
 
 
 def pr_curve_data(y_true: np.ndarray, y_prob: np.ndarray) -> pd.DataFrame:
     """Precision-recall curve points: columns recall, precision, threshold (NaN for the end point)."""
-    y_true, y_prob = _check(y_true, y_prob)
+    y_true, y_prob = check_predictions(y_true, y_prob)
     precision, recall, thr = skm.precision_recall_curve(y_true, y_prob)
     return pd.DataFrame({"recall": recall, "precision": precision, "threshold": np.append(thr, np.nan)})
 
@@ -116,11 +118,8 @@ def bootstrap_ci(
     seed: int = 0,
 ) -> dict[str, float]:
     """Percentile bootstrap CI of one :func:`binary_metrics` key: ``{estimate, low, high}``."""
-    y_true, y_prob = _check(y_true, y_prob)
-    values = [binary_metrics(y_true[i], y_prob[i], threshold)[metric] for i in _bootstrap_indices(y_true, n_boot, seed)]
-    alpha = (1 - level) / 2
-    low, high = np.nanquantile(values, [alpha, 1 - alpha])
-    return {"estimate": binary_metrics(y_true, y_prob, threshold)[metric], "low": float(low), "high": float(high)}
+    row = bootstrap_table(y_true, y_prob, threshold, (metric,), n_boot, level, seed).iloc[0]
+    return {"estimate": float(row["estimate"]), "low": float(row["low"]), "high": float(row["high"])}
 
 
 def paired_bootstrap_auc_diff(
@@ -132,14 +131,66 @@ def paired_bootstrap_auc_diff(
     the difference between models, not the noise of the test set alone. ``p_two_sided`` is the
     bootstrap share of draws on the other side of zero, doubled.
     """
-    y_true, p_a = _check(y_true, p_a)
-    _, p_b = _check(y_true, p_b)
-    diffs = np.array([
-        skm.roc_auc_score(y_true[i], p_a[i]) - skm.roc_auc_score(y_true[i], p_b[i])
-        for i in _bootstrap_indices(y_true, n_boot, seed)
-    ])
+    y_true, p_a = check_predictions(y_true, p_a)
+    _, p_b = check_predictions(y_true, p_b)
+    index = _bootstrap_indices(y_true, n_boot, seed)
+    diffs = _draw_aucs(y_true[index], p_a[index]) - _draw_aucs(y_true[index], p_b[index])
     alpha = (1 - level) / 2
     low, high = np.quantile(diffs, [alpha, 1 - alpha])
     observed = skm.roc_auc_score(y_true, p_a) - skm.roc_auc_score(y_true, p_b)
     tail = (diffs <= 0).mean() if observed > 0 else (diffs >= 0).mean()
     return {"diff": float(observed), "low": float(low), "high": float(high), "p_two_sided": float(min(1.0, 2 * tail))}
+
+
+BOOTSTRAP_METRICS = ("auc", "acc", "balanced_accuracy", "sensitivity", "specificity", "precision", "npv", "f1")
+
+
+def _draw_aucs(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """ROC AUC of each row of (draws, N) labels and probabilities (Mann-Whitney, ties count 1/2)."""
+    ranks = rankdata(p, axis=1)
+    n_pos = y.sum(axis=1)
+    n_neg = y.shape[1] - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((ranks * y).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def _draw_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+    """:func:`binary_metrics` keys for each row of (draws, N) labels and probabilities, vectorised."""
+    pred = p >= threshold
+    tp = (pred & (y == 1)).sum(axis=1)
+    fp = (pred & (y == 0)).sum(axis=1)
+    fn = (~pred & (y == 1)).sum(axis=1)
+    tn = (~pred & (y == 0)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sens, spec = tp / (tp + fn), tn / (tn + fp)
+        return {
+            "auc": _draw_aucs(y, p), "acc": (tp + tn) / y.shape[1], "balanced_accuracy": (sens + spec) / 2,
+            "sensitivity": sens, "specificity": spec, "precision": tp / (tp + fp), "npv": tn / (tn + fn),
+            "f1": 2 * tp / (2 * tp + fp + fn),
+        }
+
+
+def bootstrap_table(
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    threshold: float = 0.5,
+    metrics: tuple[str, ...] = BOOTSTRAP_METRICS,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Every metric with a percentile bootstrap CI, from one set of draws: columns estimate, low, high.
+
+    Draws resample within each class (both classes are always present), so class-conditional
+    metrics such as sensitivity keep their denominators.
+    """
+    y_true, y_prob = check_predictions(y_true, y_prob)
+    unknown = sorted(set(metrics) - set(BOOTSTRAP_METRICS))
+    if unknown:
+        raise ValueError(f"Unknown bootstrap metrics {unknown}; choose from {list(BOOTSTRAP_METRICS)}.")
+    index = _bootstrap_indices(y_true, n_boot, seed)
+    draws = _draw_metrics(y_true[index], y_prob[index], threshold)
+    alpha = (1 - level) / 2
+    point = binary_metrics(y_true, y_prob, threshold)
+    rows = {m: (point[m], *np.nanquantile(draws[m], [alpha, 1 - alpha])) for m in metrics}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "low", "high"]).rename_axis("metric")

@@ -27,6 +27,9 @@ _RESNETS = {
 }
 
 
+SMALL_CNN_HEAD = ((256,), (0.5, 0.0))  # the small CNN's default head: hidden units, dropout rates
+
+
 def build_head(
     in_features: int, hidden: Sequence[int] = (), dropout: Sequence[float] | None = None
 ) -> nn.Sequential:
@@ -50,13 +53,16 @@ def build_head(
     return nn.Sequential(*layers)
 
 
-def _conv_block(cin: int, cout: int, dropout: float) -> nn.Sequential:
+def _conv_block(cin: int, cout: int, dropout: float, batch_norm: bool = True) -> nn.Sequential:
+    def norm() -> nn.Module:
+        return nn.BatchNorm2d(cout) if batch_norm else nn.Identity()
+
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
+        nn.Conv2d(cin, cout, 3, padding=1, bias=not batch_norm),
+        norm(),
         nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=not batch_norm),
+        norm(),
         nn.ReLU(inplace=True),
         nn.MaxPool2d(2),
         nn.Dropout2d(dropout) if dropout > 0 else nn.Identity(),
@@ -72,11 +78,12 @@ class SmallCNN(nn.Module):
         block_dropout: float = 0.1,
         head_hidden: Sequence[int] = (256,),
         head_dropout: Sequence[float] | None = (0.5, 0.0),
+        batch_norm: bool = True,
     ) -> None:
         super().__init__()
-        self.layer1 = _conv_block(in_channels, 32, block_dropout)
-        self.layer2 = _conv_block(32, 64, block_dropout)
-        self.layer3 = _conv_block(64, 128, block_dropout)
+        self.layer1 = _conv_block(in_channels, 32, block_dropout, batch_norm)
+        self.layer2 = _conv_block(32, 64, block_dropout, batch_norm)
+        self.layer3 = _conv_block(64, 128, block_dropout, batch_norm)
         self.pool = nn.AdaptiveAvgPool2d(3)  # any input size >= 8 px gives 128*3*3 features
         self.fc = build_head(128 * 9, head_hidden, head_dropout)
 
@@ -177,13 +184,15 @@ def build_model(
     head_dropout: Sequence[float] | None = None,
     freeze: str = "none",
     stem: str = "standard",
+    batch_norm: bool = True,
 ) -> nn.Module:
     """Build a model by name; see :data:`pneumolib.config.MODEL_NAMES`.
 
     ``pretrained``: None (scratch), ``"imagenet"`` (torchvision weights API), or a path to a
     torchvision state dict. ``stem="small"`` swaps a ResNet's 7x7/2 conv and max-pool for a
     3x3/1 conv, as MedMNIST's ResNet does at 28 px. ``head_hidden``/``head_dropout`` configure
-    the head (defaults: linear for ResNets, 256-unit MLP for ``small_cnn``).
+    the head (defaults: linear for ResNets, 256-unit MLP for ``small_cnn``). ``batch_norm=False``
+    builds the small CNN without BatchNorm (for ablations; ResNets always have it).
     """
     if name not in MODEL_NAMES:
         raise ConfigError(f"Unknown model {name!r}; choose one of {list(MODEL_NAMES)}.")
@@ -191,8 +200,10 @@ def build_model(
         if pretrained:
             raise ConfigError("small_cnn has no pretrained weights; use pretrained=None or a ResNet.")
         if head_hidden is None:
-            head_hidden, head_dropout = (256,), (0.5, 0.0) if head_dropout is None else head_dropout
-        model = SmallCNN(in_channels, head_hidden=head_hidden, head_dropout=head_dropout)
+            head_hidden, head_dropout = SMALL_CNN_HEAD[0], SMALL_CNN_HEAD[1] if head_dropout is None else head_dropout
+        model = SmallCNN(in_channels, head_hidden=head_hidden, head_dropout=head_dropout, batch_norm=batch_norm)
+    elif not batch_norm:
+        raise ConfigError(f"batch_norm=False is only available for small_cnn, not {name!r}.")
     else:
         model = _build_resnet(name, pretrained, in_channels, stem, head_hidden or (), head_dropout)
     apply_freeze(model, freeze)
@@ -208,6 +219,7 @@ def build_model_from_config(config: TrainConfig) -> nn.Module:
         head_dropout=config.head_dropout,
         freeze=config.freeze,
         stem=config.stem,
+        batch_norm=config.batch_norm,
     )
 
 

@@ -179,3 +179,90 @@ def roc_pr_curves(predictions: Predictions, save_as: str | None = "roc_pr") -> F
     pr_ax.set(title="Precision-recall", xlabel="recall (sensitivity)", ylabel="precision")
     roc_ax.legend(fontsize=8), pr_ax.legend(fontsize=8)
     return _finish(fig, save_as)
+
+
+def threshold_curves(
+    sweeps: Mapping[str, pd.DataFrame], chosen: Mapping[str, float] | None = None, save_as: str | None = "thresholds"
+) -> Figure:
+    """Sensitivity, specificity and balanced accuracy against the threshold, one panel per split.
+
+    ``sweeps`` maps a split name to :func:`pneumolib.thresholds.threshold_sweep` output; chosen
+    thresholds are drawn as vertical lines.
+    """
+    fig, axes = _subplots(1, len(sweeps), figsize=(5.5 * len(sweeps), 3.8), squeeze=False, sharey=True)
+    for ax, (split, sweep) in zip(axes[0], sweeps.items()):
+        for column in ("sensitivity", "specificity", "balanced_accuracy"):
+            ax.plot(sweep.index, sweep[column], marker="o", ms=3, label=column.replace("_", " "))
+        for i, (name, t) in enumerate((chosen or {}).items()):
+            ax.axvline(t, color=f"C{(i + 3) % 10}", ls=":", lw=1.2, label=f"{name} ({t:.2f})")
+        ax.set(title=f"{split}", xlabel="threshold", ylim=(0, 1.02))
+    axes[0][0].set_ylabel("value")
+    axes[0][-1].legend(fontsize=7, loc="lower left")
+    return _finish(fig, save_as)
+
+
+def reliability_diagrams(predictions: Predictions, n_bins: int = 10, save_as: str | None = "reliability") -> Figure:
+    """Reliability diagram (observed pneumonia rate against mean predicted probability per bin)
+    with the ECE in the title, and a histogram of the probabilities below, per set of predictions."""
+    from .calibration import expected_calibration_error, reliability_table
+
+    fig = Figure(figsize=(4.2 * len(predictions), 5.2))
+    grid = fig.add_gridspec(2, len(predictions), height_ratios=(3, 1))
+    for col, (name, (y, p)) in enumerate(predictions.items()):
+        top, bottom = fig.add_subplot(grid[0, col]), fig.add_subplot(grid[1, col])
+        table = reliability_table(y, p, n_bins).dropna()
+        top.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+        top.plot(table.mean_predicted, table.observed_rate, marker="o", label="model")
+        top.set(title=f"{name}\nECE {expected_calibration_error(y, p, n_bins):.3f}",
+                xlim=(0, 1), ylim=(0, 1), ylabel="observed pneumonia rate")
+        top.legend(fontsize=8, loc="upper left")
+        bottom.hist(p, bins=n_bins, range=(0, 1), color="C0", alpha=0.7)
+        bottom.set(xlim=(0, 1), xlabel="predicted probability", ylabel="images")
+    return _finish(fig, save_as)
+
+
+def cam_grid(
+    images: Mapping[str, np.ndarray],
+    maps: Mapping[str, np.ndarray],
+    captions: Mapping[str, list[str]] | None = None,
+    alpha: float = 0.45,
+    save_as: str | None = "cam_grid",
+) -> Figure:
+    """One row per group (e.g. TP, TN, FP, FN): each uint8 image with its map overlaid (jet)."""
+    n_cols = max((len(v) for v in images.values()), default=1)
+    fig, axes = _subplots(len(images), n_cols, figsize=(1.6 * n_cols, 1.8 * len(images)), squeeze=False)
+    for row, (group, group_images) in zip(axes, images.items()):
+        for i, ax in enumerate(row):
+            _image_axes(ax)
+            if i >= len(group_images):
+                ax.axis("off")
+                continue
+            ax.imshow(group_images[i], vmin=0, vmax=255)
+            ax.imshow(maps[group][i], cmap="jet", alpha=alpha, vmin=0, vmax=1,
+                      extent=(-0.5, group_images[i].shape[1] - 0.5, group_images[i].shape[0] - 0.5, -0.5))
+            if captions:
+                ax.set_title(captions[group][i], fontsize=8)
+        row[0].set_ylabel(group, rotation=0, ha="right", va="center")
+    return _finish(fig, save_as)
+
+
+def deletion_curves(curves: Mapping[str, pd.DataFrame], save_as: str | None = "deletion") -> Figure:
+    """Mean pneumonia probability as pixels are removed in CAM order and at random, per model."""
+    fig, axes = _subplots(1, len(curves), figsize=(4.5 * len(curves), 3.5), squeeze=False, sharey=True)
+    for ax, (name, curve) in zip(axes[0], curves.items()):
+        ax.plot(curve.fraction, curve.cam, marker="o", ms=3, label="most salient first (CAM)")
+        ax.plot(curve.fraction, curve.random, marker="o", ms=3, label="random order")
+        ax.set(title=name, xlabel="fraction of pixels removed", ylim=(0, 1.02))
+    axes[0][0].set_ylabel("mean pneumonia probability")
+    axes[0][0].legend(fontsize=8)
+    return _finish(fig, save_as)
+
+
+def grid_heatmap(table: pd.DataFrame, value: str, rows: str, cols: str, title: str,
+                 save_as: str | None = "grid") -> Figure:
+    """Heatmap of ``value`` over a two-parameter grid (e.g. mean CV AUC for batch size x lr)."""
+    fig, ax = _subplots(figsize=(1.6 * table[cols].nunique() + 2, 0.7 * table[rows].nunique() + 1.5))
+    pivot = table.pivot_table(index=rows, columns=cols, values=value)
+    sns.heatmap(pivot, annot=True, fmt=".4f", cmap="viridis", ax=ax, cbar_kws={"label": value})
+    ax.set_title(title)
+    return _finish(fig, save_as)

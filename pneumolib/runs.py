@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .config import TrainConfig
 from .data import PneumoniaData, class_counts, load_folder_dataset, load_pneumoniamnist
 from .devices import describe_device, resolve_device
+from .errors import CheckpointError
 from .metrics import binary_metrics, medmnist_auc_acc
 from .models import build_model_from_config
 from .repro import package_versions, seed_everything
@@ -48,6 +49,44 @@ def evaluate(
     metrics = {split: binary_metrics(data.split(split).labels, probs[split], threshold) for split in probs}
     metrics["medmnist"] = {split: medmnist_auc_acc(data.split(split).labels, probs[split]) for split in probs}
     return metrics, probs
+
+
+def data_provenance(data: PneumoniaData) -> dict[str, Any]:
+    """What a model was trained on, stored in its checkpoint: source and images per split."""
+    return {"data_source": data.source, "images": {s: len(data.split(s)) for s in ("train", "val", "test")}}
+
+
+def _same_recipe(a: TrainConfig, b: TrainConfig) -> bool:
+    """Equal configs apart from the device they ran on."""
+    return replace(a, device="auto").to_dict() == replace(b, device="auto").to_dict()
+
+
+def load_or_train(
+    config: TrainConfig, checkpoint: str | Path, data: PneumoniaData, runs_dir: str | Path, progress: bool = True
+) -> tuple[torch.nn.Module, str]:
+    """The model ``config`` gives on ``data``: loaded from ``checkpoint`` when that file holds
+    exactly this recipe trained on this data, otherwise trained now (into ``runs_dir``) and saved
+    to ``checkpoint``. Returns ``(model, how)`` where ``how`` says which happened and why.
+    """
+    checkpoint = Path(checkpoint)
+    reason = "no saved model"
+    if checkpoint.is_file():
+        try:
+            payload = load_checkpoint(checkpoint)
+            saved = TrainConfig.from_dict(payload["config"])
+        except (CheckpointError, KeyError, ValueError) as exc:
+            reason = f"saved model unreadable ({str(exc).splitlines()[0]})"
+        else:
+            if not _same_recipe(saved, config):
+                reason = "saved model has a different recipe"
+            elif payload.get("provenance") != data_provenance(data):
+                reason = "saved model was trained on different data"
+            else:
+                model = load_weights(build_model_from_config(replace(config, pretrained=None)), payload, config.model)
+                return model.to(resolve_device(config.device)).eval(), f"loaded {checkpoint.name} (same recipe and data)"
+    run = run_training(config, runs_dir, data, progress=progress)
+    save_checkpoint(checkpoint, run.model, config, metrics=run.metrics["test"], provenance=data_provenance(data))
+    return run.model.eval(), f"trained now ({reason}); saved to {checkpoint.name}"
 
 
 def run_training(
@@ -95,6 +134,7 @@ def run_training(
     )
     history.to_frame().to_csv(out_dir / "history.csv", index=False, float_format="%.6f")
     config.save(out_dir / "config.json")
-    save_checkpoint(out_dir / "model.pt", model, config, threshold=0.5, metrics=result["test"])
+    save_checkpoint(out_dir / "model.pt", model, config, threshold=0.5, metrics=result["test"],
+                    provenance=data_provenance(data))
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
     return RunResult(config, result, history, model, probabilities)

@@ -15,6 +15,8 @@ from .quality import exact_duplicates
 from .splits import (
     class_counts,
     class_weights,
+    cv_fold,
+    cv_pool,
     pos_weight,
     sample_weights,
     stratified_kfold,
@@ -28,13 +30,14 @@ from .tensors import (
     augmentation_preset,
     build_augmentation,
     make_loader,
+    model_inputs,
     to_float_tensor,
 )
 
 __all__ = [
     "AUGMENT_PRESETS", "CLASS_NAMES", "DATA_ENV_VAR", "SPLITS", "PneumoniaData", "Split",
     "TensorImageDataset", "augmentation_preset", "build_augmentation", "center_crop_resize",
-    "class_counts", "class_weights", "download_pneumoniamnist", "exact_duplicates", "load_folder_dataset",
-    "load_pneumoniamnist", "make_loader", "npz_filename", "pos_weight", "resolve_data_dir",
+    "class_counts", "class_weights", "cv_fold", "cv_pool", "download_pneumoniamnist", "exact_duplicates", "load_folder_dataset",
+    "load_pneumoniamnist", "make_loader", "model_inputs", "npz_filename", "pos_weight", "resolve_data_dir",
     "sample_weights", "split_summary", "stratified_kfold", "stratified_split", "subsample", "to_float_tensor", "validate_npz",
 ]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from .core import CLASS_NAMES, PneumoniaData
+from .core import CLASS_NAMES, PneumoniaData, Split
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:
@@ -82,3 +82,26 @@ def split_summary(data: PneumoniaData) -> pd.DataFrame:
         total = sum(counts.values())
         rows.append({"split": name, "images": total, **counts, "pneumonia_share": round(counts["pneumonia"] / total, 4)})
     return pd.DataFrame(rows).set_index("split")
+
+
+def cv_pool(data: PneumoniaData) -> Split:
+    """Train and val together for cross-validation, without exact duplicate images.
+
+    Byte-identical copies (within train, and shared by train and val) are kept once, so no image
+    sits in a training fold and in the fold that scores it.
+    """
+    images = np.concatenate([data.train.images, data.val.images])
+    labels = np.concatenate([data.train.labels, data.val.labels])
+    _, first = np.unique(images.reshape(len(images), -1), axis=0, return_index=True)
+    return Split(images, labels).subset(np.sort(first))
+
+
+def cv_fold(data: PneumoniaData, n_folds: int, fold: int, seed: int = 0) -> PneumoniaData:
+    """Fold ``fold`` of a stratified ``n_folds``-fold CV on :func:`cv_pool`: train on the other
+    folds, validate on this one. ``test`` is the untouched official test split."""
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"fold must be in 0..{n_folds - 1}, got {fold}.")
+    pool = cv_pool(data)
+    train_idx, val_idx = stratified_kfold(pool.labels, n_folds, seed)[fold]
+    return PneumoniaData(pool.subset(train_idx), pool.subset(val_idx), data.test, image_size=data.image_size,
+                         source=f"{data.source} [cv fold {fold + 1}/{n_folds} of train+val, seed {seed}]")

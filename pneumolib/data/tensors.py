@@ -122,3 +122,10 @@ def make_loader(
         drop_last=False,
         persistent_workers=num_workers > 0,
     )
+
+
+def model_inputs(images: np.ndarray, mean: float = 0.5, std: float = 0.5, input_size: int | None = None) -> torch.Tensor:
+    """uint8 images (N, H, W) as the model sees them at evaluation: (N, 1, S, S), normalised,
+    upsampled to ``input_size`` exactly as :class:`TensorImageDataset` does."""
+    dataset = TensorImageDataset(Split(images, np.zeros(len(images), np.int64)), mean, std, input_size=input_size)
+    return torch.stack([dataset[i][0] for i in range(len(dataset))])

@@ -1,0 +1,113 @@
+"""Grad-CAM sanity checks (deletion, model randomisation), outcome picking, and cached models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pneumolib.checkpoint import load_checkpoint
+from pneumolib.config import TrainConfig
+from pneumolib.data import load_pneumoniamnist, model_inputs
+from pneumolib.errors import ConfigError
+from pneumolib.explain import (OUTCOMES, cam_maps, deletion_area, deletion_curve, pick_outcomes,
+                               randomization_similarity, randomized_copy)
+from pneumolib.models import build_model
+from pneumolib.runs import load_or_train
+
+
+class LeftHalf(nn.Module):
+    """Pneumonia logit = mean brightness of the left half of the image (the right half is ignored)."""
+
+    def forward(self, x):
+        return x[..., : x.shape[-1] // 2].mean(dim=(1, 2, 3)).unsqueeze(1) * 8
+
+
+def test_deletion_curve_falls_faster_when_the_map_is_right():
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 8, 8) + 0.5  # bright images: high probability
+    right_map = np.zeros((8, 8, 8), np.float32)
+    right_map[..., :4] = 1.0  # says "the left half matters"
+    wrong_map = 1.0 - right_map
+    good = deletion_curve(LeftHalf(), x, right_map, steps=8)
+    bad = deletion_curve(LeftHalf(), x, wrong_map, steps=8)
+    assert good.fraction.tolist() == pytest.approx(np.linspace(0, 1, 9).tolist())
+    assert good.cam.iloc[0] == pytest.approx(good.random.iloc[0])  # nothing removed yet
+    assert good.cam.iloc[4] == pytest.approx(0.5, abs=1e-6)  # left half gone -> logit 0
+    assert deletion_area(good)["cam"] < deletion_area(good)["random"] < deletion_area(bad)["cam"]
+    with pytest.raises(ValueError, match="maps must have shape"):
+        deletion_curve(LeftHalf(), x, right_map[:, :4], steps=4)
+
+
+def test_randomized_copy_changes_every_layer_and_leaves_the_model_alone():
+    model = build_model("small_cnn").eval()
+    with torch.no_grad():  # stand-in for training: move every parameter and running statistic
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.add_(0.3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    control = randomized_copy(model, seed=1)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    unchanged = [k for k, v in control.state_dict().items() if v.is_floating_point() and torch.equal(v, before[k])]
+    assert unchanged == []
+
+
+def test_randomization_similarity_is_one_for_the_same_weights_and_bounded():
+    torch.manual_seed(0)
+    model = build_model("small_cnn").eval()
+    x = torch.randn(4, 1, 28, 28)
+    rho = randomization_similarity(model, x, "layer2", seed=0)
+    assert rho.shape == (4,) and np.all(np.abs(rho) <= 1)
+    same = cam_maps(model, x, model.layer2)
+    assert np.allclose(same, cam_maps(model, x, model.layer2))  # deterministic maps
+
+
+def test_pick_outcomes_returns_the_most_confident_of_each_kind():
+    labels = np.array([1, 1, 0, 0, 1, 0, 1, 0])
+    probs = np.array([0.9, 0.6, 0.1, 0.45, 0.2, 0.8, 0.99, 0.3])
+    picked = pick_outcomes(labels, probs, threshold=0.5, n=2)
+    assert list(picked) == list(OUTCOMES)
+    assert picked["true positive"].tolist() == [6, 0]
+    assert picked["true negative"].tolist() == [2, 7]
+    assert picked["false positive"].tolist() == [5]
+    assert picked["false negative"].tolist() == [4]
+
+
+def test_model_inputs_match_training_normalisation_and_upsampling():
+    images = np.full((2, 28, 28), 255, np.uint8)
+    x = model_inputs(images, 0.5, 0.5)
+    assert x.shape == (2, 1, 28, 28) and torch.allclose(x, torch.ones_like(x))
+    assert model_inputs(images, 0.5, 0.5, input_size=64).shape == (2, 1, 64, 64)
+
+
+def test_small_cnn_without_batch_norm_and_only_there():
+    plain = build_model("small_cnn", batch_norm=False)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in build_model("small_cnn").modules())
+    with pytest.raises(ConfigError, match="only available for small_cnn"):
+        TrainConfig(model="resnet18", batch_norm=False)
+    with pytest.raises(ConfigError, match="only available for small_cnn"):
+        build_model("resnet18", batch_norm=False)
+
+
+def test_load_or_train_reuses_only_the_same_recipe_and_data(fake_data_dir, tmp_path):
+    data = load_pneumoniamnist(28, fake_data_dir)
+    config = TrainConfig(model="small_cnn", epochs=1, batch_size=32, augment="none", device="cpu")
+    ckpt = tmp_path / "models" / "m.pt"
+    first, how = load_or_train(config, ckpt, data, tmp_path / "runs" / "m", progress=False)
+    assert how.startswith("trained now (no saved model)") and ckpt.is_file()
+    assert load_checkpoint(ckpt)["provenance"]["images"] == {"train": 240, "val": 60, "test": 60}
+    again, how = load_or_train(config, ckpt, data, tmp_path / "runs" / "m", progress=False)
+    assert how.startswith("loaded")
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    _, how = load_or_train(TrainConfig(**{**config.to_dict(), "lr": 0.01}), ckpt, data, tmp_path / "r2", progress=False)
+    assert "different recipe" in how
+    smaller = load_pneumoniamnist(28, fake_data_dir)
+    from pneumolib.data import subsample
+    _, how = load_or_train(TrainConfig(**{**config.to_dict(), "lr": 0.01}), ckpt, subsample(smaller, 90, 40), tmp_path / "r3",
+                           progress=False)
+    assert "different data" in how
+    ckpt.write_bytes(b"not a checkpoint")
+    _, how = load_or_train(config, ckpt, data, tmp_path / "r4", progress=False)
+    assert "unreadable" in how
