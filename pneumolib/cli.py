@@ -52,7 +52,8 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     g.add_argument("--num-workers", type=int, default=d.num_workers, help="DataLoader worker processes")
     g = p.add_argument_group("model")
     g.add_argument("--model", default=d.model, choices=cfg.MODEL_NAMES, help="architecture")
-    g.add_argument("--pretrained", default="none", help="none, imagenet, or a path to a torchvision state dict")
+    g.add_argument("--pretrained", default="none",
+                   help="none, imagenet, a path to a torchvision state dict, or ssl:<checkpoint> from `pretrain`")
     g.add_argument("--stem", default=d.stem, choices=cfg.STEMS, help="ResNet stem: standard, or small (3x3 stride 1, no max-pool)")
     g.add_argument("--head-hidden", type=_int_list, default=None, help="hidden widths of the MLP head, e.g. 256 or 512,256; 'linear' for none (default: model's own)")
     g.add_argument("--head-dropout", type=_float_list, default=None, help="dropout before each head layer, e.g. 0.5,0.3")
@@ -105,6 +106,52 @@ def _cmd_train(args: argparse.Namespace) -> int:
     mm = result["medmnist"]["test"]
     print(f"MedMNIST test AUC/ACC: {mm['auc']:.4f} / {mm['acc']:.4f}")
     print(f"wrote {out}/metrics.json, history.csv, config.json, model.pt")
+    return 0
+
+
+def _add_pretrain_parser(commands: argparse._SubParsersAction) -> None:
+    from .ssl import PretrainConfig
+
+    d = PretrainConfig()
+    p = commands.add_parser(
+        "pretrain",
+        help="self-supervised (SimCLR) pretraining on the train images, without labels",
+        description="In-domain SimCLR pretraining on the training split's images only (no labels, no val, "
+        "no test). Writes an SSL checkpoint; train from it with --pretrained ssl:<checkpoint>.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data-dir", default=None, help="folder holding pneumoniamnist*.npz (default: $PNEUMOLIB_DATA, then data/)")
+    p.add_argument("--image-size", type=int, default=d.image_size, choices=cfg.IMAGE_SIZES, help="which PneumoniaMNIST file to load (px)")
+    p.add_argument("--input-size", type=_optional_int, default=d.input_size, help="upsample to this model input size (px); none = image size")
+    p.add_argument("--model", default=d.model, choices=cfg.MODEL_NAMES, help="backbone architecture")
+    p.add_argument("--stem", default=d.stem, choices=cfg.STEMS, help="ResNet stem (must match the later supervised run)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="pretraining epochs")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per batch (2 views each)")
+    p.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate (cosine schedule)")
+    p.add_argument("--temperature", type=float, default=d.temperature, help="NT-Xent temperature")
+    p.add_argument("--device", default=d.device, choices=cfg.DEVICES, help="auto picks CUDA when available")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (recorded in the checkpoint)")
+    p.add_argument("--out", default=None, help="checkpoint path (default results/ssl/<model>_<size>px_seed<seed>.pt)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(handler=_cmd_pretrain)
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from .data import load_pneumoniamnist
+    from .runs import data_provenance
+    from .ssl import PretrainConfig, pretrain, save_ssl_checkpoint
+
+    fields = {f.name for f in dataclasses.fields(PretrainConfig)}
+    config = PretrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    data = load_pneumoniamnist(config.image_size, args.data_dir, download=False)
+    size = config.input_size or config.image_size
+    out = Path(args.out or f"results/ssl/{config.model}_{size}px_seed{config.seed}.pt")
+    encoder, history = pretrain(data.train, config, progress=not args.no_progress)
+    save_ssl_checkpoint(out, encoder, config, history, data_provenance(data))
+    seconds = sum(h["seconds"] for h in history)
+    print(f"SimCLR on {len(data.train)} train images: loss {history[0]['loss']:.4f} -> {history[-1]['loss']:.4f} "
+          f"in {len(history)} epochs ({seconds:.0f} s)")
+    print(f"wrote {out}; use it with --pretrained ssl:{out}")
     return 0
 
 
@@ -337,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_train_parser(commands)
+    _add_pretrain_parser(commands)
     _add_download_parser(commands)
     _add_notebooks_parser(commands)
     _add_predict_parser(commands)

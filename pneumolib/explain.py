@@ -33,11 +33,14 @@ def spatial_sizes(model: nn.Module, input_size: int) -> dict[str, int]:
     return sizes
 
 
-def default_target_layer(model: nn.Module, input_size: int, min_side: int = 4) -> tuple[str, nn.Module]:
+def default_target_layer(model: nn.Module, input_size: int, min_side: int = 3) -> tuple[str, nn.Module]:
     """The deepest block whose feature map is at least ``min_side`` px wide: ``(name, module)``.
 
-    The last block is the usual choice, but at 28 px a standard ResNet's layer4 is 1x1, which
-    makes a map with no spatial information; an earlier block keeps some resolution.
+    The last block is the usual choice (its gradients are the most class-specific), but at 28 px
+    a standard ResNet's layer4 is 1x1 and layer3 2x2, which make maps with little or no spatial
+    information; the deepest block with at least 3x3 cells keeps some. Going shallower than
+    needed costs class-specificity: the gradient-weighted sum of an early block can be negative
+    everywhere, which Grad-CAM shows as an empty map.
     """
     sizes = spatial_sizes(model, input_size)
     usable = [name for name, side in sizes.items() if side >= min_side] or list(sizes)[:1]
@@ -82,14 +85,16 @@ def _probabilities(model: nn.Module, inputs: torch.Tensor) -> np.ndarray:
 
 
 def deletion_curve(
-    model: nn.Module, inputs: torch.Tensor, maps: np.ndarray, steps: int = 10, fill: float = 0.0, seed: int = 0
+    model: nn.Module, inputs: torch.Tensor, maps: np.ndarray, steps: int = 10,
+    fill: float | torch.Tensor = 0.0, seed: int = 0,
 ) -> pd.DataFrame:
     """Deletion test: remove the most salient pixels first and watch the pneumonia probability.
 
-    For fractions 0, 1/steps, ..., 1 of the pixels, the top-ranked pixels of each map are set to
-    ``fill`` (0 is mid-grey in the normalised inputs), and the same fractions are removed in a
-    random order for comparison. A map that points at what the model uses makes the probability
-    fall faster than random deletion. Returns columns fraction, cam, random (mean probability).
+    For fractions 0, 1/steps, ..., 1 of the pixels, the top-ranked pixels of each map are
+    replaced by ``fill`` (a value, e.g. 0 = mid-grey in the normalised inputs, or a tensor shaped
+    like ``inputs``, e.g. a blurred copy), and the same fractions are replaced in a random order
+    for comparison. A map that points at what the model uses makes the probability fall faster
+    than random deletion. Returns columns fraction, cam, random (mean probability).
     """
     model.eval()
     n, _, h, w = inputs.shape
@@ -100,13 +105,16 @@ def deletion_curve(
     cam_order = np.argsort(-(maps + jitter).reshape(n, -1), axis=1)
     random_order = np.argsort(rng.random((n, h * w)), axis=1)
     flat = inputs.reshape(n, -1)
+    fill_flat = (fill.to(inputs.device, inputs.dtype) if torch.is_tensor(fill) else torch.full_like(inputs, fill)).reshape(n, -1)
+    if fill_flat.shape != flat.shape:
+        raise ValueError(f"fill must be a number or a tensor shaped like the inputs {tuple(inputs.shape)}.")
     rows = []
     for fraction in np.linspace(0.0, 1.0, steps + 1):
         k = int(round(fraction * h * w))
         row = {"fraction": float(fraction)}
         for name, order in (("cam", cam_order), ("random", random_order)):
-            masked = flat.clone()
-            masked.scatter_(1, torch.as_tensor(order[:, :k], device=inputs.device), fill)
+            index = torch.as_tensor(order[:, :k], device=inputs.device)
+            masked = flat.clone().scatter_(1, index, fill_flat.gather(1, index))
             row[name] = float(_probabilities(model, masked.reshape(inputs.shape)).mean())
         rows.append(row)
     return pd.DataFrame(rows)

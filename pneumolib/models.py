@@ -27,6 +27,7 @@ _RESNETS = {
 }
 
 
+SSL_PREFIX = "ssl:"  # pretrained="ssl:<checkpoint>" loads a self-supervised backbone
 SMALL_CNN_HEAD = ((256,), (0.5, 0.0))  # the small CNN's default head: hidden units, dropout rates
 
 
@@ -188,17 +189,24 @@ def build_model(
 ) -> nn.Module:
     """Build a model by name; see :data:`pneumolib.config.MODEL_NAMES`.
 
-    ``pretrained``: None (scratch), ``"imagenet"`` (torchvision weights API), or a path to a
-    torchvision state dict. ``stem="small"`` swaps a ResNet's 7x7/2 conv and max-pool for a
+    ``pretrained``: None (scratch), ``"imagenet"`` (torchvision weights API), a path to a
+    torchvision state dict, or ``"ssl:<checkpoint>"`` (a backbone from ``python -m pneumolib
+    pretrain``; any model, the head stays new). ``stem="small"`` swaps a ResNet's 7x7/2 conv and max-pool for a
     3x3/1 conv, as MedMNIST's ResNet does at 28 px. ``head_hidden``/``head_dropout`` configure
     the head (defaults: linear for ResNets, 256-unit MLP for ``small_cnn``). ``batch_norm=False``
     builds the small CNN without BatchNorm (for ablations; ResNets always have it).
     """
     if name not in MODEL_NAMES:
         raise ConfigError(f"Unknown model {name!r}; choose one of {list(MODEL_NAMES)}.")
+    if pretrained and pretrained.startswith(SSL_PREFIX):  # in-domain self-supervised backbone
+        from .ssl import load_ssl_backbone
+
+        model = build_model(name, None, in_channels, head_hidden, head_dropout, "none", stem, batch_norm)
+        load_ssl_backbone(model, name, stem, pretrained)
+        return apply_freeze(model, freeze)
     if name == "small_cnn":
         if pretrained:
-            raise ConfigError("small_cnn has no pretrained weights; use pretrained=None or a ResNet.")
+            raise ConfigError("small_cnn has no ImageNet weights; use pretrained=None, 'ssl:<checkpoint>' or a ResNet.")
         if head_hidden is None:
             head_hidden, head_dropout = SMALL_CNN_HEAD[0], SMALL_CNN_HEAD[1] if head_dropout is None else head_dropout
         model = SmallCNN(in_channels, head_hidden=head_hidden, head_dropout=head_dropout, batch_norm=batch_norm)

@@ -111,3 +111,16 @@ def test_load_or_train_reuses_only_the_same_recipe_and_data(fake_data_dir, tmp_p
     ckpt.write_bytes(b"not a checkpoint")
     _, how = load_or_train(config, ckpt, data, tmp_path / "r4", progress=False)
     assert "unreadable" in how
+
+
+@pytest.mark.parametrize("name, size, expected", [
+    ("resnet18", 28, "layer2"), ("resnet18", 64, "layer3"), ("resnet18", 224, "layer4"), ("small_cnn", 28, "layer3"),
+])
+def test_target_layer_is_the_deepest_with_spatial_resolution(name, size, expected):
+    from pneumolib.explain import default_target_layer, spatial_sizes
+
+    model = build_model(name).eval()
+    chosen, module = default_target_layer(model, size)
+    assert chosen == expected and module is getattr(model, expected)
+    sizes = spatial_sizes(model, size)
+    assert sizes[chosen] >= 3 and all(side < 3 for layer, side in sizes.items() if layer > chosen)

@@ -132,5 +132,5 @@ def test_bad_local_weights(tmp_path):
     torch.save(tv_models.resnet34(weights=None).state_dict(), tmp_path / "r34.pth")
     with pytest.raises(PretrainedWeightsUnavailableError, match="do not fit torchvision's resnet18"):
         build_model("resnet18", pretrained=str(tmp_path / "r34.pth"))
-    with pytest.raises(ConfigError, match="small_cnn has no pretrained"):
+    with pytest.raises(ConfigError, match="small_cnn has no ImageNet weights"):
         build_model("small_cnn", pretrained="imagenet")

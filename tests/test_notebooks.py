@@ -17,7 +17,7 @@ ABSOLUTE_PATH = re.compile(r"(/(home|root|work|tmp|Users|var/folders)/|[A-Z]:\\\
 
 
 def test_suite_is_there():
-    assert [p.stem[:2] for p in NOTEBOOKS][:2] == ["01", "02"]
+    assert [p.stem[:2] for p in NOTEBOOKS][:5] == ["01", "02", "03", "04", "05"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -66,6 +66,9 @@ def _papermill(args, cwd, tmp_path, data_dir):
         ("02_transfer", ["-p", "model", "small_cnn"], "parameter model must be a ResNet"),
         ("01_data_exploration", ["-p", "image_size", "30"], "parameter image_size must be one of [28, 64, 128, 224], got 30."),
         ("01_data_exploration", ["-p", "smoke", "yes"], "parameter smoke must be bool, got 'yes' (str)."),
+        ("03_thresholds", ["-p", "target_specificity", "1.5"], "parameter target_specificity must hold numbers strictly between 0 and 1"),
+        ("04_gradcam", ["-p", "compare_method", "gradcam"], "parameter compare_method must be one of ['gradcam++', 'eigencam']"),
+        ("05_ablations", ["-p", "grid_lrs", "[0.001, -1]"], "parameter grid_lrs must be a non-empty list of positive floats"),
     ],
 )
 def test_bad_parameter_fails_early_in_one_line(real_data_dir, tmp_path, notebook, parameter, message):

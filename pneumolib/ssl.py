@@ -1,0 +1,210 @@
+"""In-domain self-supervised pretraining (SimCLR) on the training images, labels unused.
+
+``python -m pneumolib pretrain`` writes an SSL checkpoint holding the backbone weights;
+``build_model(..., pretrained="ssl:<checkpoint>")`` starts a supervised run from them. Only the
+train split's images are read: val and test labels and images play no part.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .config import MODEL_NAMES, STEMS
+from .models import SSL_PREFIX
+from .data import Split
+from .data.device_batches import BatchAugment, DeviceBatches
+from .devices import resolve_device
+from .errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
+from .repro import package_versions, seed_everything
+
+SSL_FORMAT = "pneumolib-ssl-checkpoint"
+# Views for X-rays: crops of 35-100% of the area, small rotations, no flips (anatomy is not
+# symmetric), then per-image brightness/contrast jitter and occasional blur.
+SSL_AUGMENT = BatchAugment(rotation=10.0, resized_crop=(0.35, 1.0))
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that determines an SSL pretraining run (saved in its checkpoint)."""
+
+    model: str = "resnet18"
+    stem: str = "standard"
+    image_size: int = 28
+    input_size: int | None = None
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    temperature: float = 0.5
+    projection_dim: int = 128
+    jitter: float = 0.4
+    norm_mean: float = 0.5
+    norm_std: float = 0.5
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_NAMES:
+            raise ConfigError(f"model must be one of {list(MODEL_NAMES)}, got {self.model!r}.")
+        if self.stem not in STEMS:
+            raise ConfigError(f"stem must be one of {list(STEMS)}, got {self.stem!r}.")
+        for name in ("epochs", "batch_size", "projection_dim"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}.")
+        if self.batch_size < 2:
+            raise ConfigError("batch_size must be at least 2: contrastive learning needs negatives.")
+        for name in ("lr", "temperature"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}.")
+        if not 0 <= self.jitter < 1:
+            raise ConfigError(f"jitter must be in [0, 1), got {self.jitter!r}.")
+
+
+def backbone(model: nn.Module) -> nn.Module:
+    """The model without its classifier head (``fc`` replaced by identity), sharing weights."""
+    model.fc = nn.Identity()
+    return model
+
+
+class SimCLR(nn.Module):
+    """Backbone + 2-layer projection head; the head is discarded after pretraining."""
+
+    def __init__(self, encoder: nn.Module, features: int, projection_dim: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projector = nn.Sequential(nn.Linear(features, features), nn.ReLU(inplace=True),
+                                       nn.Linear(features, projection_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.projector(self.encoder(x))
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SimCLR's normalised-temperature cross-entropy: each view must pick out its partner
+    among the 2N - 1 other views of the batch."""
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    n = len(z1)
+    similarity = z @ z.T / temperature
+    similarity.fill_diagonal_(float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(similarity, targets)
+
+
+def _jitter(x: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Per-image contrast and brightness changes on normalised images."""
+    if not strength:
+        return x
+    n = len(x)
+    shape = (n, 1, 1, 1)
+    contrast = 1 + strength * (2 * torch.rand(shape, generator=generator, device=x.device) - 1)
+    brightness = strength * (2 * torch.rand(shape, generator=generator, device=x.device) - 1)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean) * contrast + mean + brightness
+
+
+def _feature_width(encoder: nn.Module, size: int, device: torch.device) -> int:
+    was_training = encoder.training
+    encoder.eval()
+    with torch.no_grad():
+        width = encoder(torch.zeros(2, 1, size, size, device=device)).shape[1]
+    encoder.train(was_training)
+    return int(width)
+
+
+def pretrain(train: Split, config: PretrainConfig, progress: bool = True) -> tuple[nn.Module, list[dict[str, float]]]:
+    """SimCLR on ``train.images`` (labels are not read). Returns ``(backbone, history)``."""
+    from .models import build_model
+
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    encoder = backbone(build_model(config.model, stem=config.stem)).to(device)
+    size = config.input_size or config.image_size
+    model = SimCLR(encoder, _feature_width(encoder, size, device), config.projection_dim).to(device)
+    unlabeled = Split(train.images, np.zeros(len(train), np.int64))
+    views = DeviceBatches(unlabeled, device, config.norm_mean, config.norm_std, config.input_size, SSL_AUGMENT)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.epochs * (len(unlabeled) // config.batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    history = []
+    for epoch in tqdm(range(1, config.epochs + 1), desc="SimCLR", unit="epoch", disable=not progress, leave=False):
+        start, total, count = time.perf_counter(), 0.0, 0
+        model.train()
+        order = torch.randperm(len(unlabeled), generator=generator, device=device)
+        for first in range(0, len(order) - config.batch_size + 1, config.batch_size):  # full batches only
+            images = views.images[order[first: first + config.batch_size]]
+            x1 = _jitter(views.transform(images, generator, augment=True), config.jitter, generator)
+            x2 = _jitter(views.transform(images, generator, augment=True), config.jitter, generator)
+            loss = nt_xent(model(x1), model(x2), config.temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += float(loss.detach()) * len(images)
+            count += len(images)
+        history.append({"epoch": epoch, "loss": total / max(count, 1), "seconds": time.perf_counter() - start})
+    return encoder.eval(), history
+
+
+def save_ssl_checkpoint(path: str | os.PathLike, encoder: nn.Module, config: PretrainConfig,
+                        history: list[dict[str, float]], provenance: dict[str, Any]) -> Path:
+    """Write the backbone weights with the pretraining config, history and data provenance (atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": SSL_FORMAT, "model": config.model, "stem": config.stem, "config": asdict(config),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()},
+        "history": history, "provenance": provenance, "versions": package_versions(),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_ssl_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read an SSL checkpoint safely (``weights_only=True``); clear errors for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedWeightsUnavailableError(
+            f"SSL checkpoint '{path}' does not exist. Make it with "
+            f"`python -m pneumolib pretrain --model resnet18 --out {path}` (trains on the train images only)."
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"'{path}' is not a readable SSL checkpoint ({type(exc).__name__}).") from None
+    if not isinstance(payload, dict) or payload.get("format") != SSL_FORMAT:
+        raise CheckpointError(f"'{path}' is not an SSL checkpoint made by `python -m pneumolib pretrain`.")
+    return payload
+
+
+def load_ssl_backbone(model: nn.Module, name: str, stem: str, source: str) -> nn.Module:
+    """Load ``ssl:<path>`` backbone weights into ``model`` (its head stays freshly initialised)."""
+    path = source[len(SSL_PREFIX):]
+    payload = load_ssl_checkpoint(path)
+    if (payload["model"], payload["stem"]) != (name, stem):
+        raise CheckpointError(
+            f"SSL checkpoint '{path}' holds a {payload['model']!r} backbone with the {payload['stem']!r} stem, "
+            f"but the model to build is {name!r} with the {stem!r} stem. Pretrain a matching backbone."
+        )
+    missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    if unexpected or any(not k.startswith("fc.") for k in missing):
+        raise CheckpointError(f"SSL checkpoint '{path}' does not fit {name!r}: missing {missing}, unexpected {unexpected}.")
+    return model

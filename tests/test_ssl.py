@@ -1,0 +1,81 @@
+"""In-domain SimCLR pretraining and the ssl:<checkpoint> weights source."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pneumolib.config import TrainConfig
+from pneumolib.data import load_pneumoniamnist
+from pneumolib.errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
+from pneumolib.models import build_model
+from pneumolib.ssl import PretrainConfig, nt_xent, pretrain, save_ssl_checkpoint
+
+
+def test_nt_xent_is_low_for_matching_views_and_high_for_random_ones():
+    torch.manual_seed(0)
+    z = torch.randn(16, 8)
+    matched = nt_xent(z, z + 0.01 * torch.randn_like(z), temperature=0.1)
+    shuffled = nt_xent(z, torch.randn(16, 8), temperature=0.1)
+    assert matched < 0.1 < np.log(31) * 0.5 < shuffled
+
+
+@pytest.fixture
+def ssl_checkpoint(fake_data_dir, tmp_path):
+    data = load_pneumoniamnist(28, fake_data_dir)
+    config = PretrainConfig(model="small_cnn", epochs=2, batch_size=64, device="cpu")
+    encoder, history = pretrain(data.train, config, progress=False)
+    assert len(history) == 2 and all(np.isfinite(h["loss"]) for h in history)
+    return save_ssl_checkpoint(tmp_path / "ssl.pt", encoder, config, history, {"data_source": data.source}), encoder
+
+
+def test_ssl_weights_load_into_the_backbone_and_train(ssl_checkpoint, fake_data_dir):
+    path, encoder = ssl_checkpoint
+    model = build_model("small_cnn", pretrained=f"ssl:{path}")
+    for key, value in encoder.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value)
+    scratch = build_model("small_cnn")
+    assert not torch.equal(scratch.layer1[0].weight, model.layer1[0].weight)
+    config = TrainConfig(model="small_cnn", pretrained=f"ssl:{path}", epochs=1, batch_size=32, device="cpu")
+    from pneumolib.models import build_model_from_config
+    assert torch.equal(build_model_from_config(config).layer1[0].weight, model.layer1[0].weight)
+
+
+def test_pretraining_never_reads_labels(fake_data_dir):
+    data = load_pneumoniamnist(28, fake_data_dir)
+    config = PretrainConfig(model="small_cnn", epochs=1, batch_size=64, device="cpu")
+    a, _ = pretrain(data.train, config, progress=False)
+    flipped = type(data.train)(data.train.images, 1 - data.train.labels)
+    b, _ = pretrain(flipped, config, progress=False)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_ssl_source_errors_are_specific(ssl_checkpoint, tmp_path):
+    path, _ = ssl_checkpoint
+    with pytest.raises(PretrainedWeightsUnavailableError, match="python -m pneumolib pretrain"):
+        build_model("resnet18", pretrained=f"ssl:{tmp_path / 'missing.pt'}")
+    with pytest.raises(CheckpointError, match="holds a 'small_cnn' backbone"):
+        build_model("resnet18", pretrained=f"ssl:{path}")
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, other)
+    with pytest.raises(CheckpointError, match="not an SSL checkpoint"):
+        build_model("small_cnn", pretrained=f"ssl:{other}")
+    with pytest.raises(ConfigError, match="batch_size must be at least 2"):
+        PretrainConfig(batch_size=1)
+
+
+def test_cli_pretrain_then_train_from_it(fake_data_dir, tmp_path, capsys):
+    from pneumolib.cli import main
+
+    ckpt = tmp_path / "ssl.pt"
+    assert main(["pretrain", "--data-dir", str(fake_data_dir), "--model", "small_cnn", "--epochs", "1",
+                 "--batch-size", "64", "--device", "cpu", "--out", str(ckpt), "--no-progress"]) == 0
+    assert f"--pretrained ssl:{ckpt}" in capsys.readouterr().out
+    assert main(["train", "--data-dir", str(fake_data_dir), "--model", "small_cnn", "--pretrained", f"ssl:{ckpt}",
+                 "--epochs", "1", "--augment", "none", "--device", "cpu", "--out", str(tmp_path / "run"),
+                 "--no-progress"]) == 0
+    assert (tmp_path / "run" / "metrics.json").is_file()
+    assert main(["train", "--data-dir", str(fake_data_dir), "--model", "resnet18", "--pretrained", f"ssl:{ckpt}",
+                 "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
+    assert "holds a 'small_cnn' backbone" in capsys.readouterr().err
