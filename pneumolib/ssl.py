@@ -208,3 +208,26 @@ def load_ssl_backbone(model: nn.Module, name: str, stem: str, source: str) -> nn
     if unexpected or any(not k.startswith("fc.") for k in missing):
         raise CheckpointError(f"SSL checkpoint '{path}' does not fit {name!r}: missing {missing}, unexpected {unexpected}.")
     return model
+
+
+def load_or_pretrain(config: PretrainConfig, train: Split, path: str | os.PathLike, provenance: dict[str, Any],
+                     progress: bool = True) -> tuple[str, str]:
+    """An ``ssl:<path>`` source for ``config`` on these images: reused when ``path`` already holds
+    exactly this pretraining (config and data provenance), else pretrained now and saved there.
+    Returns ``(source, how)``."""
+    path = Path(path)
+    reason = "no saved SSL checkpoint"
+    if path.is_file():
+        try:
+            payload = load_ssl_checkpoint(path)
+        except (CheckpointError, PretrainedWeightsUnavailableError) as exc:
+            reason = f"saved SSL checkpoint unreadable ({str(exc).splitlines()[0]})"
+        else:
+            same_config = {**payload["config"], "device": "auto"} == {**asdict(config), "device": "auto"}
+            if same_config and payload.get("provenance") == provenance:
+                return f"{SSL_PREFIX}{path}", f"loaded {path.name} (same pretraining and data)"
+            reason = "saved SSL checkpoint has a different configuration or data"
+    encoder, history = pretrain(train, config, progress=progress)
+    save_ssl_checkpoint(path, encoder, config, history, provenance)
+    return f"{SSL_PREFIX}{path}", (f"pretrained now ({reason}): loss {history[0]['loss']:.3f} -> "
+                                   f"{history[-1]['loss']:.3f} in {len(history)} epochs; saved to {path.name}")

@@ -68,7 +68,7 @@ def _papermill(args, cwd, tmp_path, data_dir):
         ("01_data_exploration", ["-p", "smoke", "yes"], "parameter smoke must be bool, got 'yes' (str)."),
         ("03_thresholds", ["-p", "target_specificity", "1.5"], "parameter target_specificity must hold numbers strictly between 0 and 1"),
         ("04_gradcam", ["-p", "compare_method", "gradcam"], "parameter compare_method must be one of ['gradcam++', 'eigencam']"),
-        ("05_ablations", ["-p", "grid_lrs", "[0.001, -1]"], "parameter grid_lrs must be a non-empty list of positive floats"),
+        ("05_ablations", ["-y", "grid_lrs: [0.001, -1]"], "parameter grid_lrs must be a non-empty list of positive floats"),
     ],
 )
 def test_bad_parameter_fails_early_in_one_line(real_data_dir, tmp_path, notebook, parameter, message):
