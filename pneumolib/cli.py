@@ -155,6 +155,34 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_leaderboard_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "leaderboard",
+        help="collect every run's val/test numbers, next to the published results",
+        description="Scan results/runs for finished runs (training runs and sweep runs on the official split), "
+        "group them by recipe (mean and sd over seeds, ordered by val AUC) and add the published "
+        "PneumoniaMNIST results, marked as taken from their papers. Writes results/metrics/leaderboard.csv.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--results", default=None, help="results folder (default: $PNEUMOLIB_RESULTS, then results/)")
+    p.set_defaults(handler=_cmd_leaderboard)
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import build_leaderboard
+    from .paths import display_path, results_dir
+
+    root = Path(args.results) if args.results else results_dir()
+    table = build_leaderboard(root)
+    out = root / "metrics" / "leaderboard.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False, float_format="%.4f")
+    ours = table[table.source.str.startswith("this repository")]
+    print(f"{len(ours)} recipes from {int(ours.runs.sum()) if len(ours) else 0} runs, "
+          f"{len(table) - len(ours)} published results -> {display_path(out)}")
+    return 0
+
+
 def _add_download_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "download",
@@ -385,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_train_parser(commands)
     _add_pretrain_parser(commands)
+    _add_leaderboard_parser(commands)
     _add_download_parser(commands)
     _add_notebooks_parser(commands)
     _add_predict_parser(commands)

@@ -48,3 +48,15 @@ def display_path(path: Path) -> str:
             continue
         return str(Path(prefix) / rel) if prefix else str(rel)
     return path.name
+
+
+def resolve_display_path(text: str | os.PathLike) -> Path:
+    """The inverse of :func:`display_path`: ``results/...`` lives in :func:`results_dir`, other
+    relative paths are taken from the working directory when they exist there, else from the
+    project root. Absolute paths are returned as they are."""
+    path = Path(text).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    if path.parts and path.parts[0] == "results":
+        return results_dir().joinpath(*path.parts[1:])
+    return project_root() / path

@@ -26,6 +26,7 @@ from .data import Split
 from .data.device_batches import BatchAugment, DeviceBatches
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
+from .paths import display_path, resolve_display_path
 from .repro import package_versions, seed_everything
 
 SSL_FORMAT = "pneumolib-ssl-checkpoint"
@@ -198,7 +199,7 @@ def load_ssl_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def load_ssl_backbone(model: nn.Module, name: str, stem: str, source: str) -> nn.Module:
     """Load ``ssl:<path>`` backbone weights into ``model`` (its head stays freshly initialised)."""
     path = source[len(SSL_PREFIX):]
-    payload = load_ssl_checkpoint(path)
+    payload = load_ssl_checkpoint(resolve_display_path(path))
     if (payload["model"], payload["stem"]) != (name, stem):
         raise CheckpointError(
             f"SSL checkpoint '{path}' holds a {payload['model']!r} backbone with the {payload['stem']!r} stem, "
@@ -214,7 +215,8 @@ def load_or_pretrain(config: PretrainConfig, train: Split, path: str | os.PathLi
                      progress: bool = True) -> tuple[str, str]:
     """An ``ssl:<path>`` source for ``config`` on these images: reused when ``path`` already holds
     exactly this pretraining (config and data provenance), else pretrained now and saved there.
-    Returns ``(source, how)``."""
+    Returns ``(source, how)``; the source names the file relative to the project (``results/...``)
+    so that configs saved with results carry no machine-specific path."""
     path = Path(path)
     reason = "no saved SSL checkpoint"
     if path.is_file():
@@ -225,9 +227,9 @@ def load_or_pretrain(config: PretrainConfig, train: Split, path: str | os.PathLi
         else:
             same_config = {**payload["config"], "device": "auto"} == {**asdict(config), "device": "auto"}
             if same_config and payload.get("provenance") == provenance:
-                return f"{SSL_PREFIX}{path}", f"loaded {path.name} (same pretraining and data)"
+                return f"{SSL_PREFIX}{display_path(path)}", f"loaded {path.name} (same pretraining and data)"
             reason = "saved SSL checkpoint has a different configuration or data"
     encoder, history = pretrain(train, config, progress=progress)
     save_ssl_checkpoint(path, encoder, config, history, provenance)
-    return f"{SSL_PREFIX}{path}", (f"pretrained now ({reason}): loss {history[0]['loss']:.3f} -> "
+    return f"{SSL_PREFIX}{display_path(path)}", (f"pretrained now ({reason}): loss {history[0]['loss']:.3f} -> "
                                    f"{history[-1]['loss']:.3f} in {len(history)} epochs; saved to {path.name}")

@@ -1,0 +1,38 @@
+"""Model and threshold selection never see test labels: changing them changes nothing chosen."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from pneumolib.config import TrainConfig
+from pneumolib.data import npz_filename
+from pneumolib.sweeps import DataSpec, Task, run_task
+from conftest import write_fake_npz
+
+
+def _with_flipped_test_labels(source_dir, target_dir):
+    target_dir.mkdir()
+    arrays = dict(np.load(source_dir / npz_filename(28)))
+    arrays["test_labels"] = 1 - arrays["test_labels"]
+    np.savez_compressed(target_dir / npz_filename(28), **arrays)
+    return target_dir
+
+
+def test_selected_epoch_and_threshold_ignore_test_labels(tmp_path):
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    write_fake_npz(honest, 28, counts=(240, 60, 60))
+    flipped = _with_flipped_test_labels(honest, tmp_path / "flipped")
+    config = TrainConfig(model="small_cnn", epochs=3, batch_size=32, augment="light", device="cpu")
+    task = Task("honesty/run", config)
+    a = run_task(task, DataSpec(str(honest)))
+    b = run_task(task, DataSpec(str(flipped)))
+    # everything chosen is identical ...
+    assert a["best_epoch"] == b["best_epoch"]
+    assert a["tuned"]["threshold"] == b["tuned"]["threshold"]
+    assert json.dumps(a["val"]) == json.dumps(b["val"])  # NaN-safe equality
+    # ... while the test numbers really did see different labels
+    assert a["test"]["auc"] != b["test"]["auc"]
+    assert abs(a["test"]["auc"] + b["test"]["auc"] - 1) < 1e-9  # flipped labels mirror the AUC
