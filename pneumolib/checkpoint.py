@@ -32,8 +32,6 @@ def save_checkpoint(
 
     ``provenance`` records what the model was trained on (e.g. ``{"data_source": ...}``).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -45,6 +43,13 @@ def save_checkpoint(
         "provenance": provenance or {},
         "versions": package_versions(),
     }
+    return atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(payload: dict[str, Any], path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

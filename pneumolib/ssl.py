@@ -8,7 +8,6 @@ train split's images are read: val and test labels and images play no part.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from .checkpoint import atomic_torch_save
 from .config import MODEL_NAMES, STEMS
 from .models import SSL_PREFIX
 from .data import Split
@@ -161,22 +161,12 @@ def pretrain(train: Split, config: PretrainConfig, progress: bool = True) -> tup
 def save_ssl_checkpoint(path: str | os.PathLike, encoder: nn.Module, config: PretrainConfig,
                         history: list[dict[str, float]], provenance: dict[str, Any]) -> Path:
     """Write the backbone weights with the pretraining config, history and data provenance (atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": SSL_FORMAT, "model": config.model, "stem": config.stem, "config": asdict(config),
         "state_dict": {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()},
         "history": history, "provenance": provenance, "versions": package_versions(),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_torch_save(payload, path)
 
 
 def load_ssl_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
