@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from torch import nn
 
 from .config import TrainConfig
 from .errors import CheckpointError
+from .paths import write_atomically
 from .repro import package_versions
 
 FORMAT = "pneumolib-checkpoint"
@@ -48,17 +48,7 @@ def save_checkpoint(
 
 def atomic_torch_save(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda handle: torch.save(payload, handle), binary=True)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

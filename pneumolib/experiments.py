@@ -95,6 +95,12 @@ def run_arms(
     return results
 
 
+def _mean_sd(values: pd.Series) -> str:
+    values = values.astype(float)
+    sd = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f"{values.mean():.4f} ± {sd:.4f}"
+
+
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Mean and sd over seeds per arm (``mean ± sd`` strings, 4 decimals); skipped arms keep their reason."""
     out = []
@@ -105,9 +111,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
         ran = group[group.status == "ran"]
         row = {"arm": arm, "runs": len(ran)}
         for column in SUMMARY_COLUMNS:
-            values = ran[column].astype(float)
-            sd = values.std(ddof=1) if len(values) > 1 else 0.0
-            row[column] = f"{values.mean():.4f} ± {sd:.4f}"
+            row[column] = _mean_sd(ran[column])
         out.append(row)
     return pd.DataFrame(out).set_index("arm")
 
@@ -190,12 +194,6 @@ def ablation_tasks(full: TrainConfig, seeds: list[int], prefix: str = "ablation"
 
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in text.replace("−", "no")).strip("_").lower()
-
-
-def _mean_sd(values: pd.Series) -> str:
-    values = values.astype(float)
-    sd = values.std(ddof=1) if len(values) > 1 else 0.0
-    return f"{values.mean():.4f} ± {sd:.4f}"
 
 
 ABLATION_COLUMNS = {"val_auc": "val AUC", "test_auc": "test AUC", "test_acc": "test ACC",

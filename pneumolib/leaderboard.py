@@ -55,6 +55,7 @@ def collect_runs(results: str | Path) -> pd.DataFrame:
         config = record["config"]
         rows.append({
             "recipe": recipe_name(config), "seed": config.get("seed"), "where": str(path.parent.relative_to(results)),
+            "input_px": config.get("input_size") or config.get("image_size"),
             "val_auc": record["val"]["auc"], "test_auc": record["medmnist"]["test"]["auc"],
             "test_acc_at_0.5": record["medmnist"]["test"]["acc"],
             "test_acc_val_threshold": record.get("tuned", {}).get("test", {}).get("acc"),
@@ -69,7 +70,7 @@ def build_leaderboard(results: str | Path) -> pd.DataFrame:
     if len(runs):
         runs = runs.drop_duplicates(["recipe", "seed", "val_auc", "test_auc"])  # a run saved twice counts once
         for recipe, group in runs.groupby("recipe"):
-            row = {"result": recipe, "source": "this repository (run here)", "input_px": None,
+            row = {"result": recipe, "source": "this repository (run here)", "input_px": group.input_px.iloc[0],
                    "seeds": " ".join(str(s) for s in sorted(group.seed)), "runs": len(group),
                    "val_auc": group.val_auc.mean()}
             for column in ("test_auc", "test_acc_at_0.5", "test_acc_val_threshold"):
@@ -80,7 +81,6 @@ def build_leaderboard(results: str | Path) -> pd.DataFrame:
     ours = pd.DataFrame(rows)
     if len(ours):
         ours = ours.sort_values("val_auc", ascending=False)
-        ours["input_px"] = [_input_px(r) for r in ours["result"]]
     published = pd.DataFrame([{"result": name, "source": f"published: {source} (taken from the paper)",
                                "input_px": px, "test_auc": auc, "test_acc_at_0.5": acc}
                               for name, px, auc, acc, source in PUBLISHED])
@@ -90,8 +90,3 @@ def build_leaderboard(results: str | Path) -> pd.DataFrame:
             board[column] = board[column].astype("Int64")
     return board
 
-
-def _input_px(recipe: str) -> int:
-    settings = dict(part.split("=", 1) for part in recipe.split()[1:] if "=" in part)
-    size = settings.get("input_size", "None")
-    return int(size) if size != "None" else int(settings.get("image_size", _DEFAULTS["image_size"]))

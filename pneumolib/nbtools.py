@@ -55,6 +55,14 @@ def check_type(name: str, value: Any, kind: type | tuple[type, ...]) -> None:
         raise ConfigError(f"parameter {name} must be {names}, got {value!r} ({type(value).__name__}).")
 
 
+def check_min_int(name: str, value: Any, minimum: int) -> int:
+    """An integer parameter of at least ``minimum``; one-line ConfigError otherwise."""
+    check_type(name, value, int)
+    if value < minimum:
+        raise ConfigError(f"parameter {name} must be at least {minimum}, got {value}.")
+    return value
+
+
 def check_seeds(seeds: Any) -> list[int]:
     """A non-empty list of distinct non-negative integer seeds."""
     check_type("seeds", seeds, (list, tuple))
@@ -126,6 +134,6 @@ def save_table(frame: pd.DataFrame, name: str, index: bool = True) -> Path:
 
 
 __all__ = [
-    "NotebookSession", "check_seeds", "check_type", "display_path", "load_notebook_data",
+    "NotebookSession", "check_min_int", "check_seeds", "check_type", "display_path", "load_notebook_data",
     "results_dir", "save_table", "smoke_requested", "smoke_subset", "start",
 ]

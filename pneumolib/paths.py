@@ -8,7 +8,9 @@ root, found by walking up from the working directory.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from typing import IO, Callable
 
 RESULTS_ENV_VAR = "PNEUMOLIB_RESULTS"
 
@@ -60,3 +62,19 @@ def resolve_display_path(text: str | os.PathLike) -> Path:
     if path.parts and path.parts[0] == "results":
         return results_dir().joinpath(*path.parts[1:])
     return project_root() / path
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[IO], None], binary: bool = False) -> Path:
+    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it into place, so a
+    reader (or a resumed run) never sees a half-written file. The folder is created if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

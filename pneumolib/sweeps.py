@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import tempfile
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -27,8 +26,9 @@ from .data import PneumoniaData, cv_fold, load_pneumoniamnist, subsample
 from .devices import describe_device, resolve_device
 from .errors import ConfigError
 from .metrics import binary_metrics
+from .paths import write_atomically
 from .repro import package_versions, seed_everything
-from .runs import evaluate
+from .runs import data_provenance, evaluate
 from .thresholds import choose_threshold
 
 
@@ -97,7 +97,7 @@ def run_task(task: Task, data_spec: DataSpec, threads: int | None = 1) -> dict[s
         "val": metrics["val"], "test": metrics["test"], "medmnist": metrics["medmnist"],
         "tuned": {"criterion": TUNED_CRITERION, "threshold": threshold,
                   "test": binary_metrics(data.test.labels, probs["test"], threshold)},
-        "data": {"source": data.source, "images": {s: len(data.split(s)) for s in ("train", "val", "test")}},
+        "data": data_provenance(data),
         "device": describe_device(resolve_device(task.config.device)),
         "threads": torch.get_num_threads(),
         "wall_seconds": round(time.perf_counter() - start, 1),
@@ -109,14 +109,6 @@ def _result_path(out_dir: Path, key: str) -> Path:
     if not key or key.startswith("/") or ".." in key.split("/"):
         raise ConfigError(f"Task key {key!r} must be a relative name such as 'ablation/full/seed0'.")
     return out_dir / f"{key}.json"
-
-
-def _write_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=1)
-    os.replace(tmp, path)
 
 
 def _finished(path: Path, task: Task, data_spec: DataSpec) -> dict[str, Any] | None:
@@ -185,7 +177,7 @@ def run_sweep(
                     results[task.key] = {**task.identity(), "labels": task.labels, "error": f"{type(exc).__name__}: {exc}"}
                     say(f"[{done}/{len(pending)}] {task.key}: FAILED ({type(exc).__name__}: {exc})")
                     continue
-                _write_atomic(_result_path(out_dir, task.key), result)
+                write_atomically(_result_path(out_dir, task.key), lambda handle: json.dump(result, handle, indent=1))
                 results[task.key] = result
                 say(f"[{done}/{len(pending)}] {task.key}: val AUC {result['val']['auc']:.4f}, "
                     f"test AUC {result['test']['auc']:.4f} ({result['wall_seconds']:.0f} s)")

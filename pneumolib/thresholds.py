@@ -90,7 +90,10 @@ def select_thresholds(
 def threshold_sweep(y_true: np.ndarray, y_prob: np.ndarray, thresholds: np.ndarray = SWEEP_THRESHOLDS) -> pd.DataFrame:
     """Metrics at each threshold (0.05 to 0.95 by default), one row per threshold."""
     keys = ("acc", "balanced_accuracy", "sensitivity", "specificity", "precision", "f1", "tp", "fp", "tn", "fn")
-    rows = [{"threshold": float(t), **{k: binary_metrics(y_true, y_prob, t)[k] for k in keys}} for t in thresholds]
+    rows = []
+    for t in thresholds:
+        m = binary_metrics(y_true, y_prob, t)
+        rows.append({"threshold": float(t), **{k: m[k] for k in keys}})
     return pd.DataFrame(rows).set_index("threshold")
 
 

@@ -107,3 +107,16 @@ def test_nbval_lax_catches_a_changed_preprocessing(real_data_dir, tmp_path):
     env.pop("PYTHONPATH")
     intact = subprocess.run(args, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert intact.returncode == 0, intact.stdout[-2000:]
+
+
+def test_check_min_int_names_the_parameter():
+    from pneumolib.errors import ConfigError
+    from pneumolib.nbtools import check_min_int
+
+    assert check_min_int("n_boot", 100, 100) == 100
+    with pytest.raises(ConfigError, match=r"parameter n_boot must be at least 100, got 99\."):
+        check_min_int("n_boot", 99, 100)
+    with pytest.raises(ConfigError, match=r"parameter n_boot must be int, got 1.5 \(float\)\."):
+        check_min_int("n_boot", 1.5, 1)
+    with pytest.raises(ConfigError, match="must be int"):
+        check_min_int("workers", True, 0)
