@@ -14,6 +14,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 
+from .calibration import expected_calibration_error, reliability_table
 from .data import SPLITS, PneumoniaData, Split, class_counts
 from .data.core import CLASS_NAMES
 from .metrics import binary_metrics, confusion, pr_curve_data, roc_curve_data
@@ -204,8 +205,6 @@ def threshold_curves(
 def reliability_diagrams(predictions: Predictions, n_bins: int = 10, save_as: str | None = "reliability") -> Figure:
     """Reliability diagram (observed pneumonia rate against mean predicted probability per bin)
     with the ECE in the title, and a histogram of the probabilities below, per set of predictions."""
-    from .calibration import expected_calibration_error, reliability_table
-
     fig = Figure(figsize=(4.2 * len(predictions), 5.2))
     grid = fig.add_gridspec(2, len(predictions), height_ratios=(3, 1))
     for col, (name, (y, p)) in enumerate(predictions.items()):
