@@ -55,6 +55,11 @@ class TrainConfig:
     sampler: str = "shuffle"
     label_smoothing: float = 0.0
     augment: str = "light"
+    mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixup of batch pairs; 0 = off
+    cutmix_alpha: float = 0.0  # Beta(alpha, alpha) CutMix; with mixup too, each batch uses one of the two
+    ema_decay: float | None = None  # evaluate and keep an exponential moving average of the weights
+    warmup_epochs: int = 0  # linear learning-rate warm-up before the schedule (cosine or none)
+    distill_weight: float = 0.0  # weight of a teacher's probabilities in the targets (needs a teacher)
     monitor: str = "val_auc"
     patience: int | None = None
     amp: str = "auto"  # "auto" (bf16 on CUDA, and on CPU for large inputs), "off", "bf16"
@@ -101,6 +106,18 @@ class TrainConfig:
             raise ConfigError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}.")
         if self.grad_clip is not None:
             _positive("grad_clip", self.grad_clip)
+        _non_negative("mixup_alpha", self.mixup_alpha)
+        _non_negative("cutmix_alpha", self.cutmix_alpha)
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in (0, 1) (e.g. 0.99), or None for no EMA; got {self.ema_decay!r}.")
+        if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
+            raise ConfigError(f"warmup_epochs must be an integer >= 0, got {self.warmup_epochs!r}.")
+        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
+            raise ConfigError(f"warmup_epochs={self.warmup_epochs} leaves no epochs after warm-up (epochs={self.epochs}).")
+        if self.warmup_epochs and self.scheduler not in ("cosine", "none"):
+            raise ConfigError(f"warmup_epochs works with scheduler 'cosine' or 'none', not {self.scheduler!r}.")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ConfigError(f"distill_weight must be in [0, 1], got {self.distill_weight!r}.")
         if self.patience is not None:
             _positive("patience", self.patience, integer=True)
         if self.head_dropout is not None:

@@ -169,13 +169,13 @@ def save_ssl_checkpoint(path: str | os.PathLike, encoder: nn.Module, config: Pre
     return atomic_torch_save(payload, path)
 
 
-def load_ssl_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def load_ssl_checkpoint(path: str | os.PathLike, model: str = "resnet18") -> dict[str, Any]:
     """Read an SSL checkpoint safely (``weights_only=True``); clear errors for anything else."""
     path = Path(path)
     if not path.is_file():
         raise PretrainedWeightsUnavailableError(
             f"SSL checkpoint '{path}' does not exist. Make it with "
-            f"`python -m pneumolib pretrain --model resnet18 --out {path}` (trains on the train images only)."
+            f"`python -m pneumolib pretrain --model {model} --out {path}` (trains on the train images only)"
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -189,7 +189,7 @@ def load_ssl_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def load_ssl_backbone(model: nn.Module, name: str, stem: str, source: str) -> nn.Module:
     """Load ``ssl:<path>`` backbone weights into ``model`` (its head stays freshly initialised)."""
     path = source[len(SSL_PREFIX):]
-    payload = load_ssl_checkpoint(resolve_display_path(path))
+    payload = load_ssl_checkpoint(resolve_display_path(path), model=name)
     if (payload["model"], payload["stem"]) != (name, stem):
         raise CheckpointError(
             f"SSL checkpoint '{path}' holds a {payload['model']!r} backbone with the {payload['stem']!r} stem, "

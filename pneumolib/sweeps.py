@@ -62,33 +62,81 @@ class Task:
     fold: int | None = None
     n_folds: int | None = None
     fold_seed: int = 0
+    tta: bool = False  # also store test-time-augmented probabilities (pneumolib.tta)
+    save_model: bool = False  # keep the trained model as <out_dir>/<key>.pt (e.g. for a teacher)
+    teacher: tuple[str, ...] = ()  # keys of saved models whose ensemble teaches this run (distillation)
 
     def identity(self) -> dict[str, Any]:
-        """What must match for a saved result to count as this task's result."""
-        return {"key": self.key, "config": self.config.to_dict(), "fold": self.fold, "n_folds": self.n_folds,
-                "fold_seed": self.fold_seed}
+        """What must match for a saved result to count as this task's result (options at their
+        defaults are left out, so results saved before an option existed still match)."""
+        identity = {"key": self.key, "config": self.config.to_dict(), "fold": self.fold, "n_folds": self.n_folds,
+                    "fold_seed": self.fold_seed}
+        if self.tta:
+            identity["tta"] = True
+        if self.save_model:
+            identity["save_model"] = True
+        if self.teacher:
+            identity["teacher"] = list(self.teacher)
+        return identity
 
 
 TUNED_CRITERION = "youden"  # the val-picked threshold stored with every result
 
 
-def run_task(task: Task, data_spec: DataSpec, threads: int | None = 1) -> dict[str, Any]:
+def saved_model_path(out_dir: str | Path, key: str) -> Path:
+    """Where a task with ``save_model`` keeps its model."""
+    return _result_path(Path(out_dir), key).with_suffix(".pt")
+
+
+def load_teacher(out_dir: str | Path, keys: tuple[str, ...]) -> torch.nn.Module:
+    """The equal-weight ensemble of the models saved under ``keys`` (each a finished task with
+    ``save_model``), in eval mode."""
+    from .checkpoint import load_model
+    from .ensemble import ProbabilityEnsemble
+
+    members = []
+    for key in keys:
+        path = saved_model_path(out_dir, key)
+        if not path.is_file():
+            raise FileNotFoundError(f"Teacher model {key!r} is missing ({path.name} in {Path(out_dir).name}/); "
+                                    "run the teacher tasks (with save_model=True) first.")
+        members.append(load_model(path)[0])
+    return ProbabilityEnsemble(members).eval()
+
+
+def _rounded(values) -> list[float]:
+    return [round(float(v), 6) for v in values]
+
+
+def run_task(task: Task, data_spec: DataSpec, threads: int | None = 1, out_dir: str | Path | None = None) -> dict[str, Any]:
     """Train and score one task (runs inside a worker). Test is scored once, after selection:
-    the epoch and the threshold are both picked on the task's val split."""
+    the epoch and the threshold are both picked on the task's val split. The result keeps the
+    val and test probabilities (6 decimals), so ensembles and bootstrap CIs need no retraining."""
+    from .checkpoint import save_checkpoint
     from .models import build_model_from_config
     from .train import fit
+    from .tta import predict_tta
 
     if threads:
         torch.set_num_threads(threads)
+    if (task.save_model or task.teacher) and out_dir is None:
+        raise ConfigError(f"Task {task.key!r} saves or loads models, so run_task needs out_dir.")
     start = time.perf_counter()
     data = data_spec.load()
     if task.fold is not None:
         data = cv_fold(data, task.n_folds, task.fold, task.fold_seed)
+    teacher = load_teacher(out_dir, task.teacher) if task.teacher else None
     seed_everything(task.config.seed)
     model = build_model_from_config(task.config)
-    history = fit(model, data, task.config, progress=False)
+    history = fit(model, data, task.config, progress=False, teacher=teacher)
     metrics, probs = evaluate(model, data, task.config)
     threshold = choose_threshold(data.val.labels, probs["val"], TUNED_CRITERION)
+    extra: dict[str, Any] = {}
+    if task.tta:
+        extra["tta_probabilities"] = {s: _rounded(predict_tta(model, data.split(s), task.config)) for s in ("val", "test")}
+    if task.save_model:
+        save_checkpoint(saved_model_path(out_dir, task.key), model, task.config, metrics=metrics["test"],
+                        provenance=data_provenance(data))
     return {
         **task.identity(),
         "data_spec": _spec_dict(data_spec),
@@ -102,6 +150,8 @@ def run_task(task: Task, data_spec: DataSpec, threads: int | None = 1) -> dict[s
         "threads": torch.get_num_threads(),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "versions": package_versions(),
+        "probabilities": {s: _rounded(probs[s]) for s in ("val", "test")},
+        **extra,
     }
 
 
@@ -118,7 +168,17 @@ def _finished(path: Path, task: Task, data_spec: DataSpec) -> dict[str, Any] | N
     except (OSError, ValueError):
         return None
     identity = {**task.identity(), "data_spec": _spec_dict(data_spec)}
-    return saved if all(saved.get(k) == v for k, v in identity.items()) else None
+    try:  # configs saved before a TrainConfig option existed match with that option at its default
+        saved_config = TrainConfig.from_dict(saved.get("config", {})).to_dict()
+    except (ConfigError, TypeError):
+        return None
+    for option in ("tta", "save_model", "teacher"):
+        if option in saved and option not in identity:
+            return None
+    if task.save_model and not path.with_suffix(".pt").is_file():
+        return None
+    matches = all((saved_config if k == "config" else saved.get(k)) == v for k, v in identity.items())
+    return saved if matches else None
 
 
 def _spec_dict(data_spec: DataSpec) -> dict[str, Any]:
@@ -168,23 +228,42 @@ def run_sweep(
             workers = workers or max(1, (os.cpu_count() or 1) // (threads_per_worker or 1))
             executor = default_executor(min(workers, len(pending)))
         try:
-            futures = {executor.submit(run_task, task, data_spec, threads_per_worker): task for task in pending}
-            for done, future in enumerate(as_completed(futures), start=1):
-                task = futures[future]
-                try:
-                    result = future.result()
-                except Exception as exc:  # one failed run must not lose the others
-                    results[task.key] = {**task.identity(), "labels": task.labels, "error": f"{type(exc).__name__}: {exc}"}
-                    say(f"[{done}/{len(pending)}] {task.key}: FAILED ({type(exc).__name__}: {exc})")
-                    continue
-                write_atomically(_result_path(out_dir, task.key), lambda handle: json.dump(result, handle, indent=1))
-                results[task.key] = result
-                say(f"[{done}/{len(pending)}] {task.key}: val AUC {result['val']['auc']:.4f}, "
-                    f"test AUC {result['test']['auc']:.4f} ({result['wall_seconds']:.0f} s)")
+            done = 0
+            for wave in _waves(pending):  # students wait for their teachers
+                futures = {executor.submit(run_task, task, data_spec, threads_per_worker, str(out_dir)): task
+                           for task in wave}
+                for future in as_completed(futures):
+                    done += 1
+                    task = futures[future]
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # one failed run must not lose the others
+                        results[task.key] = {**task.identity(), "labels": task.labels, "error": f"{type(exc).__name__}: {exc}"}
+                        say(f"[{done}/{len(pending)}] {task.key}: FAILED ({type(exc).__name__}: {exc})")
+                        continue
+                    write_atomically(_result_path(out_dir, task.key), lambda handle: json.dump(result, handle, indent=1))
+                    results[task.key] = result
+                    say(f"[{done}/{len(pending)}] {task.key}: val AUC {result['val']['auc']:.4f}, "
+                        f"test AUC {result['test']['auc']:.4f} ({result['wall_seconds']:.0f} s)")
         finally:
             if own:
                 executor.shutdown(wait=True, cancel_futures=True)
     return results_table([results[k] for k in keys])
+
+
+def _waves(pending: list[Task]) -> list[list[Task]]:
+    """Pending tasks in the order they can run: a task comes after every pending task it learns from."""
+    waves, placed = [], set()
+    remaining = list(pending)
+    pending_keys = {t.key for t in pending}
+    while remaining:
+        wave = [t for t in remaining if all(k in placed or k not in pending_keys for k in t.teacher)]
+        if not wave:
+            raise ConfigError(f"Teacher keys form a cycle among {[t.key for t in remaining]}.")
+        waves.append(wave)
+        placed.update(t.key for t in wave)
+        remaining = [t for t in remaining if t.key not in placed]
+    return waves
 
 
 def results_table(results: list[dict[str, Any]]) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from .data import PneumoniaData, Split, TensorImageDataset, augmentation_preset,
 from .data.device_batches import BatchAugment, DeviceBatches
 from .devices import resolve_device
 from .metrics import binary_metrics
+from .mixing import BatchMixer, distillation_targets
 from .models import apply_freeze
 from .repro import seed_everything
 
@@ -69,9 +70,17 @@ def build_optimizer(params, config: TrainConfig, lr: float | None = None) -> tor
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
-    """Per-epoch scheduler, or None."""
+    """Per-epoch scheduler, or None. ``warmup_epochs`` ramps the lr up linearly first (epoch 1
+    at ``lr / (warmup_epochs + 1)``), then the cosine (or constant) schedule runs over the rest."""
+    lr_scheduler = torch.optim.lr_scheduler
+    if config.warmup_epochs:
+        warm = config.warmup_epochs
+        warmup = lr_scheduler.LinearLR(optimizer, start_factor=1 / (warm + 1), end_factor=1.0, total_iters=warm)
+        after = (lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs - warm) if config.scheduler == "cosine"
+                 else lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0))
+        return lr_scheduler.SequentialLR(optimizer, [warmup, after], milestones=[warm])
     if config.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     if config.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
     if config.scheduler == "plateau":
@@ -250,18 +259,30 @@ def _improves(value: float, best: float | None, monitor: str) -> bool:
     return value < best if monitor == "val_loss" else value > best
 
 
+def _ema_copy(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of ``model``'s weights and BatchNorm buffers."""
+    swa = torch.optim.swa_utils
+    return swa.AveragedModel(model, multi_avg_fn=swa.get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def fit(
     model: nn.Module,
     data: PneumoniaData,
     config: TrainConfig,
     progress: bool = True,
     restore_best: bool = True,
+    teacher: nn.Module | None = None,
 ) -> History:
     """Train ``model`` on ``data.train``, validate on ``data.val`` each epoch, keep the best epoch.
 
     Selection uses ``config.monitor`` on val only; test is never touched here. With
-    ``restore_best`` the model ends with the best epoch's weights (a true copy was kept).
+    ``restore_best`` the model ends with the best epoch's weights (a true copy was kept). With
+    ``config.ema_decay`` the weights validated and kept are the moving average's. With
+    ``config.distill_weight`` the targets blend in ``teacher``'s probabilities (distillation).
     """
+    if config.distill_weight and teacher is None:
+        raise ValueError(f"distill_weight={config.distill_weight} needs a teacher model; pass teacher=... "
+                         "(for example an ensemble from pneumolib.ensemble).")
     seed_everything(config.seed)
     device = resolve_device(config.device)
     batches = RunBatches(data, config, device)
@@ -270,6 +291,10 @@ def fit(
     criterion = BinaryLoss(weight, config.label_smoothing).to(device)
     optimizer = build_optimizer(model.parameters(), config)
     scheduler = build_scheduler(optimizer, config)
+    mixer = BatchMixer(config.mixup_alpha, config.cutmix_alpha, config.seed)
+    ema = _ema_copy(model, config.ema_decay) if config.ema_decay else None
+    if teacher is not None and config.distill_weight:
+        batches.prepare_model(teacher).eval()
     history = History(monitor=config.monitor)
     bad_epochs = 0
 
@@ -281,11 +306,18 @@ def fit(
         total, count = 0.0, 0
         for x, y in tqdm(batches.train(), desc=f"epoch {epoch}", unit="batch", total=batches.train_batches_per_epoch(),
                          disable=not progress, leave=False):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = mixer(x, y)
+            if teacher is not None and config.distill_weight:
+                y = distillation_targets(teacher, x, y, config.distill_weight)
             loss = train_step(model, x, y, criterion, optimizer, device, config, epoch)
+            if ema is not None:
+                ema.update_parameters(model)
             total += loss.item() * len(y)
             count += len(y)
 
-        y_val, p_val = predict_proba(model, batches.evaluate("val"), device, config)
+        scored = ema.module if ema is not None else model
+        y_val, p_val = predict_proba(scored, batches.evaluate("val"), device, config)
         val_loss = float(log_loss(y_val, p_val, labels=[0, 1]))
         val = binary_metrics(y_val, p_val)
         record = {
@@ -302,7 +334,7 @@ def fit(
         score = record[config.monitor]
         if _improves(score, history.best_score, config.monitor):
             history.best_epoch, history.best_score = epoch, score
-            history.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            history.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in scored.state_dict().items()})
             bad_epochs = 0
         else:
             bad_epochs += 1

@@ -36,3 +36,28 @@ def test_selected_epoch_and_threshold_ignore_test_labels(tmp_path):
     # ... while the test numbers really did see different labels
     assert a["test"]["auc"] != b["test"]["auc"]
     assert abs(a["test"]["auc"] + b["test"]["auc"] - 1) < 1e-9  # flipped labels mirror the AUC
+
+
+def test_the_recipe_search_decides_the_same_without_test_labels(tmp_path):
+    """The whole best-recipe search (components, combination, TTA, ensemble, thresholds,
+    distillation) makes identical decisions when only the test labels differ."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    from pneumolib import recipes
+
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    write_fake_npz(honest, 28, counts=(240, 60, 60))
+    flipped = _with_flipped_test_labels(honest, tmp_path / "flipped")
+    base = replace(recipes.BASE_RECIPE, epochs=2, batch_size=32, device="cpu")
+    found = []
+    for folder in (honest, flipped):
+        result = recipes.run_search(DataSpec(str(folder)), tmp_path / f"runs_{folder.name}", None, [[0], [1]],
+                                    base=base, log=None, executor=ThreadPoolExecutor(1))
+        found.append(result)
+    a, b = found
+    assert a.decisions() == b.decisions()
+    assert a.components.val_auc_mean.equals(b.components.val_auc_mean)
+    assert list(a.ensembles.threshold) == list(b.ensembles.threshold)
+    assert not a.components.test_auc_mean.equals(b.components.test_auc_mean)  # test really differed

@@ -156,3 +156,38 @@ def test_ablation_and_cv_tables_from_a_sweep_table():
     folds = fold_table(cv)
     assert list(folds.index) == ["0", "1", "2", "3", "4", "mean", "sd"]
     assert select_runs(pd.concat([table, cv]), "grid/").shape[0] == 6
+
+
+def test_students_run_after_their_teachers_and_store_probabilities(fake_data_dir, tmp_path):
+    spec = DataSpec(str(fake_data_dir))
+    teachers = [Task(f"t/seed{s}", replace(TINY, seed=s), save_model=True, tta=True) for s in (0, 1)]
+    student = Task("s/seed0", replace(TINY, distill_weight=0.5), teacher=("t/seed0", "t/seed1"))
+    table = run_sweep([student, *teachers], spec, tmp_path / "sweep", executor=ThreadPoolExecutor(2), log=None)
+    assert table.status.tolist() == ["ran"] * 3
+    assert (tmp_path / "sweep" / "t" / "seed0.pt").is_file()
+    saved = json.loads((tmp_path / "sweep" / "t" / "seed0.json").read_text())
+    assert len(saved["probabilities"]["test"]) == 60 and len(saved["tta_probabilities"]["val"]) == 60
+    assert json.loads((tmp_path / "sweep" / "s" / "seed0.json").read_text())["teacher"] == ["t/seed0", "t/seed1"]
+    # a teacher whose model file was removed is retrained; its finished student is not
+    (tmp_path / "sweep" / "t" / "seed1.pt").unlink()
+    messages = []
+    run_sweep([student, *teachers], spec, tmp_path / "sweep", executor=ThreadPoolExecutor(1), log=messages.append)
+    assert messages[0].startswith("3 runs: 2 already finished") and "t/seed1" in messages[1]
+
+
+def test_a_missing_teacher_fails_with_a_clear_message(fake_data_dir, tmp_path):
+    student = Task("s/seed0", replace(TINY, distill_weight=0.5), teacher=("t/none",))
+    table = run_sweep([student], DataSpec(str(fake_data_dir)), tmp_path / "sweep", executor=ThreadPoolExecutor(1), log=None)
+    assert table.status.tolist() == ["failed"] and "Teacher model 't/none' is missing" in table.error.iloc[0]
+
+
+def test_results_saved_before_new_config_options_still_count(fake_data_dir, tmp_path):
+    spec = DataSpec(str(fake_data_dir))
+    run_sweep(tasks_for(), spec, tmp_path / "sweep", executor=ThreadPoolExecutor(1), log=None)
+    for name in ("a", "b"):  # as written by an older pneumolib, without the issue-7 options
+        path = tmp_path / "sweep" / "demo" / f"{name}.json"
+        saved = json.loads(path.read_text())
+        for option in ("mixup_alpha", "cutmix_alpha", "ema_decay", "warmup_epochs", "distill_weight"):
+            del saved["config"][option]
+        path.write_text(json.dumps(saved))
+    run_sweep(tasks_for(), spec, tmp_path / "sweep", executor=RefusingExecutor(), log=None)

@@ -91,11 +91,21 @@ class DeviceBatches:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def transform(self, images: torch.Tensor, generator: torch.Generator | None = None, augment: bool = False) -> torch.Tensor:
-        """uint8 (B, 1, H, W) -> normalised float (B, 1, S, S), augmented and resized on the device."""
+    def transform(
+        self, images: torch.Tensor, generator: torch.Generator | None = None, augment: bool = False,
+        view: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """uint8 (B, 1, H, W) -> normalised float (B, 1, S, S), augmented and resized on the device.
+
+        ``view`` is one fixed (2, 3) affine matrix applied to every image (test-time augmentation).
+        """
         x = images.to(torch.float32).div_(255.0)
-        if augment and self.augment is not None:
+        theta = None
+        if view is not None:
+            theta = view.to(x.device, torch.float32).expand(len(x), 2, 3)
+        elif augment and self.augment is not None:
             theta = self.augment.thetas(len(x), generator, x.device)
+        if theta is not None:
             grid = F.affine_grid(theta, [len(x), 1, self.size, self.size], align_corners=False)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         elif self.size != x.shape[-1]:
@@ -106,7 +116,7 @@ class DeviceBatches:
 
     def batches(
         self, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = False,
-        balanced: bool = False, augment: bool = False,
+        balanced: bool = False, augment: bool = False, view: torch.Tensor | None = None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches of ``(images, labels)``; ``balanced`` draws with replacement, each class equally often."""
         n = len(self)
@@ -120,4 +130,4 @@ class DeviceBatches:
             order = None
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size] if order is not None else slice(start, start + batch_size)
-            yield self.transform(self.images[index], generator, augment), self.labels[index]
+            yield self.transform(self.images[index], generator, augment, view), self.labels[index]

@@ -1,0 +1,294 @@
+"""The search for the best honest recipe at 28 px, and the recipe it found.
+
+Every decision uses val alone (mean over seeds of the val AUC), in a fixed order:
+
+1. **Training components**: the base recipe, and the base plus each component alone. A
+   component is *kept* when it raises the mean val AUC above the base's.
+2. **Combination**: the base plus every kept component (when two or more were kept). The
+   training recipe is the candidate (base, single additions, combination) with the highest
+   mean val AUC.
+3. **Test-time augmentation** is kept when it raises the chosen recipe's mean val AUC.
+4. **Seed ensemble**: equal-weight mean of the members' probabilities (weights fixed in
+   advance, not fitted), kept when the ensemble's val AUC beats its members' mean.
+5. **Threshold**: Youden's J on the final model's val probabilities.
+6. **Distillation** of the ensemble into one small CNN, reported as the cheap-inference model
+   (kept when its val AUC beats a single member's).
+
+Test metrics are computed for every arm and written next to the val numbers, but no step reads
+them. :data:`BEST_RECIPE` records what the search chose; a test checks it against the decisions
+saved by ``notebooks/06_best_model.ipynb``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import TrainConfig
+from .ensemble import average_probabilities
+from .metrics import _bootstrap_indices, _draw_metrics, binary_metrics, check_predictions, medmnist_auc_acc
+from .sweeps import Task
+from .thresholds import choose_threshold
+
+BASE_RECIPE = TrainConfig(model="small_cnn", epochs=10)  # the strongest plain recipe of 02/leaderboard
+SSL_COMPONENT = "in-domain SSL init"
+
+# name -> settings added to the base recipe (the SSL source is filled in by component_settings)
+TRAINING_COMPONENTS: dict[str, dict[str, Any]] = {
+    "strong augmentation": {"augment": "strong"},
+    "mixup (alpha 0.2)": {"mixup_alpha": 0.2},
+    "CutMix (alpha 1.0)": {"cutmix_alpha": 1.0},
+    "EMA of weights (0.99)": {"ema_decay": 0.99},
+    "warm-up (1 epoch)": {"warmup_epochs": 1},
+    SSL_COMPONENT: {"pretrained": None},
+}
+BASE_ARM = "base"
+COMBINED_ARM = "base + kept components"
+
+
+def component_settings(ssl_source: str | None) -> dict[str, dict[str, Any]]:
+    """:data:`TRAINING_COMPONENTS` with the SSL checkpoint filled in (left out when there is none)."""
+    settings = {k: dict(v) for k, v in TRAINING_COMPONENTS.items() if k != SSL_COMPONENT}
+    if ssl_source:
+        settings[SSL_COMPONENT] = {"pretrained": ssl_source}
+    return settings
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_").lower()
+
+
+def arm_tasks(arms: dict[str, TrainConfig], seeds: list[int], prefix: str, save_model: bool = False) -> list[Task]:
+    """One task per arm and seed, with test-time-augmented probabilities stored too."""
+    return [Task(f"{prefix}/{_slug(arm)}/seed{seed}", replace(config, seed=seed), labels={"arm": arm},
+                 tta=True, save_model=save_model) for arm, config in arms.items() for seed in seeds]
+
+
+def component_arms(base: TrainConfig, settings: dict[str, dict[str, Any]]) -> dict[str, TrainConfig]:
+    """The base recipe and the base plus each component alone."""
+    return {BASE_ARM: base, **{f"+ {name}": replace(base, **values) for name, values in settings.items()}}
+
+
+def arm_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per arm: runs, mean and sd of val AUC (the selection number), then test AUC and ACC for reporting."""
+    ran = table[table.status == "ran"]
+    grouped = ran.groupby("arm", sort=False)
+    return pd.DataFrame({
+        "runs": grouped.size(),
+        "val_auc_mean": grouped.val_auc.mean(),
+        "val_auc_sd": grouped.val_auc.std(ddof=1),
+        "test_auc_mean": grouped.test_auc.mean(),
+        "test_auc_sd": grouped.test_auc.std(ddof=1),
+        "test_acc_at_0.5_mean": grouped.test_acc.mean(),
+    })
+
+
+def kept_components(arms: pd.DataFrame) -> list[str]:
+    """Components whose arm beats the base's mean val AUC, best first."""
+    base = arms.loc[BASE_ARM, "val_auc_mean"]
+    gains = arms.val_auc_mean.drop(BASE_ARM) - base
+    return [arm.removeprefix("+ ") for arm, gain in gains.sort_values(ascending=False).items() if gain > 0]
+
+
+def combined_recipe(base: TrainConfig, settings: dict[str, dict[str, Any]], kept: list[str]) -> TrainConfig:
+    """The base plus every kept component."""
+    combined = base
+    for name in kept:
+        combined = replace(combined, **settings[name])
+    return combined
+
+
+def choose_arm(arms: pd.DataFrame) -> str:
+    """The arm with the highest mean val AUC (ties: the earlier, simpler arm)."""
+    return str(arms.val_auc_mean.idxmax())
+
+
+# --- results with stored probabilities: TTA, ensembles, thresholds --------------------------------
+
+def load_results(out_dir: str | Path, keys: list[str]) -> list[dict[str, Any]]:
+    """The saved sweep results for ``keys`` (each ``<out_dir>/<key>.json``)."""
+    out_dir = Path(out_dir)
+    missing = [k for k in keys if not (out_dir / f"{k}.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"No saved result for {missing} in {out_dir.name}/; run the sweep first.")
+    return [json.loads((out_dir / f"{k}.json").read_text()) for k in keys]
+
+
+def probabilities(result: dict[str, Any], split: str, tta: bool) -> np.ndarray:
+    """A run's stored probabilities for ``split``, with or without test-time augmentation."""
+    store = result["tta_probabilities" if tta else "probabilities"]
+    return np.asarray(store[split], dtype=np.float64)
+
+
+def tta_gain(results: list[dict[str, Any]], y_val: np.ndarray) -> float:
+    """Mean over runs of val AUC with TTA minus without."""
+    return float(np.mean([binary_metrics(y_val, probabilities(r, "val", True))["auc"]
+                          - binary_metrics(y_val, probabilities(r, "val", False))["auc"] for r in results]))
+
+
+@dataclass
+class ScoredModel:
+    """Val and test probabilities of one final model (a run or an ensemble), scored at 0.5 and at
+    the threshold picked on its val probabilities."""
+
+    name: str
+    p_val: np.ndarray
+    p_test: np.ndarray
+    members: list[str] = field(default_factory=list)
+
+    def score(self, y_val: np.ndarray, y_test: np.ndarray) -> dict[str, Any]:
+        threshold = choose_threshold(y_val, self.p_val, "youden")
+        return {
+            "model": self.name, "members": " ".join(self.members), "val_auc": binary_metrics(y_val, self.p_val)["auc"],
+            "threshold": threshold,
+            "test_auc": medmnist_auc_acc(y_test, self.p_test)["auc"],
+            "test_acc_at_0.5": medmnist_auc_acc(y_test, self.p_test)["acc"],
+            "test_acc_val_threshold": binary_metrics(y_test, self.p_test, threshold)["acc"],
+            "test_balanced_accuracy_val_threshold": binary_metrics(y_test, self.p_test, threshold)["balanced_accuracy"],
+        }
+
+
+def ensemble(name: str, results: list[dict[str, Any]], tta: bool) -> ScoredModel:
+    """Equal-weight ensemble of runs (probabilities averaged)."""
+    return ScoredModel(name, average_probabilities([probabilities(r, "val", tta) for r in results]),
+                       average_probabilities([probabilities(r, "test", tta) for r in results]),
+                       members=[r["key"].rsplit("/", 1)[-1] for r in results])
+
+
+def single(result: dict[str, Any], tta: bool) -> ScoredModel:
+    return ScoredModel(result["key"].rsplit("/", 1)[-1], probabilities(result, "val", tta),
+                       probabilities(result, "test", tta))
+
+
+def score_models(models: list[ScoredModel], y_val: np.ndarray, y_test: np.ndarray) -> pd.DataFrame:
+    """One row per model: val AUC, val-picked threshold, test AUC and ACC at 0.5 and at the threshold."""
+    return pd.DataFrame([m.score(y_val, y_test) for m in models]).set_index("model")
+
+
+def seed_mean_ci(
+    y_test: np.ndarray, models: list[ScoredModel], thresholds: list[float], n_boot: int = 2000, seed: int = 0,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Bootstrap CI of the *mean over models* (seeds) of test AUC, ACC at 0.5 and ACC at each
+    model's own val-picked threshold: each draw resamples the test images (within class) once
+    and scores every model on the same draw."""
+    y_test, _ = check_predictions(y_test, models[0].p_test)
+    index = _bootstrap_indices(y_test, n_boot, seed)
+    draws: dict[str, list[np.ndarray]] = {"test_auc": [], "test_acc_at_0.5": [], "test_acc_val_threshold": []}
+    for model, threshold in zip(models, thresholds):
+        at_half = _draw_metrics(y_test[index], model.p_test[index], 0.5)
+        tuned = _draw_metrics(y_test[index], model.p_test[index], threshold)
+        draws["test_auc"].append(at_half["auc"])
+        draws["test_acc_at_0.5"].append(at_half["acc"])
+        draws["test_acc_val_threshold"].append(tuned["acc"])
+    alpha = (1 - level) / 2
+    rows = {}
+    for metric, per_model in draws.items():
+        mean_draws = np.mean(per_model, axis=0)
+        rows[metric] = np.nanquantile(mean_draws, [alpha, 1 - alpha])
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["ci_low", "ci_high"])
+
+
+# --- the whole search ----------------------------------------------------------------------------
+
+@dataclass
+class SearchResult:
+    """Everything the search decided, and the tables it decided from."""
+
+    components: pd.DataFrame  # per arm: val (decides) and test (reports)
+    kept: list[str]
+    chosen_arm: str
+    chosen_config: TrainConfig
+    tta_gain: float
+    use_tta: bool
+    ensembles: pd.DataFrame  # one row per ensemble (independent seed groups)
+    singles: pd.DataFrame  # the chosen recipe's single runs
+    ensemble_gain: float
+    use_ensemble: bool
+    distilled: pd.DataFrame
+    ci: pd.DataFrame  # bootstrap CI of the mean over the final models
+    final: list[ScoredModel]
+    runs: pd.DataFrame  # every run of the search
+
+    def decisions(self) -> dict[str, Any]:
+        """The choices, as saved to ``results/metrics/06_decisions.json``."""
+        return {"kept_components": self.kept, "chosen_arm": self.chosen_arm,
+                "chosen_config": {k: v for k, v in self.chosen_config.to_dict().items() if k != "seed"},
+                "tta": self.use_tta, "ensemble": self.use_ensemble,
+                "ensemble_groups": [m.members for m in self.final] if self.use_ensemble else None}
+
+
+def _require_all_ran(table: pd.DataFrame) -> pd.DataFrame:
+    """Stop the search on a failed run: every decision needs all of its seeds."""
+    failed = table[table.status == "failed"] if "status" in table else table.iloc[:0]
+    if len(failed):
+        raise RuntimeError(f"{len(failed)} run(s) of the search failed, e.g. {failed.key.iloc[0]}: "
+                           f"{failed.error.iloc[0]}. Fix the cause and run again; finished runs are kept.")
+    return table
+
+
+def run_search(
+    data_spec, out_dir: str | Path, ssl_source: str | None, seed_groups: list[list[int]],
+    distill_weight: float = 0.5, base: TrainConfig = BASE_RECIPE, log=print, **sweep_options,
+) -> SearchResult:
+    """Run the whole search (see the module docstring) as resumable sweeps under ``out_dir``.
+
+    ``seed_groups[0]`` are the seeds of every arm; each further group trains one more
+    independent ensemble of the chosen recipe, so the final model has a mean and sd over groups.
+    """
+    from .sweeps import run_sweep
+
+    data = data_spec.load()
+    y_val, y_test = data.val.labels, data.test.labels
+    settings = component_settings(ssl_source)
+    arms = component_arms(base, settings)
+    first = seed_groups[0]
+    table = _require_all_ran(run_sweep(arm_tasks(arms, first, "components", save_model=True), data_spec, out_dir,
+                                       log=log, **sweep_options))
+    components = arm_table(table)
+    kept = kept_components(components)
+    if len(kept) >= 2:
+        arms[COMBINED_ARM] = combined_recipe(base, settings, kept)
+        combined = _require_all_ran(run_sweep(arm_tasks({COMBINED_ARM: arms[COMBINED_ARM]}, first, "components",
+                                                        save_model=True), data_spec, out_dir, log=log, **sweep_options))
+        table = pd.concat([table, combined], ignore_index=True)
+        components = arm_table(table)
+    chosen = choose_arm(components)
+    config = arms[chosen]
+    first_keys = [f"components/{_slug(chosen)}/seed{s}" for s in first]
+    first_runs = load_results(out_dir, first_keys)
+    gain = tta_gain(first_runs, y_val)
+    use_tta = gain > 0
+
+    extra = [s for group in seed_groups[1:] for s in group]
+    member_table = _require_all_ran(run_sweep(arm_tasks({chosen: config}, extra, "members"), data_spec, out_dir,
+                                              log=log, **sweep_options)) if extra else pd.DataFrame()
+    groups = [first_runs] + [load_results(out_dir, [f"members/{_slug(chosen)}/seed{s}" for s in g]) for g in seed_groups[1:]]
+    ensembles = [ensemble(f"ensemble of seeds {' '.join(map(str, g))}", runs, use_tta) for g, runs in zip(seed_groups, groups)]
+    singles = [single(r, use_tta) for runs in groups for r in runs]
+    ensemble_table = score_models(ensembles, y_val, y_test)
+    single_table = score_models(singles, y_val, y_test)
+    ens_gain = float(ensemble_table.val_auc.mean() - single_table.val_auc.mean())
+    use_ensemble = ens_gain > 0
+    final = ensembles if use_ensemble else singles[: len(first)]
+    final_table = ensemble_table if use_ensemble else single_table.iloc[: len(first)]
+    ci = seed_mean_ci(y_test, final, list(final_table.threshold))
+
+    student = replace(config, distill_weight=distill_weight)
+    student_tasks = [Task(f"distilled/{_slug(chosen)}/seed{s}", replace(student, seed=s), labels={"arm": "distilled"},
+                          tta=True, teacher=tuple(first_keys)) for s in first]
+    distill_table = _require_all_ran(run_sweep(student_tasks, data_spec, out_dir, log=log, **sweep_options))
+    distilled = score_models([single(r, use_tta) for r in load_results(out_dir, [t.key for t in student_tasks])], y_val, y_test)
+    runs = pd.concat([table, member_table, distill_table], ignore_index=True)
+    return SearchResult(components, kept, chosen, config, gain, use_tta, ensemble_table, single_table, ens_gain,
+                        use_ensemble, distilled, ci, final, runs)
+
+
+# --- the recipe the search chose (06_best_model.ipynb, default run) --------------------------------
+
+BEST_RECIPE: dict[str, Any] | None = None  # set from 06's decisions once the search has run

@@ -1,0 +1,50 @@
+"""Test-time augmentation: average a model's probabilities over a few fixed views of each image.
+
+The views are mild versions of the training augmentation (the light preset flips, rotates by up
+to 10 degrees and zooms by up to 5 %), so the model has seen images like them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import TrainConfig
+from .data import Split
+from .data.device_batches import DeviceBatches
+from .devices import resolve_device
+from .train import predict_proba
+
+
+def _affine(angle_deg: float = 0.0, zoom: float = 1.0, flip: bool = False) -> torch.Tensor:
+    """One (2, 3) ``affine_grid`` matrix (output -> input coordinates)."""
+    a = math.radians(angle_deg)
+    s, f = 1.0 / zoom, -1.0 if flip else 1.0
+    return torch.tensor([[math.cos(a) * s * f, -math.sin(a) * s, 0.0],
+                         [math.sin(a) * s * f, math.cos(a) * s, 0.0]])
+
+
+TTA_VIEWS: dict[str, torch.Tensor] = {
+    "identity": _affine(),
+    "hflip": _affine(flip=True),
+    "rotate +5°": _affine(angle_deg=5.0),
+    "rotate −5°": _affine(angle_deg=-5.0),
+}
+
+
+def predict_tta(
+    model: nn.Module, split: Split, config: TrainConfig, views: tuple[str, ...] = tuple(TTA_VIEWS),
+    device: torch.device | str | None = None,
+) -> np.ndarray:
+    """Mean probability over ``views`` (names from :data:`TTA_VIEWS`) for every image of ``split``."""
+    unknown = [v for v in views if v not in TTA_VIEWS]
+    if unknown or not views:
+        raise ValueError(f"Unknown or empty TTA views {unknown or list(views)}; choose from {list(TTA_VIEWS)}.")
+    device = resolve_device(config.device if device is None else device) if not isinstance(device, torch.device) else device
+    batches = DeviceBatches(split, device, config.norm_mean, config.norm_std, config.input_size)
+    model.to(device)
+    probs = [predict_proba(model, batches.batches(256, view=TTA_VIEWS[v]), device, config)[1] for v in views]
+    return np.mean(probs, axis=0)
