@@ -70,6 +70,10 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     g.add_argument("--grad-clip", type=_optional_float, default=d.grad_clip, help="clip gradient norm to this value; none = off")
     g.add_argument("--class-weighting", default=d.class_weighting, choices=cfg.CLASS_WEIGHTING, help="pos_weight = n_normal/n_pneumonia in the BCE loss")
     g.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="binary label smoothing epsilon")
+    g.add_argument("--mixup-alpha", type=float, default=d.mixup_alpha, help="mixup Beta(alpha, alpha); 0 = off")
+    g.add_argument("--cutmix-alpha", type=float, default=d.cutmix_alpha, help="CutMix Beta(alpha, alpha); 0 = off")
+    g.add_argument("--ema-decay", type=_optional_float, default=d.ema_decay, help="keep an EMA of the weights (e.g. 0.99); none = off")
+    g.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear lr warm-up epochs before the schedule")
     g.add_argument("--monitor", default=d.monitor, choices=cfg.MONITORS, help="val metric for epoch selection and early stopping")
     g.add_argument("--patience", type=_optional_int, default=d.patience, help="early-stopping patience in epochs; none = off")
     g = p.add_argument_group("run")
@@ -81,13 +85,48 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=d.seed, help="random seed (recorded with the results)")
     g.add_argument("--out", default=None, help="output folder (default results/runs/<model>_<size>px_seed<seed>)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g.add_argument("--recipe", default=None, choices=("best",),
+                   help="best: reproduce the final model that notebooks/06_best_model chose (its members, TTA, "
+                   "ensemble and val-picked threshold); the recipe fixes every training option")
+    g.add_argument("--workers", type=int, default=0, help="--recipe best: parallel worker processes (0 = one per core)")
     p.set_defaults(handler=_cmd_train)
+
+
+def _cmd_train_best(args: argparse.Namespace, changed: list[str]) -> int:
+    import os
+
+    from .data import resolve_data_dir
+    from .recipes import train_best
+    from .sweeps import DataSpec
+
+    if changed:
+        raise cfg.ConfigError(f"--recipe best fixes the training configuration; drop {', '.join(changed)}.")
+    if args.folder is not None or args.image_size != 28:
+        raise cfg.ConfigError("--recipe best is the 28 px PneumoniaMNIST recipe; drop --folder/--image-size.")
+    out = Path(args.out or "results/runs/best_recipe")
+    workers = args.workers or os.cpu_count() or 1
+    spec = DataSpec(str(resolve_data_dir(args.data_dir)), 28)
+    record, _ = train_best(spec, out, device=args.device, workers=workers, threads_per_worker=max(1, (os.cpu_count() or 1) // workers))
+    tuned = record["tuned"]
+    print(f"{record['recipe']} (members: seeds {record['seed']})")
+    print(f"val AUC {record['val']['auc']:.4f}; threshold picked on val (Youden): {tuned['threshold']:.4f}")
+    print(f"MedMNIST test AUC/ACC (0.5): {record['medmnist']['test']['auc']:.4f} / {record['medmnist']['test']['acc']:.4f}; "
+          f"test ACC at the val-picked threshold: {tuned['test']['acc']:.4f}")
+    print(f"wrote {out}/final.json and the member models in {out}/members/")
+    return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .runs import load_data, run_training
 
     fields = {f.name for f in dataclasses.fields(cfg.TrainConfig)}
+    if args.recipe:
+        defaults = {**{k: getattr(DEFAULTS, k) for k in fields}, "pretrained": "none"}
+        allowed = {"device", "num_workers", "amp", "data_path"}
+        changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
+                   if k in fields and k not in allowed and v != defaults[k] and k != "image_size"]
+        changed += ["--head-epochs"] if args.head_epochs else []
+        return _cmd_train_best(args, changed)
     values = {k: v for k, v in vars(args).items() if k in fields}
     values["pretrained"] = None if args.pretrained.lower() == "none" else args.pretrained
     config = cfg.TrainConfig(**values)

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+import numpy as np
+
 from .config import TrainConfig
 
 PUBLISHED = [
@@ -23,6 +25,7 @@ PUBLISHED = [
     ("MedMNIST+, best at 28 px (DINO ViT-B/16, linear probe)", 28, 0.973, 0.866, "Doerrich et al., MedMNIST+ 2024"),
     ("MedMNIST+, best at 224 px", 224, 0.989, 0.916, "Doerrich et al., MedMNIST+ 2024"),
 ]
+OFFICIAL_TEST_IMAGES = 624  # PneumoniaMNIST's official test split
 _DEFAULTS = TrainConfig().to_dict()
 _IGNORED = {"seed", "device", "extra"}
 
@@ -36,13 +39,31 @@ def recipe_name(config: dict[str, Any]) -> str:
 
 
 def _result_files(results: Path) -> list[Path]:
-    runs = results / "runs"
-    return sorted(runs.rglob("metrics.json")) + sorted(p for p in runs.glob("05_sweeps_*/**/*.json"))
+    """Every run record under ``results/runs``: training runs' metrics.json and sweep results."""
+    return sorted(p for p in (results / "runs").rglob("*.json") if p.name != "config.json")
+
+
+def _test_images(record: dict[str, Any]) -> int | None:
+    data = record.get("data") or {}
+    if "images" in data:
+        return data["images"].get("test")
+    if "counts" in data:
+        return sum(data["counts"].get("test", {}).values())
+    return None
+
+
+def _on_the_official_split(record: dict[str, Any]) -> bool:
+    """Not a CV fold, not a subset (smoke profile), and scored on the full official test split."""
+    if record.get("fold") is not None or (record.get("data_spec") or {}).get("subset"):
+        return False
+    n_test = _test_images(record)
+    return n_test is None or n_test == OFFICIAL_TEST_IMAGES
 
 
 def collect_runs(results: str | Path) -> pd.DataFrame:
-    """One row per finished run on the official split (training runs and sweep runs; CV folds,
-    which train on other data, are left out): recipe, seed, val AUC, test AUC and ACC."""
+    """One row per finished run on the official split (training runs, sweep runs, and final
+    models such as ensembles, which name their recipe): recipe, seed, val AUC, test AUC and ACC,
+    and the stored probabilities and val-picked threshold where the record has them."""
     results = Path(results)
     rows = []
     for path in _result_files(results):
@@ -50,33 +71,57 @@ def collect_runs(results: str | Path) -> pd.DataFrame:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if "config" not in record or "test" not in record or record.get("fold") is not None:
+        if "config" not in record or "test" not in record or "val" not in record or not _on_the_official_split(record):
             continue
         config = record["config"]
+        tuned = record.get("tuned") or {}
         rows.append({
-            "recipe": recipe_name(config), "seed": config.get("seed"), "where": str(path.parent.relative_to(results)),
+            "recipe": record.get("recipe") or recipe_name(config), "seed": record.get("seed", config.get("seed")),
+            "where": str(path.parent.relative_to(results)),
             "input_px": config.get("input_size") or config.get("image_size"),
             "val_auc": record["val"]["auc"], "test_auc": record["medmnist"]["test"]["auc"],
             "test_acc_at_0.5": record["medmnist"]["test"]["acc"],
-            "test_acc_val_threshold": record.get("tuned", {}).get("test", {}).get("acc"),
+            "test_acc_val_threshold": tuned.get("test", {}).get("acc"),
+            "threshold": tuned.get("threshold"),
+            "p_test": (record.get("probabilities") or {}).get("test"),
         })
     return pd.DataFrame(rows)
 
 
-def build_leaderboard(results: str | Path) -> pd.DataFrame:
-    """Our recipes (mean ± sd over seeds, ordered by val AUC) followed by the published results."""
+def _bootstrap_columns(group: pd.DataFrame, y_test: np.ndarray | None, n_boot: int) -> dict[str, Any]:
+    """95 % bootstrap CI of the seed-mean test AUC and ACCs, when every run kept its probabilities."""
+    from .recipes import ScoredModel, seed_mean_ci
+
+    if y_test is None or group.p_test.isna().any() or any(len(p) != len(y_test) for p in group.p_test):
+        return {}
+    models = [ScoredModel(str(seed), np.empty(0), np.asarray(p, dtype=np.float64)) for seed, p in zip(group.seed, group.p_test)]
+    thresholds = [0.5 if t is None or pd.isna(t) else float(t) for t in group.threshold]
+    ci = seed_mean_ci(y_test, models, thresholds, n_boot=n_boot)
+    columns = {"test_auc_ci": "test_auc", "test_acc_at_0.5_ci": "test_acc_at_0.5"}
+    if group.test_acc_val_threshold.notna().all():
+        columns["test_acc_val_threshold_ci"] = "test_acc_val_threshold"
+    return {name: f"[{ci.loc[metric, 'ci_low']:.4f}, {ci.loc[metric, 'ci_high']:.4f}]" for name, metric in columns.items()}
+
+
+def build_leaderboard(results: str | Path, y_test: np.ndarray | None = None, n_boot: int = 2000) -> pd.DataFrame:
+    """Our recipes (mean ± sd over seeds, ordered by val AUC) followed by the published results.
+
+    With the official ``y_test`` labels, recipes whose runs stored their test probabilities get
+    a bootstrap 95 % CI of the seed-mean test AUC and ACC (test images resampled within class).
+    """
     runs = collect_runs(results)
     rows = []
     if len(runs):
         runs = runs.drop_duplicates(["recipe", "seed", "val_auc", "test_auc"])  # a run saved twice counts once
         for recipe, group in runs.groupby("recipe"):
             row = {"result": recipe, "source": "this repository (run here)", "input_px": group.input_px.iloc[0],
-                   "seeds": " ".join(str(s) for s in sorted(group.seed)), "runs": len(group),
+                   "seeds": " ".join(str(s) for s in sorted(group.seed, key=str)), "runs": len(group),
                    "val_auc": group.val_auc.mean()}
             for column in ("test_auc", "test_acc_at_0.5", "test_acc_val_threshold"):
                 values = group[column].dropna().astype(float)
                 row[column] = values.mean() if len(values) else None
                 row[f"{column}_sd"] = values.std(ddof=1) if len(values) > 1 else None
+            row.update(_bootstrap_columns(group, y_test, n_boot))
             rows.append(row)
     ours = pd.DataFrame(rows)
     if len(ours):

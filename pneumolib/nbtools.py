@@ -71,6 +71,19 @@ def check_seeds(seeds: Any) -> list[int]:
     return list(seeds)
 
 
+def check_seed_groups(groups: Any) -> list[list[int]]:
+    """Groups of seeds (one ensemble each): equal-sized lists of distinct seeds, no seed in two groups."""
+    check_type("seed_groups", groups, (list, tuple))
+    if not groups or any(not isinstance(g, (list, tuple)) or not g for g in groups):
+        raise ConfigError(f"parameter seed_groups must be a non-empty list of non-empty seed lists, got {groups!r}.")
+    flat = [s for g in groups for s in g]
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in flat) or len(set(flat)) != len(flat):
+        raise ConfigError(f"parameter seed_groups must hold distinct integers >= 0, each in one group only, got {groups!r}.")
+    if len({len(g) for g in groups}) != 1:
+        raise ConfigError(f"parameter seed_groups must have groups of equal size (one ensemble each), got {groups!r}.")
+    return [list(g) for g in groups]
+
+
 def start(
     smoke: bool = False,
     seed: int = 0,
@@ -134,6 +147,6 @@ def save_table(frame: pd.DataFrame, name: str, index: bool = True) -> Path:
 
 
 __all__ = [
-    "NotebookSession", "check_min_int", "check_seeds", "check_type", "display_path", "load_notebook_data",
+    "NotebookSession", "check_min_int", "check_seed_groups", "check_seeds", "check_type", "display_path", "load_notebook_data",
     "results_dir", "save_table", "smoke_requested", "smoke_subset", "start",
 ]

@@ -265,3 +265,14 @@ def grid_heatmap(table: pd.DataFrame, value: str, rows: str, cols: str, title: s
     sns.heatmap(pivot, annot=True, fmt=".4f", cmap="viridis", ax=ax, cbar_kws={"label": value})
     ax.set_title(title)
     return _finish(fig, save_as)
+
+
+def val_vs_test(runs: pd.DataFrame, hue: str = "arm", save_as: str | None = "val_vs_test") -> Figure:
+    """Each run's val AUC (what selection sees) against its test AUC (what it is judged on)."""
+    fig, ax = _subplots(figsize=(7, 4.5))
+    sns.scatterplot(data=runs, x="val_auc", y="test_auc", hue=hue, style=hue, s=70, ax=ax)
+    ax.set_xlabel("val AUC (selection)")
+    ax.set_ylabel("test AUC (reported)")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax.set_title("val and test AUC of every run")
+    return _finish(fig, save_as)

@@ -177,6 +177,8 @@ def _finished(path: Path, task: Task, data_spec: DataSpec) -> dict[str, Any] | N
             return None
     if task.save_model and not path.with_suffix(".pt").is_file():
         return None
+    identity["config"] = {**identity["config"], "device": None}  # where it ran is not part of the task
+    saved_config["device"] = None
     matches = all((saved_config if k == "config" else saved.get(k)) == v for k, v in identity.items())
     return saved if matches else None
 

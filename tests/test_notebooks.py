@@ -17,7 +17,7 @@ ABSOLUTE_PATH = re.compile(r"(/(home|root|work|tmp|Users|var/folders)/|[A-Z]:\\\
 
 
 def test_suite_is_there():
-    assert [p.stem[:2] for p in NOTEBOOKS][:5] == ["01", "02", "03", "04", "05"]
+    assert [p.stem[:2] for p in NOTEBOOKS][:6] == ["01", "02", "03", "04", "05", "06"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -69,6 +69,7 @@ def _papermill(args, cwd, tmp_path, data_dir):
         ("03_thresholds", ["-p", "target_specificity", "1.5"], "parameter target_specificity must hold numbers strictly between 0 and 1"),
         ("04_gradcam", ["-p", "compare_method", "gradcam"], "parameter compare_method must be one of ['gradcam++', 'eigencam']"),
         ("05_ablations", ["-y", "grid_lrs: [0.001, -1]"], "parameter grid_lrs must be a non-empty list of positive floats"),
+        ("06_best_model", ["-y", "seed_groups: [[0, 1], [1, 2]]"], "parameter seed_groups must hold distinct integers >= 0, each in one group only"),
     ],
 )
 def test_bad_parameter_fails_early_in_one_line(real_data_dir, tmp_path, notebook, parameter, message):
