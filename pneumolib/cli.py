@@ -204,15 +204,25 @@ def _add_leaderboard_parser(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--results", default=None, help="results folder (default: $PNEUMOLIB_RESULTS, then results/)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding pneumoniamnist.npz, for the test labels of the bootstrap CIs "
+                   "(default: $PNEUMOLIB_DATA, then data/)")
     p.set_defaults(handler=_cmd_leaderboard)
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .data import load_pneumoniamnist
+    from .errors import DatasetCorruptError, DatasetNotFoundError
     from .leaderboard import build_leaderboard
     from .paths import display_path, results_dir
 
     root = Path(args.results) if args.results else results_dir()
-    table = build_leaderboard(root)
+    try:
+        y_test = load_pneumoniamnist(28, args.data_dir, download=False).test.labels
+    except (DatasetNotFoundError, DatasetCorruptError) as exc:
+        y_test = None
+        print(f"Notice: no bootstrap CIs, the test labels could not be loaded ({str(exc).splitlines()[0]})")
+    table = build_leaderboard(root, y_test=y_test)
     out = root / "metrics" / "leaderboard.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.4f")
