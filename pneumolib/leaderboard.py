@@ -38,6 +38,13 @@ def recipe_name(config: dict[str, Any]) -> str:
     return " ".join([config["model"], *changes])
 
 
+def _run_recipe_name(record: dict[str, Any]) -> str:
+    """A run's recipe name; a distilled run also names its teacher (an ensemble of saved runs)."""
+    name = recipe_name(record["config"])
+    teacher = record.get("teacher")
+    return f"{name} (distilled from an ensemble of {len(teacher)})" if teacher else name
+
+
 def _result_files(results: Path) -> list[Path]:
     """Every run record under ``results/runs``: training runs' metrics.json and sweep results."""
     return sorted(p for p in (results / "runs").rglob("*.json") if p.name != "config.json")
@@ -76,7 +83,7 @@ def collect_runs(results: str | Path) -> pd.DataFrame:
         config = record["config"]
         tuned = record.get("tuned") or {}
         rows.append({
-            "recipe": record.get("recipe") or recipe_name(config), "seed": record.get("seed", config.get("seed")),
+            "recipe": record.get("recipe") or _run_recipe_name(record), "seed": record.get("seed", config.get("seed")),
             "where": str(path.parent.relative_to(results)),
             "input_px": config.get("input_size") or config.get("image_size"),
             "val_auc": record["val"]["auc"], "test_auc": record["medmnist"]["test"]["auc"],

@@ -319,7 +319,21 @@ def run_search(
 SSL_PRETRAINING = {"model": "small_cnn", "epochs": 20}  # 06's SimCLR run (other PretrainConfig fields default)
 SSL_CHECKPOINT = "06_small_cnn_simclr.pt"  # in results/ssl/
 
-BEST_RECIPE: dict[str, Any] | None = None  # set from 06's decisions once the search has run
+def _decided_recipe() -> dict[str, Any]:
+    """What 06's default run decided (results/metrics/06_decisions.json; a test keeps the two equal)."""
+    kept = [SSL_COMPONENT, "warm-up (1 epoch)"]
+    config = combined_recipe(BASE_RECIPE, component_settings(f"ssl:results/ssl/{SSL_CHECKPOINT}"), kept)
+    return {
+        "kept_components": kept,
+        "chosen_arm": COMBINED_ARM,
+        "chosen_config": {k: v for k, v in config.to_dict().items() if k not in ("seed", "device")},
+        "tta": True,
+        "ensemble": True,
+        "ensemble_groups": [[f"seed{s}" for s in group] for group in ([0, 1, 2], [3, 4, 5], [6, 7, 8])],
+    }
+
+
+BEST_RECIPE: dict[str, Any] | None = _decided_recipe()
 
 
 def final_record(model: ScoredModel, y_val: np.ndarray, y_test: np.ndarray, recipe: str, config: TrainConfig,
@@ -356,19 +370,31 @@ def pretrain_small_cnn(data, epochs: int = SSL_PRETRAINING["epochs"], progress: 
 
 
 def save_final_records(result: "SearchResult", out_dir: str | Path, y_val: np.ndarray, y_test: np.ndarray) -> list[Path]:
-    """One leaderboard record per final model (``<out_dir>/final/<name>.json``) and the
-    decisions (``<out_dir>/decisions.json``)."""
+    """One leaderboard record per final model: ``<out_dir>/final/<name>.json``."""
     from .paths import write_atomically
 
     decisions = result.decisions()
     name = best_recipe_name(decisions)
     paths = []
     for model in result.final:
-        record = final_record(model, y_val, y_test, name, result.chosen_config, " ".join(model.members))
+        seeds = " ".join(m.removeprefix("seed") for m in model.members)
+        record = final_record(model, y_val, y_test, name, result.chosen_config, seeds)
         path = Path(out_dir) / "final" / f"{_slug(model.name)}.json"
         write_atomically(path, lambda handle: json.dump(record, handle, indent=1))
         paths.append(path)
     return paths
+
+
+DECISIONS_FILE = "06_decisions.json"  # in results/metrics/
+
+
+def save_decisions(result: "SearchResult") -> Path:
+    """Write the search's decisions to ``results/metrics/06_decisions.json`` (sorted keys)."""
+    from .paths import results_path
+
+    path = results_path("metrics", DECISIONS_FILE)
+    path.write_text(json.dumps(result.decisions(), indent=1, sort_keys=True) + "\n")
+    return path
 
 
 def train_best(

@@ -113,3 +113,11 @@ def test_train_best_reproduces_a_recorded_recipe(fake_data_dir, tmp_path):
     assert saved["recipe"] == "best recipe (06): ensemble of 2 x small_cnn '+ mixup (alpha 0.2)' + TTA"
     assert 0 < saved["tuned"]["threshold"] < 1 and len(saved["probabilities"]["test"]) == 60
     assert (tmp_path / "best" / "members" / "mixup__alpha_0_2" / "seed1.pt").is_file()
+
+
+def test_best_recipe_is_what_notebook_06_decided():
+    from pathlib import Path
+
+    saved = json.loads((Path(__file__).parents[1] / "results" / "metrics" / recipes.DECISIONS_FILE).read_text())
+    assert saved == recipes.BEST_RECIPE
+    TrainConfig.from_dict(saved["chosen_config"])  # a valid configuration
