@@ -17,6 +17,7 @@ import pandas as pd
 import numpy as np
 
 from .config import TrainConfig
+from .metrics import bootstrap_seed_mean
 
 PUBLISHED = [
     ("MedMNIST v2, ResNet-18 (28)", 28, 0.944, 0.854, "Yang et al., Scientific Data 2023"),
@@ -97,17 +98,15 @@ def collect_runs(results: str | Path) -> pd.DataFrame:
 
 def _bootstrap_columns(group: pd.DataFrame, y_test: np.ndarray | None, n_boot: int) -> dict[str, Any]:
     """95 % bootstrap CI of the seed-mean test AUC and ACCs, when every run kept its probabilities."""
-    from .recipes import ScoredModel, seed_mean_ci
-
     if y_test is None or group.p_test.isna().any() or any(len(p) != len(y_test) for p in group.p_test):
         return {}
-    models = [ScoredModel(str(seed), np.empty(0), np.asarray(p, dtype=np.float64)) for seed, p in zip(group.seed, group.p_test)]
     thresholds = [0.5 if t is None or pd.isna(t) else float(t) for t in group.threshold]
-    ci = seed_mean_ci(y_test, models, thresholds, n_boot=n_boot)
-    columns = {"test_auc_ci": "test_auc", "test_acc_at_0.5_ci": "test_acc_at_0.5"}
+    probs = [np.asarray(p, dtype=np.float64) for p in group.p_test]
+    ci = bootstrap_seed_mean(y_test, probs, thresholds, n_boot=n_boot)
+    columns = {"test_auc_ci": "auc", "test_acc_at_0.5_ci": "acc_at_0.5"}
     if group.test_acc_val_threshold.notna().all():
-        columns["test_acc_val_threshold_ci"] = "test_acc_val_threshold"
-    return {name: f"[{ci.loc[metric, 'ci_low']:.4f}, {ci.loc[metric, 'ci_high']:.4f}]" for name, metric in columns.items()}
+        columns["test_acc_val_threshold_ci"] = "acc_at_threshold"
+    return {name: f"[{ci.loc[row, 'ci_low']:.4f}, {ci.loc[row, 'ci_high']:.4f}]" for name, row in columns.items()}
 
 
 def build_leaderboard(results: str | Path, y_test: np.ndarray | None = None, n_boot: int = 2000) -> pd.DataFrame:

@@ -194,3 +194,31 @@ def bootstrap_table(
     point = binary_metrics(y_true, y_prob, threshold)
     rows = {m: (point[m], *np.nanquantile(draws[m], [alpha, 1 - alpha])) for m in metrics}
     return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "low", "high"]).rename_axis("metric")
+
+
+def bootstrap_seed_mean(
+    y_true: np.ndarray,
+    probs: list[np.ndarray],
+    thresholds: list[float],
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Percentile CI of the *mean over several models* (e.g. seeds) of AUC, ACC at 0.5 and ACC at
+    each model's own threshold. Each draw resamples the images (within class) once and scores
+    every model on that same draw. Rows ``auc``, ``acc_at_0.5``, ``acc_at_threshold``; columns
+    ``ci_low``, ``ci_high``."""
+    if not probs or len(probs) != len(thresholds):
+        raise ValueError(f"Need one threshold per model, got {len(probs)} models and {len(thresholds)} thresholds.")
+    checked = [check_predictions(y_true, p) for p in probs]
+    y_true = checked[0][0]
+    index = _bootstrap_indices(y_true, n_boot, seed)
+    draws: dict[str, list[np.ndarray]] = {"auc": [], "acc_at_0.5": [], "acc_at_threshold": []}
+    for (_, p), threshold in zip(checked, thresholds):
+        at_half = _draw_metrics(y_true[index], p[index], 0.5)
+        draws["auc"].append(at_half["auc"])
+        draws["acc_at_0.5"].append(at_half["acc"])
+        draws["acc_at_threshold"].append(_draw_metrics(y_true[index], p[index], threshold)["acc"])
+    alpha = (1 - level) / 2
+    rows = {name: np.nanquantile(np.mean(per_model, axis=0), [alpha, 1 - alpha]) for name, per_model in draws.items()}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["ci_low", "ci_high"])

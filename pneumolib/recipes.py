@@ -31,7 +31,7 @@ import pandas as pd
 
 from .config import TrainConfig
 from .ensemble import average_probabilities
-from .metrics import _bootstrap_indices, _draw_metrics, binary_metrics, check_predictions, medmnist_auc_acc
+from .metrics import binary_metrics, bootstrap_seed_mean, medmnist_auc_acc
 from .sweeps import Task
 from .thresholds import choose_threshold
 
@@ -170,28 +170,12 @@ def score_models(models: list[ScoredModel], y_val: np.ndarray, y_test: np.ndarra
     return pd.DataFrame([m.score(y_val, y_test) for m in models]).set_index("model")
 
 
-def seed_mean_ci(
-    y_test: np.ndarray, models: list[ScoredModel], thresholds: list[float], n_boot: int = 2000, seed: int = 0,
-    level: float = 0.95,
-) -> pd.DataFrame:
-    """Bootstrap CI of the *mean over models* (seeds) of test AUC, ACC at 0.5 and ACC at each
-    model's own val-picked threshold: each draw resamples the test images (within class) once
-    and scores every model on the same draw."""
-    y_test, _ = check_predictions(y_test, models[0].p_test)
-    index = _bootstrap_indices(y_test, n_boot, seed)
-    draws: dict[str, list[np.ndarray]] = {"test_auc": [], "test_acc_at_0.5": [], "test_acc_val_threshold": []}
-    for model, threshold in zip(models, thresholds):
-        at_half = _draw_metrics(y_test[index], model.p_test[index], 0.5)
-        tuned = _draw_metrics(y_test[index], model.p_test[index], threshold)
-        draws["test_auc"].append(at_half["auc"])
-        draws["test_acc_at_0.5"].append(at_half["acc"])
-        draws["test_acc_val_threshold"].append(tuned["acc"])
-    alpha = (1 - level) / 2
-    rows = {}
-    for metric, per_model in draws.items():
-        mean_draws = np.mean(per_model, axis=0)
-        rows[metric] = np.nanquantile(mean_draws, [alpha, 1 - alpha])
-    return pd.DataFrame.from_dict(rows, orient="index", columns=["ci_low", "ci_high"])
+def seed_mean_ci(y_test: np.ndarray, models: list[ScoredModel], thresholds: list[float], n_boot: int = 2000,
+                 seed: int = 0) -> pd.DataFrame:
+    """Bootstrap 95% CI of the mean over ``models`` of test AUC, ACC at 0.5 and ACC at each model's
+    val-picked threshold (rows named like the score columns)."""
+    ci = bootstrap_seed_mean(y_test, [m.p_test for m in models], thresholds, n_boot=n_boot, seed=seed)
+    return ci.rename(index={"auc": "test_auc", "acc_at_0.5": "test_acc_at_0.5", "acc_at_threshold": "test_acc_val_threshold"})
 
 
 # --- the goal of issue 7 -------------------------------------------------------------------------

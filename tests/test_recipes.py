@@ -121,3 +121,10 @@ def test_best_recipe_is_what_notebook_06_decided():
     saved = json.loads((Path(__file__).parents[1] / "results" / "metrics" / recipes.DECISIONS_FILE).read_text())
     assert saved == recipes.BEST_RECIPE
     TrainConfig.from_dict(saved["chosen_config"])  # a valid configuration
+
+
+def test_bootstrap_seed_mean_needs_one_threshold_per_model():
+    from pneumolib.metrics import bootstrap_seed_mean
+
+    with pytest.raises(ValueError, match="one threshold per model"):
+        bootstrap_seed_mean(np.array([0, 1]), [np.array([0.2, 0.8])], [0.5, 0.5])
