@@ -225,7 +225,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     table = build_leaderboard(root, y_test=y_test)
     out = root / "metrics" / "leaderboard.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False, float_format="%.4f")
+    table.to_csv(out, index=False, float_format="%.6f")  # as the notebooks write tables
     ours = table[table.source.str.startswith("this repository")]
     print(f"{len(ours)} recipes from {int(ours.runs.sum()) if len(ours) else 0} runs, "
           f"{len(table) - len(ours)} published results -> {display_path(out)}")
