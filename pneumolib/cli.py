@@ -106,13 +106,17 @@ def _cmd_train_best(args: argparse.Namespace, changed: list[str]) -> int:
     out = Path(args.out or "results/runs/best_recipe")
     workers = args.workers or os.cpu_count() or 1
     spec = DataSpec(str(resolve_data_dir(args.data_dir)), 28)
-    record, _ = train_best(spec, out, device=args.device, workers=workers, threads_per_worker=max(1, (os.cpu_count() or 1) // workers))
+    record, table = train_best(spec, out, device=args.device, workers=workers, threads_per_worker=max(1, (os.cpu_count() or 1) // workers))
     tuned = record["tuned"]
     print(f"{record['recipe']} (members: seeds {record['seed']})")
     print(f"val AUC {record['val']['auc']:.4f}; threshold picked on val (Youden): {tuned['threshold']:.4f}")
     print(f"MedMNIST test AUC/ACC (0.5): {record['medmnist']['test']['auc']:.4f} / {record['medmnist']['test']['acc']:.4f}; "
           f"test ACC at the val-picked threshold: {tuned['test']['acc']:.4f}")
-    print(f"wrote {out}/final.json and the member models in {out}/members/")
+    student = table[table.key.str.startswith("distilled/")].iloc[0]
+    print(f"distilled student (one small CNN, no TTA): val AUC {student.val_auc:.4f}, test AUC {student.test_auc:.4f}, "
+          f"test ACC at its val-picked threshold {student.tuned_test_acc:.4f}")
+    print(f"wrote {out}/final.json, the member models in {out}/members/, and {out}/student.pt "
+          f"(use it with `predict --model {out}/student.pt` or `export`)")
     return 0
 
 

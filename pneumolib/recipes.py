@@ -22,6 +22,7 @@ saved by ``notebooks/06_best_model.ipynb``.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import pandas as pd
 from .config import TrainConfig
 from .ensemble import average_probabilities
 from .metrics import binary_metrics, bootstrap_seed_mean, medmnist_auc_acc
-from .sweeps import Task
+from .sweeps import Task, saved_model_path
 from .thresholds import choose_threshold
 
 BASE_RECIPE = TrainConfig(model="small_cnn", epochs=10)  # the strongest plain recipe of 02/leaderboard
@@ -381,13 +382,19 @@ def save_decisions(result: "SearchResult") -> Path:
     return path
 
 
+DISTILL_WEIGHT = 0.5  # 06's default: how far the student's targets move towards the ensemble
+STUDENT_FILE = "student.pt"
+
+
 def train_best(
     data_spec, out_dir: str | Path, decisions: dict[str, Any] | None = None, device: str = "auto", log=print,
-    **sweep_options,
+    distill: bool = True, **sweep_options,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Reproduce the final model of the search: train its members (seeds of the first ensemble
     group), apply TTA and the ensemble as decided, pick the threshold on val, and write
-    ``<out_dir>/final.json`` (read by the leaderboard). Returns ``(record, member table)``."""
+    ``<out_dir>/final.json`` (read by the leaderboard). With ``distill``, also train the distilled
+    student and copy it to ``<out_dir>/student.pt``: one ordinary checkpoint, with its val-picked
+    threshold, for the detector, ``predict`` and ONNX export. Returns ``(record, run table)``."""
     from .paths import write_atomically
     from .sweeps import run_sweep
 
@@ -408,4 +415,11 @@ def train_best(
     record = final_record(model, data.val.labels, data.test.labels, best_recipe_name(decisions), config,
                           " ".join(map(str, seeds)))
     write_atomically(Path(out_dir) / "final.json", lambda handle: json.dump(record, handle, indent=1))
+    if distill:
+        student = Task(f"distilled/{_slug(decisions['chosen_arm'])}/seed{seeds[0]}",
+                       replace(config, distill_weight=DISTILL_WEIGHT, seed=seeds[0]), labels={"arm": "distilled"},
+                       save_model=True, teacher=tuple(t.key for t in tasks))
+        student_table = _require_all_ran(run_sweep([student], data_spec, out_dir, log=log, **sweep_options))
+        shutil.copyfile(saved_model_path(out_dir, student.key), Path(out_dir) / STUDENT_FILE)
+        table = pd.concat([table, student_table], ignore_index=True)
     return record, table

@@ -63,7 +63,7 @@ class Task:
     n_folds: int | None = None
     fold_seed: int = 0
     tta: bool = False  # also store test-time-augmented probabilities (pneumolib.tta)
-    save_model: bool = False  # keep the trained model as <out_dir>/<key>.pt (e.g. for a teacher)
+    save_model: bool = False  # keep the trained model (with its val-picked threshold) as <out_dir>/<key>.pt
     teacher: tuple[str, ...] = ()  # keys of saved models whose ensemble teaches this run (distillation)
 
     def identity(self) -> dict[str, Any]:
@@ -135,8 +135,8 @@ def run_task(task: Task, data_spec: DataSpec, threads: int | None = 1, out_dir: 
     if task.tta:
         extra["tta_probabilities"] = {s: _rounded(predict_tta(model, data.split(s), task.config)) for s in ("val", "test")}
     if task.save_model:
-        save_checkpoint(saved_model_path(out_dir, task.key), model, task.config, metrics=metrics["test"],
-                        provenance=data_provenance(data))
+        save_checkpoint(saved_model_path(out_dir, task.key), model, task.config, threshold=threshold,
+                        metrics=metrics["test"], provenance=data_provenance(data))
     return {
         **task.identity(),
         "data_spec": _spec_dict(data_spec),

@@ -108,11 +108,18 @@ def test_train_best_reproduces_a_recorded_recipe(fake_data_dir, tmp_path):
                  "chosen_config": {**TrainConfig(model="small_cnn", epochs=2, batch_size=32, mixup_alpha=0.2).to_dict()}}
     record, table = recipes.train_best(DataSpec(str(fake_data_dir)), tmp_path / "best", decisions, device="cpu", log=None,
                                        executor=ThreadPoolExecutor(1))
-    assert table.status.tolist() == ["ran", "ran"] and record["seed"] == "0 1"
+    assert table.status.tolist() == ["ran", "ran", "ran"] and record["seed"] == "0 1"
     saved = json.loads((tmp_path / "best" / "final.json").read_text())
     assert saved["recipe"] == "best recipe (06): ensemble of 2 x small_cnn '+ mixup (alpha 0.2)' + TTA"
     assert 0 < saved["tuned"]["threshold"] < 1 and len(saved["probabilities"]["test"]) == 60
     assert (tmp_path / "best" / "members" / "mixup__alpha_0_2" / "seed1.pt").is_file()
+    # the distilled student is an ordinary checkpoint that carries its val-picked threshold
+    from pneumolib.checkpoint import load_model
+
+    _, config, payload = load_model(tmp_path / "best" / "student.pt")
+    assert config.distill_weight == recipes.DISTILL_WEIGHT and 0 < payload["threshold"] < 1
+    assert payload["threshold"] == json.loads((tmp_path / "best" / "distilled" / "mixup__alpha_0_2" / "seed0.json")
+                                              .read_text())["tuned"]["threshold"]
 
 
 def test_best_recipe_is_what_notebook_06_decided():
@@ -128,3 +135,22 @@ def test_bootstrap_seed_mean_needs_one_threshold_per_model():
 
     with pytest.raises(ValueError, match="one threshold per model"):
         bootstrap_seed_mean(np.array([0, 1]), [np.array([0.2, 0.8])], [0.5, 0.5])
+
+
+def test_cli_train_recipe_best_end_to_end(fake_data_dir, tmp_path, capsys):
+    out = tmp_path / "best"
+    assert main(["train", "--recipe", "best", "--data-dir", str(fake_data_dir), "--out", str(out),
+                 "--device", "cpu", "--workers", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "best recipe (06): ensemble of 3 x small_cnn 'base + kept components' + TTA (members: seeds 0 1 2)" in printed
+    assert "distilled student (one small CNN, no TTA)" in printed and (out / "student.pt").is_file()
+    # the student is a drop-in model for the detector, with its own val-picked threshold
+    from PIL import Image
+
+    from pneumolib.checkpoint import load_model
+
+    image = tmp_path / "xray.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (28, 28), dtype=np.uint8)).save(image)
+    assert main(["predict", str(image), "--model", str(out / "student.pt"), "--json"]) == 0
+    prediction = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert prediction["threshold"] == pytest.approx(load_model(out / "student.pt")[2]["threshold"])
