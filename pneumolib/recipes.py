@@ -33,7 +33,7 @@ import pandas as pd
 from .config import TrainConfig
 from .ensemble import average_probabilities
 from .metrics import binary_metrics, bootstrap_seed_mean, medmnist_auc_acc
-from .sweeps import Task, saved_model_path
+from .sweeps import Task, load_results, round_probabilities, saved_model_path
 from .thresholds import choose_threshold
 
 BASE_RECIPE = TrainConfig(model="small_cnn", epochs=10)  # the strongest plain recipe of 02/leaderboard
@@ -111,15 +111,6 @@ def choose_arm(arms: pd.DataFrame) -> str:
 
 # --- results with stored probabilities: TTA, ensembles, thresholds --------------------------------
 
-def load_results(out_dir: str | Path, keys: list[str]) -> list[dict[str, Any]]:
-    """The saved sweep results for ``keys`` (each ``<out_dir>/<key>.json``)."""
-    out_dir = Path(out_dir)
-    missing = [k for k in keys if not (out_dir / f"{k}.json").is_file()]
-    if missing:
-        raise FileNotFoundError(f"No saved result for {missing} in {out_dir.name}/; run the sweep first.")
-    return [json.loads((out_dir / f"{k}.json").read_text()) for k in keys]
-
-
 def probabilities(result: dict[str, Any], split: str, tta: bool) -> np.ndarray:
     """A run's stored probabilities for ``split``, with or without test-time augmentation."""
     store = result["tta_probabilities" if tta else "probabilities"]
@@ -142,15 +133,26 @@ class ScoredModel:
     p_test: np.ndarray
     members: list[str] = field(default_factory=list)
 
-    def score(self, y_val: np.ndarray, y_test: np.ndarray) -> dict[str, Any]:
+    def record(self, y_val: np.ndarray, y_test: np.ndarray) -> dict[str, Any]:
+        """Val and test metrics (at 0.5), MedMNIST's test pair, and the val-picked threshold with
+        the test metrics there: the fields of a sweep result."""
         threshold = choose_threshold(y_val, self.p_val, "youden")
         return {
-            "model": self.name, "members": " ".join(self.members), "val_auc": binary_metrics(y_val, self.p_val)["auc"],
-            "threshold": threshold,
-            "test_auc": medmnist_auc_acc(y_test, self.p_test)["auc"],
-            "test_acc_at_0.5": medmnist_auc_acc(y_test, self.p_test)["acc"],
-            "test_acc_val_threshold": binary_metrics(y_test, self.p_test, threshold)["acc"],
-            "test_balanced_accuracy_val_threshold": binary_metrics(y_test, self.p_test, threshold)["balanced_accuracy"],
+            "val": binary_metrics(y_val, self.p_val), "test": binary_metrics(y_test, self.p_test),
+            "medmnist": {"test": medmnist_auc_acc(y_test, self.p_test)},
+            "tuned": {"criterion": "youden", "threshold": threshold,
+                      "test": binary_metrics(y_test, self.p_test, threshold)},
+        }
+
+    def score(self, y_val: np.ndarray, y_test: np.ndarray) -> dict[str, Any]:
+        """One table row: val AUC, the val-picked threshold, test AUC and ACC at 0.5 and at it."""
+        r = self.record(y_val, y_test)
+        tuned = r["tuned"]["test"]
+        return {
+            "model": self.name, "members": " ".join(self.members), "val_auc": r["val"]["auc"],
+            "threshold": r["tuned"]["threshold"],
+            "test_auc": r["medmnist"]["test"]["auc"], "test_acc_at_0.5": r["medmnist"]["test"]["acc"],
+            "test_acc_val_threshold": tuned["acc"], "test_balanced_accuracy_val_threshold": tuned["balanced_accuracy"],
         }
 
 
@@ -324,15 +326,11 @@ BEST_RECIPE: dict[str, Any] | None = _decided_recipe()
 def final_record(model: ScoredModel, y_val: np.ndarray, y_test: np.ndarray, recipe: str, config: TrainConfig,
                  seed: str) -> dict[str, Any]:
     """A final model (e.g. an ensemble) as a run record that the leaderboard reads like any run."""
-    threshold = choose_threshold(y_val, model.p_val, "youden")
     return {
         "recipe": recipe, "seed": seed, "members": model.members, "config": config.to_dict(),
-        "val": binary_metrics(y_val, model.p_val), "test": binary_metrics(y_test, model.p_test),
-        "medmnist": {"test": medmnist_auc_acc(y_test, model.p_test)},
-        "tuned": {"criterion": "youden", "threshold": threshold, "test": binary_metrics(y_test, model.p_test, threshold)},
+        **model.record(y_val, y_test),
         "data": {"images": {"val": len(y_val), "test": len(y_test)}},
-        "probabilities": {"val": [round(float(p), 6) for p in model.p_val],
-                          "test": [round(float(p), 6) for p in model.p_test]},
+        "probabilities": {"val": round_probabilities(model.p_val), "test": round_probabilities(model.p_test)},
     }
 
 

@@ -56,7 +56,7 @@ def data_provenance(data: PneumoniaData) -> dict[str, Any]:
     return {"data_source": data.source, "images": {s: len(data.split(s)) for s in ("train", "val", "test")}}
 
 
-def _same_recipe(a: TrainConfig, b: TrainConfig) -> bool:
+def same_recipe(a: TrainConfig, b: TrainConfig) -> bool:
     """Equal configs apart from the device they ran on."""
     return replace(a, device="auto").to_dict() == replace(b, device="auto").to_dict()
 
@@ -77,7 +77,7 @@ def load_or_train(
         except (CheckpointError, KeyError, ValueError) as exc:
             reason = f"saved model unreadable ({str(exc).splitlines()[0]})"
         else:
-            if not _same_recipe(saved, config):
+            if not same_recipe(saved, config):
                 reason = "saved model has a different recipe"
             elif payload.get("provenance") != data_provenance(data):
                 reason = "saved model was trained on different data"

@@ -28,7 +28,7 @@ from .errors import ConfigError
 from .metrics import binary_metrics
 from .paths import write_atomically
 from .repro import package_versions, seed_everything
-from .runs import data_provenance, evaluate
+from .runs import data_provenance, evaluate, same_recipe
 from .thresholds import choose_threshold
 
 
@@ -104,8 +104,18 @@ def load_teacher(out_dir: str | Path, keys: tuple[str, ...]) -> torch.nn.Module:
     return ProbabilityEnsemble(members).eval()
 
 
-def _rounded(values) -> list[float]:
+def round_probabilities(values) -> list[float]:
+    """Probabilities as stored in result files: plain floats, 6 decimals."""
     return [round(float(v), 6) for v in values]
+
+
+def load_results(out_dir: str | Path, keys: list[str]) -> list[dict[str, Any]]:
+    """The saved results of the tasks named ``keys`` in ``out_dir``."""
+    paths = [_result_path(Path(out_dir), k) for k in keys]
+    missing = [k for k, p in zip(keys, paths) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"No saved result for {missing} in {Path(out_dir).name}/; run the sweep first.")
+    return [json.loads(p.read_text()) for p in paths]
 
 
 def run_task(task: Task, data_spec: DataSpec, threads: int | None = 1, out_dir: str | Path | None = None) -> dict[str, Any]:
@@ -133,7 +143,7 @@ def run_task(task: Task, data_spec: DataSpec, threads: int | None = 1, out_dir: 
     threshold = choose_threshold(data.val.labels, probs["val"], TUNED_CRITERION)
     extra: dict[str, Any] = {}
     if task.tta:
-        extra["tta_probabilities"] = {s: _rounded(predict_tta(model, data.split(s), task.config)) for s in ("val", "test")}
+        extra["tta_probabilities"] = {s: round_probabilities(predict_tta(model, data.split(s), task.config)) for s in ("val", "test")}
     if task.save_model:
         save_checkpoint(saved_model_path(out_dir, task.key), model, task.config, threshold=threshold,
                         metrics=metrics["test"], provenance=data_provenance(data))
@@ -150,7 +160,7 @@ def run_task(task: Task, data_spec: DataSpec, threads: int | None = 1, out_dir: 
         "threads": torch.get_num_threads(),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "versions": package_versions(),
-        "probabilities": {s: _rounded(probs[s]) for s in ("val", "test")},
+        "probabilities": {s: round_probabilities(probs[s]) for s in ("val", "test")},
         **extra,
     }
 
@@ -169,7 +179,7 @@ def _finished(path: Path, task: Task, data_spec: DataSpec) -> dict[str, Any] | N
         return None
     identity = {**task.identity(), "data_spec": _spec_dict(data_spec)}
     try:  # configs saved before a TrainConfig option existed match with that option at its default
-        saved_config = TrainConfig.from_dict(saved.get("config", {})).to_dict()
+        saved_config = TrainConfig.from_dict(saved.get("config", {}))
     except (ConfigError, TypeError):
         return None
     for option in ("tta", "save_model", "teacher"):
@@ -177,9 +187,8 @@ def _finished(path: Path, task: Task, data_spec: DataSpec) -> dict[str, Any] | N
             return None
     if task.save_model and not path.with_suffix(".pt").is_file():
         return None
-    identity["config"] = {**identity["config"], "device": None}  # where it ran is not part of the task
-    saved_config["device"] = None
-    matches = all((saved_config if k == "config" else saved.get(k)) == v for k, v in identity.items())
+    matches = same_recipe(saved_config, task.config) and all(  # the device it ran on is not part of the task
+        saved.get(k) == v for k, v in identity.items() if k != "config")
     return saved if matches else None
 
 

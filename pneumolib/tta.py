@@ -43,7 +43,7 @@ def predict_tta(
     unknown = [v for v in views if v not in TTA_VIEWS]
     if unknown or not views:
         raise ValueError(f"Unknown or empty TTA views {unknown or list(views)}; choose from {list(TTA_VIEWS)}.")
-    device = resolve_device(config.device if device is None else device) if not isinstance(device, torch.device) else device
+    device = device if isinstance(device, torch.device) else resolve_device(device or config.device)
     batches = DeviceBatches(split, device, config.norm_mean, config.norm_std, config.input_size)
     model.to(device)
     probs = [predict_proba(model, batches.batches(256, view=TTA_VIEWS[v]), device, config)[1] for v in views]
