@@ -126,9 +126,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(cfg.TrainConfig)}
     if args.recipe:
         defaults = {**{k: getattr(DEFAULTS, k) for k in fields}, "pretrained": "none"}
-        allowed = {"device", "num_workers", "amp", "data_path"}
-        changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
-                   if k in fields and k not in allowed and v != defaults[k] and k != "image_size"]
+        changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()  # only --device is passed on
+                   if k in fields and k not in ("device", "image_size") and v != defaults[k]]
         changed += ["--head-epochs"] if args.head_epochs else []
         return _cmd_train_best(args, changed)
     values = {k: v for k, v in vars(args).items() if k in fields}

@@ -100,6 +100,8 @@ def test_leaderboard_gives_bootstrap_cis_and_leaves_out_subset_runs(tmp_path):
 def test_train_recipe_best_refuses_other_training_options(capsys):
     assert main(["train", "--recipe", "best", "--lr", "0.01"]) == 2
     assert "--recipe best fixes the training configuration; drop --lr" in capsys.readouterr().err
+    assert main(["train", "--recipe", "best", "--amp", "off"]) == 2  # not silently ignored
+    assert "drop --amp" in capsys.readouterr().err
 
 
 def test_train_best_reproduces_a_recorded_recipe(fake_data_dir, tmp_path):
