@@ -96,8 +96,8 @@ def _cmd_train_best(args: argparse.Namespace, changed: list[str]) -> int:
     import os
 
     from .data import resolve_data_dir
-    from .recipes import train_best
-    from .sweeps import DataSpec
+    from .experiments.search import train_best
+    from .experiments.runner import DataSpec
 
     if changed:
         raise cfg.ConfigError(f"--recipe best fixes the training configuration; drop {', '.join(changed)}.")
@@ -121,7 +121,7 @@ def _cmd_train_best(args: argparse.Namespace, changed: list[str]) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .runs import load_data, run_training
+    from .experiments.runs import load_data, run_training
 
     fields = {f.name for f in dataclasses.fields(cfg.TrainConfig)}
     if args.recipe:
@@ -152,7 +152,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_pretrain_parser(commands: argparse._SubParsersAction) -> None:
-    from .ssl import PretrainConfig
+    from .training.ssl import PretrainConfig
 
     d = PretrainConfig()
     p = commands.add_parser(
@@ -180,8 +180,8 @@ def _add_pretrain_parser(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from .data import load_pneumoniamnist
-    from .runs import data_provenance
-    from .ssl import PretrainConfig, pretrain, save_ssl_checkpoint
+    from .experiments.runs import data_provenance
+    from .training.ssl import PretrainConfig, pretrain, save_ssl_checkpoint
 
     fields = {f.name for f in dataclasses.fields(PretrainConfig)}
     config = PretrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
@@ -216,7 +216,7 @@ def _add_leaderboard_parser(commands: argparse._SubParsersAction) -> None:
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from .data import load_pneumoniamnist
     from .errors import DatasetCorruptError, DatasetNotFoundError
-    from .leaderboard import build_leaderboard
+    from .experiments.leaderboard import build_leaderboard
     from .paths import display_path, results_dir
 
     root = Path(args.results) if args.results else results_dir()
@@ -283,7 +283,7 @@ def _add_notebooks_parser(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_notebooks_run(args: argparse.Namespace) -> int:
     from .paths import display_path
-    from .suite import parse_value, run_suite
+    from .notebooks.suite import parse_value, run_suite
 
     parameters = {name: parse_value(value) for name, value in args.parameter}
     runs = run_suite(args.only, smoke=args.smoke, parameters=parameters, write_back=args.write_back)
@@ -319,7 +319,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import json
 
     from .images import find_images
-    from .inference import PneumoniaDetector
+    from .deploy.detector import PneumoniaDetector
 
     detector = PneumoniaDetector.load(args.model, threshold=args.threshold, device=args.device)
     files = find_images(args.inputs)
@@ -361,7 +361,7 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
 
 def _checkpoint_test_images(model_path: str, data_dir: str | None):
     """A checkpoint's config and the real test images at its trained size."""
-    from .checkpoint import load_checkpoint
+    from .models.checkpoint import load_checkpoint
     from .data import load_pneumoniamnist
 
     config = cfg.TrainConfig.from_dict(load_checkpoint(model_path)["config"])
@@ -369,7 +369,7 @@ def _checkpoint_test_images(model_path: str, data_dir: str | None):
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_onnx
+    from .deploy.export import export_onnx
 
     _, images = _checkpoint_test_images(args.model, args.data_dir)
     max_diff = export_onnx(args.model, args.onnx, images[: args.verify_images])
@@ -396,7 +396,7 @@ def _add_bench_inference_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_bench_inference(args: argparse.Namespace) -> int:
-    from .bench_inference import benchmark_inference
+    from .deploy.bench_inference import benchmark_inference
     from .paths import display_path, results_path
 
     config, images = _checkpoint_test_images(args.model, args.data_dir)
@@ -435,7 +435,7 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import BenchCase, run_bench
+    from .training.bench import BenchCase, run_bench
     from .data import resolve_data_dir
     from .paths import display_path, results_path
 

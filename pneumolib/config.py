@@ -22,73 +22,88 @@ AUGMENT_PRESETS = ("none", "light", "strong")
 MONITORS = ("val_auc", "val_loss", "val_balanced_accuracy")
 DEVICES = ("auto", "cpu", "cuda")
 DATA_PATHS = ("auto", "fast", "reference")
+AMP_MODES = ("auto", "off", "bf16")
+
+
+def option(default: Any, help: str, group: str, choices: tuple | None = None) -> Any:
+    """A :class:`TrainConfig` field with what the command line needs: help text, group, choices.
+
+    ``python -m pneumolib train`` builds one flag per field from this, so the dataclass is the only
+    place where an option, its default, its allowed values and its meaning are written down.
+    """
+    return field(default=default, metadata={"help": help, "group": group, "choices": choices})
 
 
 @dataclass
 class TrainConfig:
-    """Everything that determines a training run. Validated on construction.
+    """Everything that determines a training run. Validated once, on construction.
 
     ``image_size`` selects the data file (28, 64, 128 or 224 px); ``input_size``, when set,
     upsamples to a larger model input explicitly (for example 28 px data into a 224 px model).
     """
 
-    model: str = "resnet18"
-    pretrained: str | None = None  # None, "imagenet", or a path to a state dict
-    stem: str = "standard"  # ResNets only: "small" = 3x3 stride-1 conv1, no max-pool (for 28 px)
-    head_hidden: tuple[int, ...] | None = None  # None: the model's default head
-    head_dropout: tuple[float, ...] | None = None  # one rate per linear layer; None: no dropout
-    freeze: str = "none"
-    batch_norm: bool = True  # small_cnn only: False removes its BatchNorm layers (an ablation)
-    image_size: int = 28
-    input_size: int | None = None
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    scheduler: str = "cosine"
-    step_size: int = 5
-    gamma: float = 0.1
-    grad_clip: float | None = None
-    class_weighting: str = "none"
-    sampler: str = "shuffle"
-    label_smoothing: float = 0.0
-    augment: str = "light"
-    mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixup of batch pairs; 0 = off
-    cutmix_alpha: float = 0.0  # Beta(alpha, alpha) CutMix; with mixup too, each batch uses one of the two
-    ema_decay: float | None = None  # evaluate and keep an exponential moving average of the weights
-    warmup_epochs: int = 0  # linear learning-rate warm-up before the schedule (cosine or none)
-    distill_weight: float = 0.0  # weight of a teacher's probabilities in the targets (needs a teacher)
-    monitor: str = "val_auc"
-    patience: int | None = None
-    amp: str = "auto"  # "auto" (bf16 on CUDA, and on CPU for large inputs), "off", "bf16"
-    data_path: str = "auto"  # "auto"/"fast": device-resident batches; "reference": DataLoader + per-image transforms
-    device: str = "auto"
-    num_workers: int = 0
-    seed: int = 0
-    norm_mean: float = 0.5
-    norm_std: float = 0.5
-    extra: dict[str, Any] = field(default_factory=dict)
+    model: str = option("resnet18", "architecture", "model", MODEL_NAMES)
+    pretrained: str | None = option(
+        None, "none, imagenet, a path to a torchvision state dict, or ssl:<checkpoint> from `pretrain`", "model")
+    stem: str = option("standard", "ResNet stem: standard, or small (3x3 stride 1, no max-pool, for 28 px)", "model", STEMS)
+    head_hidden: tuple[int, ...] | None = option(
+        None, "hidden widths of the MLP head, e.g. 256 or 512,256; none = the model's own head", "model")
+    head_dropout: tuple[float, ...] | None = option(
+        None, "dropout before each linear layer of the head, e.g. 0.5,0.3,0; none = no dropout", "model")
+    freeze: str = option("none", "which layers to freeze", "model", FREEZE_POLICIES)
+    batch_norm: bool = option(True, "small_cnn only: false removes its BatchNorm layers (an ablation)", "model")
+    head_epochs: int = option(0, "two-stage fine-tuning: first train only the head for this many epochs; 0 = off",
+                              "model")
+    head_lr: float | None = option(None, "learning rate of the head-only stage; none = 10 x lr", "model")
+    image_size: int = option(28, "which PneumoniaMNIST file to load (px)", "data", IMAGE_SIZES)
+    input_size: int | None = option(None, "upsample to this model input size (px); none = image size", "data")
+    augment: str = option("light", "augmentation preset for training images", "data", AUGMENT_PRESETS)
+    sampler: str = option("shuffle", "shuffle, or class-balanced sampling", "data", SAMPLERS)
+    data_path: str = option(
+        "auto", "auto/fast: device-resident batches with on-device augmentation; reference: DataLoader + "
+        "per-image transforms, fp32", "data", DATA_PATHS)
+    num_workers: int = option(0, "DataLoader worker processes (reference data path only)", "data")
+    norm_mean: float = option(0.5, "input normalisation mean (pixels scaled to [0, 1] first)", "data")
+    norm_std: float = option(0.5, "input normalisation standard deviation", "data")
+    epochs: int = option(10, "training epochs", "optimisation")
+    batch_size: int = option(64, "batch size", "optimisation")
+    lr: float = option(1e-3, "learning rate", "optimisation")
+    optimizer: str = option("adam", "optimiser", "optimisation", OPTIMIZERS)
+    weight_decay: float = option(0.0, "weight decay", "optimisation")
+    momentum: float = option(0.9, "SGD momentum", "optimisation")
+    scheduler: str = option("cosine", "learning-rate schedule (per epoch)", "optimisation", SCHEDULERS)
+    step_size: int = option(5, "step scheduler: epochs between decays", "optimisation")
+    gamma: float = option(0.1, "step/plateau scheduler: decay factor", "optimisation")
+    grad_clip: float | None = option(None, "clip the gradient norm to this value; none = off", "optimisation")
+    class_weighting: str = option("none", "pos_weight = n_normal/n_pneumonia in the BCE loss", "optimisation",
+                                  CLASS_WEIGHTING)
+    label_smoothing: float = option(0.0, "binary label smoothing epsilon, in [0, 0.5)", "optimisation")
+    mixup_alpha: float = option(0.0, "mixup of batch pairs, Beta(alpha, alpha); 0 = off", "optimisation")
+    cutmix_alpha: float = option(0.0, "CutMix, Beta(alpha, alpha); 0 = off (with mixup, each batch uses one)",
+                                 "optimisation")
+    ema_decay: float | None = option(None, "validate and keep an EMA of the weights (e.g. 0.99); none = off",
+                                     "optimisation")
+    warmup_epochs: int = option(0, "linear learning-rate warm-up epochs before the schedule (cosine or none)",
+                                "optimisation")
+    distill_weight: float = option(0.0, "weight of a teacher's probabilities in the targets (needs a teacher)",
+                                   "optimisation")
+    monitor: str = option("val_auc", "val metric for epoch selection and early stopping", "optimisation", MONITORS)
+    patience: int | None = option(None, "early-stopping patience in epochs; none = off", "optimisation")
+    amp: str = option("auto", "bf16 autocast; auto = on CUDA, and for CPU training where it pays (see README)",
+                      "run", AMP_MODES)
+    device: str = option("auto", "auto picks CUDA when available; cuda without a GPU is an error", "run", DEVICES)
+    seed: int = option(0, "random seed (recorded with the results)", "run")
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "free-form notes kept with the config"})
 
     def __post_init__(self) -> None:
         if self.head_hidden is not None:
             self.head_hidden = tuple(int(h) for h in self.head_hidden)
         if self.head_dropout is not None:
             self.head_dropout = tuple(float(d) for d in self.head_dropout)
-        _choice("model", self.model, MODEL_NAMES)
-        _choice("stem", self.stem, STEMS)
-        _choice("freeze", self.freeze, FREEZE_POLICIES)
-        _choice("image_size", self.image_size, IMAGE_SIZES)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("scheduler", self.scheduler, SCHEDULERS)
-        _choice("class_weighting", self.class_weighting, CLASS_WEIGHTING)
-        _choice("sampler", self.sampler, SAMPLERS)
-        _choice("augment", self.augment, AUGMENT_PRESETS)
-        _choice("monitor", self.monitor, MONITORS)
-        _choice("device", self.device, DEVICES)
-        _choice("amp", self.amp, ("auto", "off", "bf16"))
-        _choice("data_path", self.data_path, DATA_PATHS)
+        for option_field in dataclasses.fields(self):
+            allowed = option_field.metadata.get("choices")
+            if allowed is not None:
+                _choice(option_field.name, getattr(self, option_field.name), allowed)
         _positive("epochs", self.epochs, integer=True)
         _positive("batch_size", self.batch_size, integer=True)
         _positive("lr", self.lr)
@@ -118,6 +133,15 @@ class TrainConfig:
             raise ConfigError(f"warmup_epochs works with scheduler 'cosine' or 'none', not {self.scheduler!r}.")
         if not 0.0 <= self.distill_weight <= 1.0:
             raise ConfigError(f"distill_weight must be in [0, 1], got {self.distill_weight!r}.")
+        if isinstance(self.head_epochs, bool) or not isinstance(self.head_epochs, int) or self.head_epochs < 0:
+            raise ConfigError(f"head_epochs must be an integer >= 0, got {self.head_epochs!r}.")
+        if self.head_epochs and self.head_epochs >= self.epochs:
+            raise ConfigError(f"head_epochs={self.head_epochs} must be smaller than epochs={self.epochs}: the second "
+                              "stage fine-tunes everything for the remaining epochs.")
+        if self.head_lr is not None:
+            _positive("head_lr", self.head_lr)
+            if not self.head_epochs:
+                raise ConfigError("head_lr is the learning rate of the head-only stage; set head_epochs too, or drop it.")
         if self.patience is not None:
             _positive("patience", self.patience, integer=True)
         if self.head_dropout is not None:

@@ -4,10 +4,10 @@ import pickle
 import pytest
 import torch
 
-from pneumolib.checkpoint import load_checkpoint, load_model, load_weights, save_checkpoint
+from pneumolib.models import load_checkpoint, load_model, load_weights, save_checkpoint
 from pneumolib.config import TrainConfig
 from pneumolib.errors import CheckpointError
-from pneumolib.models import build_model
+from pneumolib.models.zoo import build_model
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import torch
 from pneumolib.config import TrainConfig
 from pneumolib.data import TensorImageDataset, load_pneumoniamnist
 from pneumolib.data.device_batches import BatchAugment, DeviceBatches
-from pneumolib.models import build_model
-from pneumolib.train import fit
+from pneumolib.models.zoo import build_model
+from pneumolib.training.loop import fit
 
 CPU = torch.device("cpu")
 

@@ -7,14 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from pneumolib.checkpoint import load_checkpoint
+from pneumolib.models.checkpoint import load_checkpoint
 from pneumolib.config import TrainConfig
 from pneumolib.data import load_pneumoniamnist, model_inputs
 from pneumolib.errors import ConfigError
-from pneumolib.explain import (OUTCOMES, cam_maps, deletion_area, deletion_curve, pick_outcomes,
+from pneumolib.explain.cams import (OUTCOMES, cam_maps, deletion_area, deletion_curve, pick_outcomes,
                                randomization_similarity, randomized_copy)
-from pneumolib.models import build_model
-from pneumolib.runs import load_or_train
+from pneumolib.models.zoo import build_model
+from pneumolib.experiments.runs import load_or_train
 
 
 class LeftHalf(nn.Module):
@@ -117,7 +117,7 @@ def test_load_or_train_reuses_only_the_same_recipe_and_data(fake_data_dir, tmp_p
     ("resnet18", 28, "layer2"), ("resnet18", 64, "layer3"), ("resnet18", 224, "layer4"), ("small_cnn", 28, "layer3"),
 ])
 def test_target_layer_is_the_deepest_with_spatial_resolution(name, size, expected):
-    from pneumolib.explain import default_target_layer, spatial_sizes
+    from pneumolib.explain.cams import default_target_layer, spatial_sizes
 
     model = build_model(name).eval()
     chosen, module = default_target_layer(model, size)

@@ -10,17 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
-from pneumolib.checkpoint import save_checkpoint
+from pneumolib.models.checkpoint import save_checkpoint
 from pneumolib.cli import main
 from pneumolib.config import TrainConfig
 from pneumolib.data import subsample
 from pneumolib.errors import CheckpointError, ConfigError
-from pneumolib.export import export_onnx
+from pneumolib.deploy.export import export_onnx
 from pneumolib.images import ImageInputError
-from pneumolib.inference import PneumoniaDetector
-from pneumolib.models import build_model
+from pneumolib.deploy.detector import PneumoniaDetector
+from pneumolib.models.zoo import build_model
 from pneumolib.repro import seed_everything
-from pneumolib.train import fit, predict_split
+from pneumolib.training.loop import fit, predict_split
 
 N_IMAGES = 24
 
@@ -218,7 +218,7 @@ def test_onnx_detector_needs_no_torch(trained, real_data, test_pngs, tmp_path):
     code = (
         "import sys\n"
         "for blocked in ('torch', 'torchvision', 'sklearn'): sys.modules[blocked] = None\n"
-        "from pneumolib.inference import PneumoniaDetector\n"
+        "from pneumolib.deploy.detector import PneumoniaDetector\n"
         f"print(PneumoniaDetector.from_onnx({str(tmp_path / 'm.onnx')!r}).predict({image!r})['label'])\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision') and sys.modules[m]))\n"
     )

@@ -6,7 +6,7 @@ import json
 
 from pneumolib.cli import main
 from pneumolib.config import TrainConfig
-from pneumolib.leaderboard import PUBLISHED, build_leaderboard, recipe_name
+from pneumolib.experiments.leaderboard import PUBLISHED, build_leaderboard, recipe_name
 
 
 def _run(folder, config: TrainConfig, val_auc: float, test_auc: float, fold=None):

@@ -3,7 +3,7 @@ import pytest
 from medmnist.evaluator import getACC, getAUC
 from sklearn.metrics import roc_auc_score
 
-from pneumolib.metrics import binary_metrics, confusion, medmnist_auc_acc, per_class_report, pr_curve_data, roc_curve_data
+from pneumolib.evaluation.metrics import binary_metrics, confusion, medmnist_auc_acc, per_class_report, pr_curve_data, roc_curve_data
 
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
 P = np.array([0.1, 0.4, 0.6, 0.2, 0.9, 0.8, 0.3, 0.7, 0.55, 0.95])

@@ -7,7 +7,7 @@ from torch import nn
 from torchvision import models as tv_models
 
 from pneumolib.errors import ConfigError, PretrainedWeightsUnavailableError
-from pneumolib.models import SmallCNN, apply_freeze, build_head, build_model, count_parameters
+from pneumolib.models.zoo import SmallCNN, apply_freeze, build_head, build_model, count_parameters
 
 
 @pytest.mark.parametrize("name", ["small_cnn", "resnet18", "resnet34", "resnet50"])

@@ -112,7 +112,7 @@ def test_nbval_lax_catches_a_changed_preprocessing(real_data_dir, tmp_path):
 
 def test_check_min_int_names_the_parameter():
     from pneumolib.errors import ConfigError
-    from pneumolib.nbtools import check_min_int
+    from pneumolib.notebooks.nbtools import check_min_int
 
     assert check_min_int("n_boot", 100, 100) == 100
     with pytest.raises(ConfigError, match=r"parameter n_boot must be at least 100, got 99\."):

@@ -11,12 +11,12 @@ from torch import nn
 
 from pneumolib.config import TrainConfig
 from pneumolib.data import load_pneumoniamnist
-from pneumolib.ensemble import ProbabilityEnsemble, average_probabilities
+from pneumolib.models.ensemble import ProbabilityEnsemble, average_probabilities
 from pneumolib.errors import ConfigError
-from pneumolib.mixing import BatchMixer, distillation_targets
-from pneumolib.models import build_model_from_config
-from pneumolib.train import _ema_copy, build_optimizer, build_scheduler, fit, predict_split
-from pneumolib.tta import TTA_VIEWS, predict_tta
+from pneumolib.training.mixing import BatchMixer, distillation_targets
+from pneumolib.models.zoo import build_model_from_config
+from pneumolib.training.loop import _ema_copy, build_optimizer, build_scheduler, fit, predict_split
+from pneumolib.training.tta import TTA_VIEWS, predict_tta
 
 TINY = TrainConfig(model="small_cnn", epochs=2, batch_size=32, device="cpu")
 

@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pneumolib import nbtools, recipes
+from pneumolib.experiments import search as recipes
+from pneumolib.notebooks import nbtools
 from pneumolib.cli import main
 from pneumolib.config import TrainConfig
 from pneumolib.errors import ConfigError
-from pneumolib.leaderboard import build_leaderboard
-from pneumolib.metrics import binary_metrics
-from pneumolib.sweeps import DataSpec
+from pneumolib.experiments.leaderboard import build_leaderboard
+from pneumolib.evaluation.metrics import binary_metrics
+from pneumolib.experiments.runner import DataSpec
 
 
 def _arms(val: dict[str, float]) -> pd.DataFrame:
@@ -116,7 +117,7 @@ def test_train_best_reproduces_a_recorded_recipe(fake_data_dir, tmp_path):
     assert 0 < saved["tuned"]["threshold"] < 1 and len(saved["probabilities"]["test"]) == 60
     assert (tmp_path / "best" / "members" / "mixup__alpha_0_2" / "seed1.pt").is_file()
     # the distilled student is an ordinary checkpoint that carries its val-picked threshold
-    from pneumolib.checkpoint import load_model
+    from pneumolib.models import load_model
 
     _, config, payload = load_model(tmp_path / "best" / "student.pt")
     assert config.distill_weight == recipes.DISTILL_WEIGHT and 0 < payload["threshold"] < 1
@@ -133,7 +134,7 @@ def test_best_recipe_is_what_notebook_06_decided():
 
 
 def test_bootstrap_seed_mean_needs_one_threshold_per_model():
-    from pneumolib.metrics import bootstrap_seed_mean
+    from pneumolib.evaluation.metrics import bootstrap_seed_mean
 
     with pytest.raises(ValueError, match="one threshold per model"):
         bootstrap_seed_mean(np.array([0, 1]), [np.array([0.2, 0.8])], [0.5, 0.5])
@@ -149,7 +150,7 @@ def test_cli_train_recipe_best_end_to_end(fake_data_dir, tmp_path, capsys):
     # the student is a drop-in model for the detector, with its own val-picked threshold
     from PIL import Image
 
-    from pneumolib.checkpoint import load_model
+    from pneumolib.models import load_model
 
     image = tmp_path / "xray.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (28, 28), dtype=np.uint8)).save(image)

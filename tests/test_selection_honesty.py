@@ -8,7 +8,7 @@ import numpy as np
 
 from pneumolib.config import TrainConfig
 from pneumolib.data import npz_filename
-from pneumolib.sweeps import DataSpec, Task, run_task
+from pneumolib.experiments.runner import DataSpec, Task, run_task
 from conftest import write_fake_npz
 
 
@@ -44,7 +44,7 @@ def test_the_recipe_search_decides_the_same_without_test_labels(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
     from dataclasses import replace
 
-    from pneumolib import recipes
+    from pneumolib.experiments import search as recipes
 
     honest = tmp_path / "honest"
     honest.mkdir()

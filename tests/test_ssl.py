@@ -9,8 +9,8 @@ import torch
 from pneumolib.config import TrainConfig
 from pneumolib.data import load_pneumoniamnist
 from pneumolib.errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
-from pneumolib.models import build_model
-from pneumolib.ssl import PretrainConfig, nt_xent, pretrain, save_ssl_checkpoint
+from pneumolib.models.zoo import build_model
+from pneumolib.training.ssl import PretrainConfig, nt_xent, pretrain, save_ssl_checkpoint
 
 
 def test_nt_xent_is_low_for_matching_views_and_high_for_random_ones():
@@ -38,7 +38,7 @@ def test_ssl_weights_load_into_the_backbone_and_train(ssl_checkpoint, fake_data_
     scratch = build_model("small_cnn")
     assert not torch.equal(scratch.layer1[0].weight, model.layer1[0].weight)
     config = TrainConfig(model="small_cnn", pretrained=f"ssl:{path}", epochs=1, batch_size=32, device="cpu")
-    from pneumolib.models import build_model_from_config
+    from pneumolib.models.zoo import build_model_from_config
     assert torch.equal(build_model_from_config(config).layer1[0].weight, model.layer1[0].weight)
 
 

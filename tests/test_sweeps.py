@@ -12,9 +12,9 @@ import pytest
 from pneumolib.config import TrainConfig
 from pneumolib.data import cv_fold, cv_pool, load_pneumoniamnist
 from pneumolib.errors import ConfigError
-from pneumolib.experiments import (FULL_RECIPE, NO_THRESHOLD_TUNING, ablation_table, ablation_tasks, cv_summary,
+from pneumolib.experiments.studies import (FULL_RECIPE, NO_THRESHOLD_TUNING, ablation_table, ablation_tasks, cv_summary,
                                    cv_tasks, fold_table, full_recipe, grid_tasks)
-from pneumolib.sweeps import DataSpec, Task, run_sweep, select_runs
+from pneumolib.experiments.runner import DataSpec, Task, run_sweep, select_runs
 
 TINY = TrainConfig(model="small_cnn", epochs=1, batch_size=32, augment="none", device="cpu")
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pneumolib.calibration import (TemperatureScaler, brier_score, calibration_summary,
+from pneumolib.evaluation.calibration import (TemperatureScaler, brier_score, calibration_summary,
                                    expected_calibration_error, reliability_table)
-from pneumolib.metrics import _bootstrap_indices, binary_metrics, bootstrap_table
-from pneumolib.thresholds import (apply_thresholds, choose_threshold, select_thresholds, threshold_sweep,
+from pneumolib.evaluation.metrics import _bootstrap_indices, binary_metrics, bootstrap_table
+from pneumolib.evaluation.thresholds import (apply_thresholds, choose_threshold, select_thresholds, threshold_sweep,
                                   val_test_table)
 
 # 4 normals at 0.1..0.4, 4 pneumonia at 0.35..0.9: the best cut-off separates all but one pair.

@@ -6,10 +6,10 @@ from pneumolib.config import TrainConfig
 from pneumolib.data import load_pneumoniamnist
 from pneumolib.devices import resolve_device
 from pneumolib.errors import DeviceUnavailableError
-from pneumolib.metrics import binary_metrics
-from pneumolib.models import build_model, count_parameters
+from pneumolib.evaluation.metrics import binary_metrics
+from pneumolib.models.zoo import build_model, count_parameters
 from pneumolib.repro import seed_everything
-from pneumolib.train import BinaryLoss, fit, fit_two_stage, predict_split
+from pneumolib.training.loop import BinaryLoss, fit, fit_two_stage, predict_split
 
 FAST = dict(model="small_cnn", batch_size=32, epochs=2, lr=3e-3, device="cpu")
 
@@ -77,7 +77,7 @@ def test_recipe_options_run(fake_data, options):
 
 
 def test_two_stage(fake_data, monkeypatch):
-    import pneumolib.train as train_module
+    import pneumolib.training.loop as train_module
 
     trainable_per_stage = []
     real_fit = train_module.fit
@@ -88,8 +88,8 @@ def test_two_stage(fake_data, monkeypatch):
 
     monkeypatch.setattr(train_module, "fit", spy)
     model = build_model("resnet18")
-    config = TrainConfig(**{**FAST, "model": "resnet18", "epochs": 3, "lr": 1e-3})
-    history = fit_two_stage(model, fake_data, config, head_epochs=1, progress=False)
+    config = TrainConfig(**{**FAST, "model": "resnet18", "epochs": 3, "lr": 1e-3, "head_epochs": 1})
+    history = fit_two_stage(model, fake_data, config, progress=False)
     frame = history.to_frame()
     assert list(frame.stage) == [1, 2, 2] and list(frame.epoch) == [1, 2, 3]
     assert frame.lr.iloc[0] == pytest.approx(1e-2) and frame.lr.iloc[1] == pytest.approx(1e-3)

@@ -14,13 +14,13 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .config import IMAGE_SIZES
-from .data import PneumoniaData, load_pneumoniamnist, npz_filename, resolve_data_dir, subsample
-from .devices import resolve_device
-from .errors import ConfigError
-from .paths import display_path, results_dir, results_path
+from ..config import IMAGE_SIZES
+from ..data import PneumoniaData, load_pneumoniamnist, npz_filename, resolve_data_dir, subsample
+from ..devices import resolve_device
+from ..errors import ConfigError
+from ..paths import display_path, results_dir, results_path
 from .plots import use_style
-from .repro import seed_everything
+from ..repro import seed_everything
 
 SMOKE_ENV_VAR = "SMOKE_TEST"
 SMOKE_SIZES = {"n_train": 384, "n_eval": 160}  # images per split in the smoke profile

@@ -19,17 +19,16 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_torch_save
-from .config import MODEL_NAMES, STEMS
-from .models import SSL_PREFIX
-from .data import Split
-from .data.device_batches import BatchAugment, DeviceBatches
-from .devices import resolve_device
-from .errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
-from .paths import display_path, resolve_display_path
-from .repro import package_versions, seed_everything
+from ..config import MODEL_NAMES, STEMS
+from ..models.pretrained import SSL_PREFIX, load_ssl_checkpoint, save_ssl_checkpoint
+from ..models.zoo import build_model
+from ..data import Split
+from ..data.device_batches import BatchAugment, DeviceBatches
+from ..devices import resolve_device
+from ..errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
+from ..paths import display_path
+from ..repro import seed_everything
 
-SSL_FORMAT = "pneumolib-ssl-checkpoint"
 # Views for X-rays: crops of 35-100% of the area, small rotations, no flips (anatomy is not
 # symmetric), then per-image brightness/contrast jitter and occasional blur.
 SSL_AUGMENT = BatchAugment(rotation=10.0, resized_crop=(0.35, 1.0))
@@ -125,8 +124,6 @@ def _feature_width(encoder: nn.Module, size: int, device: torch.device) -> int:
 
 def pretrain(train: Split, config: PretrainConfig, progress: bool = True) -> tuple[nn.Module, list[dict[str, float]]]:
     """SimCLR on ``train.images`` (labels are not read). Returns ``(backbone, history)``."""
-    from .models import build_model
-
     seed_everything(config.seed)
     device = resolve_device(config.device)
     encoder = backbone(build_model(config.model, stem=config.stem)).to(device)
@@ -156,49 +153,6 @@ def pretrain(train: Split, config: PretrainConfig, progress: bool = True) -> tup
             count += len(images)
         history.append({"epoch": epoch, "loss": total / max(count, 1), "seconds": time.perf_counter() - start})
     return encoder.eval(), history
-
-
-def save_ssl_checkpoint(path: str | os.PathLike, encoder: nn.Module, config: PretrainConfig,
-                        history: list[dict[str, float]], provenance: dict[str, Any]) -> Path:
-    """Write the backbone weights with the pretraining config, history and data provenance (atomic)."""
-    payload = {
-        "format": SSL_FORMAT, "model": config.model, "stem": config.stem, "config": asdict(config),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()},
-        "history": history, "provenance": provenance, "versions": package_versions(),
-    }
-    return atomic_torch_save(payload, path)
-
-
-def load_ssl_checkpoint(path: str | os.PathLike, model: str = "resnet18") -> dict[str, Any]:
-    """Read an SSL checkpoint safely (``weights_only=True``); clear errors for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise PretrainedWeightsUnavailableError(
-            f"SSL checkpoint '{path}' does not exist. Make it with "
-            f"`python -m pneumolib pretrain --model {model} --out {path}` (trains on the train images only)"
-        )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"'{path}' is not a readable SSL checkpoint ({type(exc).__name__}).") from None
-    if not isinstance(payload, dict) or payload.get("format") != SSL_FORMAT:
-        raise CheckpointError(f"'{path}' is not an SSL checkpoint made by `python -m pneumolib pretrain`.")
-    return payload
-
-
-def load_ssl_backbone(model: nn.Module, name: str, stem: str, source: str) -> nn.Module:
-    """Load ``ssl:<path>`` backbone weights into ``model`` (its head stays freshly initialised)."""
-    path = source[len(SSL_PREFIX):]
-    payload = load_ssl_checkpoint(resolve_display_path(path), model=name)
-    if (payload["model"], payload["stem"]) != (name, stem):
-        raise CheckpointError(
-            f"SSL checkpoint '{path}' holds a {payload['model']!r} backbone with the {payload['stem']!r} stem, "
-            f"but the model to build is {name!r} with the {stem!r} stem. Pretrain a matching backbone."
-        )
-    missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
-    if unexpected or any(not k.startswith("fc.") for k in missing):
-        raise CheckpointError(f"SSL checkpoint '{path}' does not fit {name!r}: missing {missing}, unexpected {unexpected}.")
-    return model
 
 
 def load_or_pretrain(config: PretrainConfig, train: Split, path: str | os.PathLike, provenance: dict[str, Any],

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import load_model
-from .config import TrainConfig
-from .data import Split
-from .errors import PneumolibError
-from .inference import ONNX_METADATA_KEY
-from .train import predict_split
+from ..models.zoo import load_model
+from ..config import TrainConfig
+from ..data import Split
+from ..errors import PneumolibError
+from .detector import ONNX_METADATA_KEY
+from ..training.loop import predict_split
 
 PARITY_TOLERANCE = 1e-4
 

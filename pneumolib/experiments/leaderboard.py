@@ -1,23 +1,22 @@
 """Every recipe we ran, with val and test numbers, next to the published PneumoniaMNIST results.
 
-Rows are grouped by recipe (the run's config without its seed and device) and ordered by mean
-val AUC, the only number a selection may use. Published rows are marked as taken from their
-papers; nothing in them was run here.
+Rows are the run store's records on the official split, grouped by recipe (the run's config
+without its seed and device) and ordered by mean val AUC, the only number a selection may use.
+Published rows are marked as taken from their papers; nothing in them was run here.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-import numpy as np
-
-from .config import TrainConfig
-from .metrics import bootstrap_seed_mean
+from ..config import TrainConfig
+from ..evaluation.metrics import bootstrap_seed_mean
+from .store import RunStore
 
 PUBLISHED = [
     ("MedMNIST v2, ResNet-18 (28)", 28, 0.944, 0.854, "Yang et al., Scientific Data 2023"),
@@ -39,59 +38,41 @@ def recipe_name(config: dict[str, Any]) -> str:
     return " ".join([config["model"], *changes])
 
 
-def _run_recipe_name(record: dict[str, Any]) -> str:
-    """A run's recipe name; a distilled run also names its teacher (an ensemble of saved runs)."""
-    name = recipe_name(record["config"])
-    teacher = record.get("teacher")
+def _run_recipe_name(fields: dict[str, Any]) -> str:
+    """A run's recipe name; a distilled run also names its teacher (an ensemble of stored runs)."""
+    if fields.get("recipe"):
+        return fields["recipe"]
+    name = recipe_name(fields["config"])
+    teacher = (fields.get("identity") or {}).get("teacher")
     return f"{name} (distilled from an ensemble of {len(teacher)})" if teacher else name
 
 
-def _result_files(results: Path) -> list[Path]:
-    """Every run record under ``results/runs``: training runs' metrics.json and sweep results."""
-    return sorted(p for p in (results / "runs").rglob("*.json") if p.name != "config.json")
-
-
-def _test_images(record: dict[str, Any]) -> int | None:
-    data = record.get("data") or {}
-    if "images" in data:
-        return data["images"].get("test")
-    if "counts" in data:
-        return sum(data["counts"].get("test", {}).values())
-    return None
-
-
-def _on_the_official_split(record: dict[str, Any]) -> bool:
-    """Not a CV fold, not a subset (smoke profile), and scored on the full official test split."""
-    if record.get("fold") is not None or (record.get("data_spec") or {}).get("subset"):
+def _on_the_official_split(fields: dict[str, Any]) -> bool:
+    """Not a CV fold, and scored on the full official test split (not a smoke-profile subset)."""
+    if (fields.get("identity") or {}).get("fold") is not None:
         return False
-    n_test = _test_images(record)
-    return n_test is None or n_test == OFFICIAL_TEST_IMAGES
+    return (fields.get("data") or {}).get("images", {}).get("test") == OFFICIAL_TEST_IMAGES
 
 
-def collect_runs(results: str | Path) -> pd.DataFrame:
-    """One row per finished run on the official split (training runs, sweep runs, and final
-    models such as ensembles, which name their recipe): recipe, seed, val AUC, test AUC and ACC,
-    and the stored probabilities and val-picked threshold where the record has them."""
-    results = Path(results)
+def collect_runs(store: RunStore | str | Path) -> pd.DataFrame:
+    """One row per stored run on the official split (training runs, and final models such as
+    ensembles, which name their recipe): recipe, seed, run id, val AUC, test AUC and ACC, and the
+    stored test probabilities and val-picked threshold. Each run is stored once, by its identity,
+    so a run that two notebooks share counts once."""
+    store = store if isinstance(store, RunStore) else RunStore(store)
     rows = []
-    for path in _result_files(results):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
+    for record in store.records():
+        r = record.fields
+        if not _on_the_official_split(r):
             continue
-        if "config" not in record or "test" not in record or "val" not in record or not _on_the_official_split(record):
-            continue
-        config = record["config"]
-        tuned = record.get("tuned") or {}
+        config = r["config"]
         rows.append({
-            "recipe": record.get("recipe") or _run_recipe_name(record), "seed": record.get("seed", config.get("seed")),
-            "where": str(path.parent.relative_to(results)),
+            "recipe": _run_recipe_name(r), "seed": r.get("seed"), "run_id": record.run_id, "kind": r.get("kind"),
             "input_px": config.get("input_size") or config.get("image_size"),
-            "val_auc": record["val"]["auc"], "test_auc": record["medmnist"]["test"]["auc"],
-            "test_acc_at_0.5": record["medmnist"]["test"]["acc"],
-            "test_acc_val_threshold": tuned.get("test", {}).get("acc"),
-            "threshold": tuned.get("threshold"),
-            "p_test": (record.get("probabilities") or {}).get("test"),
+            "val_auc": r["val"]["auc"], "test_auc": r["medmnist"]["test"]["auc"],
+            "test_acc_at_0.5": r["medmnist"]["test"]["acc"],
+            "test_acc_val_threshold": r["tuned"]["test"]["acc"], "threshold": r["tuned"]["threshold"],
+            "p_test": r["probabilities"]["test"],
         })
     return pd.DataFrame(rows)
 
@@ -109,19 +90,20 @@ def _bootstrap_columns(group: pd.DataFrame, y_test: np.ndarray | None, n_boot: i
     return {name: f"[{ci.loc[row, 'ci_low']:.4f}, {ci.loc[row, 'ci_high']:.4f}]" for name, row in columns.items()}
 
 
-def build_leaderboard(results: str | Path, y_test: np.ndarray | None = None, n_boot: int = 2000) -> pd.DataFrame:
+def build_leaderboard(store: RunStore | str | Path | None = None, y_test: np.ndarray | None = None,
+                      n_boot: int = 2000) -> pd.DataFrame:
     """Our recipes (mean ± sd over seeds, ordered by val AUC) followed by the published results.
 
     With the official ``y_test`` labels, recipes whose runs stored their test probabilities get
     a bootstrap 95 % CI of the seed-mean test AUC and ACC (test images resampled within class).
     """
-    runs = collect_runs(results)
+    runs = collect_runs(store if store is not None else RunStore())
     rows = []
     if len(runs):
-        runs = runs.drop_duplicates(["recipe", "seed", "val_auc", "test_auc"])  # a run saved twice counts once
         for recipe, group in runs.groupby("recipe"):
             row = {"result": recipe, "source": "this repository (run here)", "input_px": group.input_px.iloc[0],
                    "seeds": " ".join(str(s) for s in sorted(group.seed, key=str)), "runs": len(group),
+                   "run_ids": " ".join(group.run_id),
                    "val_auc": group.val_auc.mean()}
             for column in ("test_auc", "test_acc_at_0.5", "test_acc_val_threshold"):
                 values = group[column].dropna().astype(float)

@@ -4,41 +4,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from itertools import product
-from pathlib import Path
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .config import TrainConfig
-from .data import PneumoniaData
-from .errors import PretrainedWeightsUnavailableError
-from .models import SMALL_CNN_HEAD, build_model_from_config
-from .runs import RunResult, run_training
-from .sweeps import Task
+from ..config import TrainConfig
+from ..errors import PretrainedWeightsUnavailableError
+from ..models.zoo import SMALL_CNN_HEAD, build_model_from_config
+from .executors import InProcessExecutor
+from .runner import run_many
+from .runs import DataSpec, RunRecord, RunSpec
+from .store import RunStore
 
 
 @dataclass(frozen=True)
 class Arm:
-    """One recipe to compare: a name, a config, and optionally a head-only first stage."""
+    """One recipe to compare: a name and a config (two-stage fine-tuning is ``config.head_epochs``)."""
 
     name: str
     config: TrainConfig
-    head_epochs: int = 0
 
 
 @dataclass
 class ArmResults:
-    """Per-run metrics (one row per arm and seed) and the runs themselves, keyed by (arm, seed)."""
+    """Per-run metrics (one row per arm and seed) and the run records, keyed by (arm, seed)."""
 
     table: pd.DataFrame
     test_labels: np.ndarray
-    runs: dict[tuple[str, int], RunResult] = field(default_factory=dict)
+    runs: dict[tuple[str, int], RunRecord] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # arm -> reason
+    reused: list[str] = field(default_factory=list)  # keys of runs loaded from the store
 
     def test_predictions(self, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{arm: (test labels, test probabilities)}`` for one seed, for plots and paired comparisons."""
-        return {arm: (self.test_labels, run.probabilities["test"]) for (arm, s), run in self.runs.items() if s == seed}
+        return {arm: (self.test_labels, run.probabilities("test")) for (arm, s), run in self.runs.items() if s == seed}
 
 
 def unavailable_reason(config: TrainConfig) -> str | None:
@@ -56,43 +57,40 @@ SUMMARY_COLUMNS = ["val_auc", "test_auc", "test_acc", "test_balanced_accuracy", 
                    "test_specificity", "test_f1", "medmnist_test_auc", "medmnist_test_acc"]
 
 
+def arm_key(arm: str, seed: int) -> str:
+    return f"{_slug(arm)}/seed{seed}"
+
+
 def run_arms(
-    arms: list[Arm], data: PneumoniaData, seeds: list[int], out_dir: Path, progress: bool = True,
-    verbose: bool = True,
+    arms: list[Arm], data_spec: DataSpec, seeds: list[int], store: RunStore | None = None,
+    executor: Executor | None = None, progress: bool = True, verbose: bool = True, **runner_options: Any,
 ) -> ArmResults:
-    """Train every available arm with every seed (same data, same budget). Unavailable arms are
-    recorded with status ``skipped`` and the reason, never replaced by something else."""
-    rows, results = [], ArmResults(pd.DataFrame(), test_labels=data.test.labels)
-    for arm in arms:
-        reason = unavailable_reason(arm.config)
-        if reason:
-            results.skipped[arm.name] = reason
-            if verbose:
-                print(f"{arm.name}: skipped ({reason})")
-            rows.append({"arm": arm.name, "seed": None, "status": "skipped", "reason": reason})
-            continue
-        for seed in seeds:
-            config = replace(arm.config, seed=seed)
-            run = run_training(config, Path(out_dir) / f"{arm.name.replace(' ', '_')}_seed{seed}", data,
-                               head_epochs=arm.head_epochs, progress=progress)
-            results.runs[(arm.name, seed)] = run
-            m = run.metrics
-            if verbose:
-                print(f"{arm.name}, seed {seed}: {m['selection']}; val AUC {m['val']['auc']:.4f}, "
-                      f"test AUC {m['test']['auc']:.4f} ({m['wall_seconds']:.0f} s)")
-            rows.append({
-                "arm": arm.name, "seed": seed, "status": "ran", "reason": "",
-                "best_epoch": m["best_epoch"], "val_auc": m["val"]["auc"],
-                **{f"test_{k}": m["test"][k] for k in ("auc", "acc", "balanced_accuracy", "sensitivity", "specificity", "f1")},
-                "medmnist_test_auc": m["medmnist"]["test"]["auc"], "medmnist_test_acc": m["medmnist"]["test"]["acc"],
-                "seconds": m["wall_seconds"],
-            })
-    table = pd.DataFrame(rows)
+    """Train every available arm with every seed (same data, same budget) through the runner, so
+    finished runs are loaded from the store (resume). Unavailable arms are recorded with status
+    ``skipped`` and the reason, never replaced by something else. In this process by default."""
+    say = print if verbose else None
+    skipped = {arm.name: reason for arm in arms if (reason := unavailable_reason(arm.config))}
+    for name, reason in skipped.items():
+        if verbose:
+            print(f"{name}: skipped ({reason})")
+    specs = [RunSpec(replace(arm.config, seed=seed), key=arm_key(arm.name, seed), labels={"arm": arm.name})
+             for arm in arms if arm.name not in skipped for seed in seeds]
+    result = run_many(specs, data_spec, store, executor=executor or InProcessExecutor(), progress=progress, log=say,
+                      **runner_options)
+    runs = {(spec.labels["arm"], spec.config.seed): result.records[spec.key] for spec in specs if spec.key in result.records}
+    table = result.table.rename(columns={"error": "reason"}) if len(result.table) else result.table
+    if "reason" not in table:
+        table["reason"] = ""
+    table["reason"] = table["reason"].fillna("")
+    rows = [table] + [pd.DataFrame([{"arm": name, "seed": None, "status": "skipped", "reason": reason}])
+                      for name, reason in skipped.items()]
+    table = pd.concat(rows, ignore_index=True)
+    order = {arm.name: i for i, arm in enumerate(arms)}
+    table = table.sort_values("arm", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
     for column in ("seed", "best_epoch"):
         if column in table:
             table[column] = table[column].astype("Int64")  # integers, with <NA> for skipped arms
-    results.table = table
-    return results
+    return ArmResults(table, data_spec.load().test.labels, runs, skipped, result.reused)
 
 
 def _mean_sd(values: pd.Series) -> str:
@@ -167,7 +165,7 @@ ABLATIONS = {
 }
 
 
-def ablation_tasks(full: TrainConfig, seeds: list[int], prefix: str = "ablation") -> tuple[list[Task], dict[str, str]]:
+def ablation_tasks(full: TrainConfig, seeds: list[int], prefix: str = "ablation") -> tuple[list[RunSpec], dict[str, str]]:
     """Tasks for the full recipe and for each one-component removal, every seed.
 
     Returns ``(tasks, not_applicable)``, where ``not_applicable`` maps an arm to the reason it
@@ -187,7 +185,7 @@ def ablation_tasks(full: TrainConfig, seeds: list[int], prefix: str = "ablation"
         if reason:
             not_applicable[arm] = reason
             del arms[arm]
-    tasks = [Task(f"{prefix}/{_slug(arm)}/seed{seed}", replace(config, seed=seed), labels={"arm": arm})
+    tasks = [RunSpec(replace(config, seed=seed), key=f"{prefix}/{_slug(arm)}/seed{seed}", labels={"arm": arm})
              for arm, config in arms.items() for seed in seeds]
     return tasks, not_applicable
 
@@ -231,21 +229,21 @@ def ablation_table(table: pd.DataFrame, not_applicable: dict[str, str] | None = 
 
 
 def grid_tasks(base: TrainConfig, grid: dict[str, list], n_folds: int = 3, fold_seed: int = 0,
-               prefix: str = "grid") -> list[Task]:
+               prefix: str = "grid") -> list[RunSpec]:
     """Every combination of ``grid`` values (e.g. batch_size x lr), each with ``n_folds``-fold CV on train+val."""
     names = list(grid)
     combos = [dict(zip(names, values)) for values in product(*(grid[n] for n in names))]
     return [
-        Task(f"{prefix}/" + "_".join(f"{n}{v}" for n, v in combo.items()) + f"/fold{fold}",
-             replace(base, **combo), labels=dict(combo), fold=fold, n_folds=n_folds, fold_seed=fold_seed)
+        RunSpec(replace(base, **combo), key=f"{prefix}/" + "_".join(f"{n}{v}" for n, v in combo.items()) + f"/fold{fold}",
+                labels=dict(combo), fold=fold, n_folds=n_folds, fold_seed=fold_seed)
         for combo in combos for fold in range(n_folds)
     ]
 
 
-def cv_tasks(config: TrainConfig, n_folds: int = 5, fold_seed: int = 0, prefix: str = "cv") -> list[Task]:
+def cv_tasks(config: TrainConfig, n_folds: int = 5, fold_seed: int = 0, prefix: str = "cv") -> list[RunSpec]:
     """Stratified ``n_folds``-fold CV of one recipe on train+val (test stays untouched)."""
-    return [Task(f"{prefix}/fold{fold}", config, labels={"fold_of": n_folds}, fold=fold, n_folds=n_folds,
-                 fold_seed=fold_seed) for fold in range(n_folds)]
+    return [RunSpec(config, key=f"{prefix}/fold{fold}", labels={"fold_of": n_folds}, fold=fold, n_folds=n_folds,
+                    fold_seed=fold_seed) for fold in range(n_folds)]
 
 
 def cv_summary(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:

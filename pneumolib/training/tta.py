@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import TrainConfig
-from .data import Split
-from .data.device_batches import DeviceBatches
-from .devices import resolve_device
-from .train import predict_proba
+from ..config import TrainConfig
+from ..data import Split
+from ..data.device_batches import DeviceBatches
+from ..devices import resolve_device
+from .loop import predict_proba
 
 
 def _affine(angle_deg: float = 0.0, zoom: float = 1.0, flip: bool = False) -> torch.Tensor:

@@ -11,8 +11,8 @@ from typing import Any, Sequence
 
 import nbformat
 
-from .errors import ConfigError
-from .paths import project_root, results_path
+from ..errors import ConfigError
+from ..paths import project_root, results_path
 from .nbtools import SMOKE_ENV_VAR
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn import metrics as skm
 
-from .data.core import CLASS_NAMES
+from ..data.core import CLASS_NAMES
 
 
 def check_predictions(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,12 +25,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .config import TrainConfig
-from .data import PneumoniaData, load_pneumoniamnist
-from .devices import describe_device, resolve_device
-from .models import build_model
-from .repro import package_versions, seed_everything
-from .train import BinaryLoss, RunBatches, _autocast, train_step
+from ..config import TrainConfig
+from ..data import PneumoniaData, load_pneumoniamnist
+from ..devices import describe_device, resolve_device
+from ..models.zoo import build_model
+from ..repro import package_versions, seed_everything
+from .loop import BinaryLoss, RunBatches, _autocast, train_step
 
 
 @dataclass(frozen=True)

@@ -6,28 +6,23 @@ Every model returns one logit per image (shape ``(N, 1)``) and keeps its classif
 
 from __future__ import annotations
 
-import contextlib
-import io
+import dataclasses
 import os
-import urllib.error
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 from torchvision import models as tv_models
 
-from .config import FREEZE_POLICIES, MODEL_NAMES, TrainConfig
-from .errors import ConfigError, PretrainedWeightsUnavailableError
+from ..config import FREEZE_POLICIES, MODEL_NAMES, TrainConfig
+from ..errors import ConfigError, PretrainedWeightsUnavailableError
+from .checkpoint import load_checkpoint, load_weights
+from .pretrained import SSL_PREFIX, imagenet_state_dict, load_ssl_backbone, local_state_dict
 
-_RESNETS = {
-    "resnet18": (tv_models.resnet18, tv_models.ResNet18_Weights.IMAGENET1K_V1),
-    "resnet34": (tv_models.resnet34, tv_models.ResNet34_Weights.IMAGENET1K_V1),
-    "resnet50": (tv_models.resnet50, tv_models.ResNet50_Weights.IMAGENET1K_V2),
-}
+_RESNETS = {"resnet18": tv_models.resnet18, "resnet34": tv_models.resnet34, "resnet50": tv_models.resnet50}
 
 
-SSL_PREFIX = "ssl:"  # pretrained="ssl:<checkpoint>" loads a self-supervised backbone
 SMALL_CNN_HEAD = ((256,), (0.5, 0.0))  # the small CNN's default head: hidden units, dropout rates
 
 
@@ -115,52 +110,13 @@ def adapt_input_channels(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     return new
 
 
-def _imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
-    """ImageNet weights through torchvision's weights API (torch hub cache, else download)."""
-    _, weights = _RESNETS[name]
-    filename = os.path.basename(weights.url)
-    cache = Path(torch.hub.get_dir()) / "checkpoints"
-    try:
-        # torch.hub announces each download attempt, with the local cache path; the error below
-        # says everything a reader needs, so the announcement is kept out of outputs.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            return weights.get_state_dict(progress=False, check_hash=True)
-    except (urllib.error.URLError, OSError, RuntimeError) as exc:
-        raise PretrainedWeightsUnavailableError(
-            f"ImageNet weights for {name} ({weights}) are not in the torch hub cache and could not be "
-            f"downloaded ({type(exc).__name__}: {exc}).\n"
-            "To fix it, on a machine with network do one of:\n"
-            f"  - place '{filename}' (from {weights.url}) in '{cache}' (set $TORCH_HOME to move the cache);\n"
-            f"  - pass a local state dict: pretrained='/path/to/{filename}' (CLI: --pretrained PATH);\n"
-            "  - or train from scratch: pretrained=None."
-        ) from None
-
-
-def _local_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise PretrainedWeightsUnavailableError(
-            f"Pretrained weights file '{path}' does not exist. Pass pretrained='imagenet', None, or an existing path."
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PretrainedWeightsUnavailableError(
-            f"'{path}' is not a loadable state dict ({type(exc).__name__}: {exc})."
-        ) from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise PretrainedWeightsUnavailableError(f"'{path}' holds a {type(state).__name__}, not a state dict.")
-    return state
-
-
 def _build_resnet(
     name: str, pretrained: str | None, in_channels: int, stem: str, head_hidden, head_dropout
 ) -> nn.Module:
-    factory, _ = _RESNETS[name]
+    factory = _RESNETS[name]
     model = factory(weights=None)
     if pretrained:
-        state = _imagenet_state_dict(name) if pretrained == "imagenet" else _local_state_dict(Path(pretrained))
+        state = imagenet_state_dict(name) if pretrained == "imagenet" else local_state_dict(Path(pretrained))
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
@@ -199,8 +155,6 @@ def build_model(
     if name not in MODEL_NAMES:
         raise ConfigError(f"Unknown model {name!r}; choose one of {list(MODEL_NAMES)}.")
     if pretrained and pretrained.startswith(SSL_PREFIX):  # in-domain self-supervised backbone
-        from .ssl import load_ssl_backbone
-
         model = build_model(name, None, in_channels, head_hidden, head_dropout, "none", stem, batch_norm)
         load_ssl_backbone(model, name, stem, pretrained)
         return apply_freeze(model, freeze)
@@ -254,3 +208,14 @@ def apply_freeze(model: nn.Module, policy: str) -> nn.Module:
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (optionally only those with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def load_model(path: str | os.PathLike) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
+    """Rebuild the model a checkpoint describes and load its weights: ``(model, config, payload)``."""
+    payload = load_checkpoint(path)
+    config = TrainConfig.from_dict(payload["config"])
+    # The weights come from the checkpoint: never fetch the pretrained source again.
+    model = build_model_from_config(dataclasses.replace(config, pretrained=None))
+    load_weights(model, payload, config.model)
+    model.eval()
+    return model, config, payload

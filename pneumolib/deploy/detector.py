@@ -16,8 +16,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import CheckpointError, ConfigError
-from .images import ImageInputError, read_image
+from ..errors import CheckpointError, ConfigError
+from ..images import ImageInputError, read_image
 
 CLASS_LABELS = ("normal", "pneumonia")
 ONNX_METADATA_KEY = "pneumolib"
@@ -56,11 +56,11 @@ class PneumoniaDetector:
         """A detector running the PyTorch model of a pneumolib checkpoint (loaded with weights_only=True)."""
         from dataclasses import replace
 
-        from .checkpoint import load_model
-        from .data import Split, model_inputs
-        from .devices import resolve_device
-        from .explain import cam_maps
-        from .train import predict_split
+        from ..models.zoo import load_model
+        from ..data import Split, model_inputs
+        from ..devices import resolve_device
+        from ..explain.cams import cam_maps
+        from ..training.loop import predict_split
 
         model, config, payload = load_model(path)
         config = replace(config, device=str(resolve_device(device)))

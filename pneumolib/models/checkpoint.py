@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pickle
 from pathlib import Path
@@ -11,10 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import TrainConfig
-from .errors import CheckpointError
-from .paths import write_atomically
-from .repro import package_versions
+from ..config import TrainConfig
+from ..errors import CheckpointError
+from ..paths import write_atomically
+from ..repro import package_versions
 
 FORMAT = "pneumolib-checkpoint"
 FORMAT_VERSION = 1
@@ -95,14 +94,4 @@ def load_weights(model: nn.Module, payload: dict[str, Any], expected_model: str)
     return model
 
 
-def load_model(path: str | os.PathLike) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
-    """Rebuild the model a checkpoint describes and load its weights: ``(model, config, payload)``."""
-    from .models import build_model_from_config
-
-    payload = load_checkpoint(path)
-    config = TrainConfig.from_dict(payload["config"])
-    # The weights come from the checkpoint: never fetch the pretrained source again.
-    model = build_model_from_config(dataclasses.replace(config, pretrained=None))
-    load_weights(model, payload, config.model)
-    model.eval()
-    return model, config, payload
+#END

@@ -18,14 +18,14 @@ from sklearn.metrics import log_loss
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .config import TrainConfig
-from .data import PneumoniaData, Split, TensorImageDataset, augmentation_preset, make_loader, pos_weight
-from .data.device_batches import BatchAugment, DeviceBatches
-from .devices import resolve_device
-from .metrics import binary_metrics
+from ..config import TrainConfig
+from ..data import PneumoniaData, Split, TensorImageDataset, augmentation_preset, make_loader, pos_weight
+from ..data.device_batches import BatchAugment, DeviceBatches
+from ..devices import resolve_device
+from ..evaluation.metrics import binary_metrics
 from .mixing import BatchMixer, distillation_targets
-from .models import apply_freeze
-from .repro import seed_everything
+from ..models.zoo import apply_freeze
+from ..repro import seed_everything
 
 
 @dataclass
@@ -352,27 +352,23 @@ def fit(
     return history
 
 
-def fit_two_stage(
-    model: nn.Module,
-    data: PneumoniaData,
-    config: TrainConfig,
-    head_epochs: int,
-    head_lr: float | None = None,
-    progress: bool = True,
-) -> History:
+def fit_two_stage(model: nn.Module, data: PneumoniaData, config: TrainConfig, progress: bool = True) -> History:
     """Two-stage fine-tuning: train the head alone (backbone frozen), then everything.
 
-    Stage 1 runs ``head_epochs`` at ``head_lr`` (default ``10 * config.lr``); stage 2 runs
-    ``config.epochs - head_epochs`` at ``config.lr`` with ``config.freeze`` restored. The best
-    epoch over both stages is kept. Records carry a ``stage`` column.
+    Stage 1 runs ``config.head_epochs`` at ``config.head_lr`` (default ``10 * config.lr``); stage 2
+    runs ``config.epochs - config.head_epochs`` at ``config.lr`` with ``config.freeze`` restored. The
+    best epoch over both stages is kept. Records carry a ``stage`` column.
     """
-    if not 0 < head_epochs < config.epochs:
-        raise ValueError(f"head_epochs must be between 1 and epochs-1 ({config.epochs - 1}), got {head_epochs}.")
+    head_epochs, head_lr = config.head_epochs, config.head_lr
+    if not head_epochs:
+        raise ValueError("fit_two_stage needs config.head_epochs >= 1 (the head-only stage).")
     apply_freeze(model, "backbone")
-    stage1 = fit(model, data, replace(config, epochs=head_epochs, lr=head_lr or config.lr * 10, patience=None),
+    single = dict(head_epochs=0, head_lr=None)  # each stage is a plain fit
+    stage1 = fit(model, data, replace(config, epochs=head_epochs, lr=head_lr or config.lr * 10, patience=None, **single),
                  progress=progress, restore_best=False)
     apply_freeze(model, config.freeze)
-    stage2 = fit(model, data, replace(config, epochs=config.epochs - head_epochs), progress=progress, restore_best=False)
+    stage2 = fit(model, data, replace(config, epochs=config.epochs - head_epochs, **single), progress=progress,
+                 restore_best=False)
     history = History(monitor=config.monitor, stopped_early=stage2.stopped_early)
     for record in stage1.records:
         history.records.append({**record, "stage": 1})

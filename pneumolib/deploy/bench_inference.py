@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .devices import describe_device, resolve_device
+from ..devices import describe_device, resolve_device
 from .export import export_onnx
-from .inference import PneumoniaDetector
-from .repro import package_versions
+from .detector import PneumoniaDetector
+from ..repro import package_versions
 
 
 def _timings(call: Callable[[], object], repeats: int, warmup: int) -> list[float]:

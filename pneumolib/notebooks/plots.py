@@ -14,11 +14,11 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from .calibration import expected_calibration_error, reliability_table
-from .data import SPLITS, PneumoniaData, Split, class_counts
-from .data.core import CLASS_NAMES
-from .metrics import binary_metrics, confusion, pr_curve_data, roc_curve_data
-from .paths import results_path
+from ..evaluation.calibration import expected_calibration_error, reliability_table
+from ..data import SPLITS, PneumoniaData, Split, class_counts
+from ..data.core import CLASS_NAMES
+from ..evaluation.metrics import binary_metrics, confusion, pr_curve_data, roc_curve_data
+from ..paths import results_path
 
 Predictions = Mapping[str, tuple[np.ndarray, np.ndarray]]  # name -> (y_true, y_prob)
 

@@ -1,0 +1,49 @@
+"""Executors for the runner: a process pool whose workers die with their parent, and an
+in-process executor for small jobs (progress bars, no start-up cost, easy debugging).
+
+Any other :class:`concurrent.futures.Executor` works too, a Dask cluster's
+``client.get_executor()`` among them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any, Callable
+
+PARENT_POLL_SECONDS = 0.5
+
+
+class InProcessExecutor(Executor):
+    """Runs each submitted call at once, in this process (a future that is already done)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # reported through the future, as a pool would
+            future.set_exception(exc)
+        return future
+
+
+def _exit_when_parent_is_gone(parent_pid: int) -> None:
+    """In a worker: a daemon thread that ends the process as soon as its parent has gone (killed
+    by a batch scheduler, a crash or SIGKILL), so no idle worker holds memory as an orphan."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(PARENT_POLL_SECONDS)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes started by ``spawn`` (safe with torch threads) whose workers
+    exit when this process is gone."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_exit_when_parent_is_gone, initargs=(os.getpid(),))

@@ -1,0 +1,227 @@
+"""The search for the best honest recipe at 28 px, and the recipe it found.
+
+Every decision uses val alone (mean over seeds of the val AUC), in a fixed order:
+
+1. **Training components**: the base recipe, and the base plus each component alone. A
+   component is *kept* when it raises the mean val AUC above the base's.
+2. **Combination**: the base plus every kept component (when two or more were kept). The
+   training recipe is the candidate (base, single additions, combination) with the highest
+   mean val AUC.
+3. **Test-time augmentation** is kept when it raises the chosen recipe's mean val AUC.
+4. **Seed ensemble**: equal-weight mean of the members' probabilities (weights fixed in
+   advance, not fitted), kept when the ensemble's val AUC beats its members' mean.
+5. **Threshold**: Youden's J on the final model's val probabilities.
+6. **Distillation** of the ensemble into one small CNN, reported as the cheap-inference model
+   (kept when its val AUC beats a single member's).
+
+Test metrics are computed for every arm and written next to the val numbers, but no step reads
+them. The decisions are saved by ``notebooks/06_best_model.ipynb``; ``experiments.best``
+reproduces the final model from that file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from ..config import TrainConfig
+from ..data import PneumoniaData
+from ..paths import results_path
+from ..training.ssl import PretrainConfig, load_or_pretrain
+from .runner import RunResults, run_many
+from .runs import DataSpec, RunRecord, RunSpec, data_provenance
+from .scoring import ScoredModel, ensemble, score_models, seed_mean_ci, single, tta_gain
+from .store import RunStore
+
+BASE_RECIPE = TrainConfig(model="small_cnn", epochs=10)  # the strongest plain recipe of 02/leaderboard
+SSL_COMPONENT = "in-domain SSL init"
+
+# name -> settings added to the base recipe (the SSL source is filled in by component_settings)
+TRAINING_COMPONENTS: dict[str, dict[str, Any]] = {
+    "strong augmentation": {"augment": "strong"},
+    "mixup (alpha 0.2)": {"mixup_alpha": 0.2},
+    "CutMix (alpha 1.0)": {"cutmix_alpha": 1.0},
+    "EMA of weights (0.99)": {"ema_decay": 0.99},
+    "warm-up (1 epoch)": {"warmup_epochs": 1},
+    SSL_COMPONENT: {"pretrained": None},
+}
+BASE_ARM = "base"
+COMBINED_ARM = "base + kept components"
+
+
+def component_settings(ssl_source: str | None) -> dict[str, dict[str, Any]]:
+    """:data:`TRAINING_COMPONENTS` with the SSL checkpoint filled in (left out when there is none)."""
+    settings = {k: dict(v) for k, v in TRAINING_COMPONENTS.items() if k != SSL_COMPONENT}
+    if ssl_source:
+        settings[SSL_COMPONENT] = {"pretrained": ssl_source}
+    return settings
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_").lower()
+
+
+def arm_specs(arms: dict[str, TrainConfig], seeds: list[int], prefix: str) -> list[RunSpec]:
+    """One run per arm and seed (every record keeps its test-time-augmented probabilities too)."""
+    return [RunSpec(replace(config, seed=seed), key=f"{prefix}/{_slug(arm)}/seed{seed}", labels={"arm": arm})
+            for arm, config in arms.items() for seed in seeds]
+
+
+def component_arms(base: TrainConfig, settings: dict[str, dict[str, Any]]) -> dict[str, TrainConfig]:
+    """The base recipe and the base plus each component alone."""
+    return {BASE_ARM: base, **{f"+ {name}": replace(base, **values) for name, values in settings.items()}}
+
+
+def arm_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per arm: runs, mean and sd of val AUC (the selection number), then test AUC and ACC for reporting."""
+    ran = table[table.status == "ran"]
+    grouped = ran.groupby("arm", sort=False)
+    return pd.DataFrame({
+        "runs": grouped.size(),
+        "val_auc_mean": grouped.val_auc.mean(),
+        "val_auc_sd": grouped.val_auc.std(ddof=1),
+        "test_auc_mean": grouped.test_auc.mean(),
+        "test_auc_sd": grouped.test_auc.std(ddof=1),
+        "test_acc_at_0.5_mean": grouped.test_acc.mean(),
+    })
+
+
+def kept_components(arms: pd.DataFrame) -> list[str]:
+    """Components whose arm beats the base's mean val AUC, best first."""
+    base = arms.loc[BASE_ARM, "val_auc_mean"]
+    gains = arms.val_auc_mean.drop(BASE_ARM) - base
+    return [arm.removeprefix("+ ") for arm, gain in gains.sort_values(ascending=False).items() if gain > 0]
+
+
+def combined_recipe(base: TrainConfig, settings: dict[str, dict[str, Any]], kept: list[str]) -> TrainConfig:
+    """The base plus every kept component."""
+    combined = base
+    for name in kept:
+        combined = replace(combined, **settings[name])
+    return combined
+
+
+def choose_arm(arms: pd.DataFrame) -> str:
+    """The arm with the highest mean val AUC (ties: the earlier, simpler arm)."""
+    return str(arms.val_auc_mean.idxmax())
+
+
+
+# --- the whole search ----------------------------------------------------------------------------
+
+@dataclass
+class SearchResult:
+    """Everything the search decided, and the tables it decided from."""
+
+    components: pd.DataFrame  # per arm: val (decides) and test (reports)
+    kept: list[str]
+    chosen_arm: str
+    chosen_config: TrainConfig
+    tta_gain: float
+    use_tta: bool
+    ensembles: pd.DataFrame  # one row per ensemble (independent seed groups)
+    singles: pd.DataFrame  # the chosen recipe's single runs
+    ensemble_gain: float
+    use_ensemble: bool
+    distilled: pd.DataFrame
+    ci: pd.DataFrame  # bootstrap CI of the mean over the final models
+    final: list[ScoredModel]
+    final_runs: list[dict[str, RunRecord]]  # the members of each final model, by key
+    runs: pd.DataFrame  # every run of the search
+    reused: list[str]  # keys of runs loaded from the store
+
+    def decisions(self) -> dict[str, Any]:
+        """The choices, as saved to ``results/metrics/06_decisions.json``."""
+        return {"kept_components": self.kept, "chosen_arm": self.chosen_arm,
+                "chosen_config": {k: v for k, v in self.chosen_config.to_dict().items() if k not in ("seed", "device")},
+                "tta": self.use_tta, "ensemble": self.use_ensemble,
+                "ensemble_groups": [m.members for m in self.final] if self.use_ensemble else None}
+
+
+def require_all_ran(result: RunResults) -> RunResults:
+    """Stop the search on a failed run: every decision needs all of its seeds."""
+    table = result.table
+    failed = table[table.status == "failed"] if "status" in table else table.iloc[:0]
+    if len(failed):
+        raise RuntimeError(f"{len(failed)} run(s) of the search failed, e.g. {failed.key.iloc[0]}: "
+                           f"{failed.error.iloc[0]}. Fix the cause and run again; finished runs are kept.")
+    return result
+
+
+def run_search(
+    data_spec: DataSpec, store: RunStore | str | Path | None, ssl_source: str | None, seed_groups: list[list[int]],
+    distill_weight: float = 0.5, base: TrainConfig = BASE_RECIPE, log: Callable[[str], None] | None = print,
+    **runner_options: Any,
+) -> SearchResult:
+    """Run the whole search (see the module docstring) through the runner, so runs the store holds
+    are reused. ``seed_groups[0]`` are the seeds of every arm; each further group trains one more
+    independent ensemble of the chosen recipe, so the final model has a mean and sd over groups."""
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    data = data_spec.load()
+    y_val, y_test = data.val.labels, data.test.labels
+    settings = component_settings(ssl_source)
+    arms = component_arms(base, settings)
+    first = seed_groups[0]
+    runs = require_all_ran(run_many(arm_specs(arms, first, "components"), data_spec, store, log=log, **runner_options))
+    results = [runs]
+    components = arm_table(runs.table)
+    kept = kept_components(components)
+    if len(kept) >= 2:
+        arms[COMBINED_ARM] = combined_recipe(base, settings, kept)
+        combined = require_all_ran(run_many(arm_specs({COMBINED_ARM: arms[COMBINED_ARM]}, first, "components"),
+                                            data_spec, store, log=log, **runner_options))
+        results.append(combined)
+        components = arm_table(pd.concat([runs.table, combined.table], ignore_index=True))
+    chosen = choose_arm(components)
+    config = arms[chosen]
+    records = {k: v for r in results for k, v in r.records.items()}
+    first_runs = {f"components/{_slug(chosen)}/seed{s}": records[f"components/{_slug(chosen)}/seed{s}"] for s in first}
+    gain = tta_gain(list(first_runs.values()), y_val)
+    use_tta = gain > 0
+
+    extra = [s for group in seed_groups[1:] for s in group]
+    members = require_all_ran(run_many(arm_specs({chosen: config}, extra, "members"), data_spec, store, log=log,
+                                       **runner_options)) if extra else None
+    if members is not None:
+        results.append(members)
+    groups = [first_runs] + [{f"members/{_slug(chosen)}/seed{s}": members[f"members/{_slug(chosen)}/seed{s}"] for s in g}
+                             for g in seed_groups[1:]]
+    ensembles = [ensemble(f"ensemble of seeds {' '.join(map(str, g))}", runs_, use_tta)
+                 for g, runs_ in zip(seed_groups, groups)]
+    singles = [single(key, run, use_tta) for group in groups for key, run in group.items()]
+    ensemble_table = score_models(ensembles, y_val, y_test)
+    single_table = score_models(singles, y_val, y_test)
+    ens_gain = float(ensemble_table.val_auc.mean() - single_table.val_auc.mean())
+    use_ensemble = ens_gain > 0
+    final = ensembles if use_ensemble else singles[: len(first)]
+    final_runs = groups if use_ensemble else [{k: v} for k, v in list(first_runs.items())]
+    final_table = ensemble_table if use_ensemble else single_table.iloc[: len(first)]
+    ci = seed_mean_ci(y_test, final, list(final_table.threshold))
+
+    teacher_ids = tuple(r.run_id for r in first_runs.values())
+    student_specs = [RunSpec(replace(config, distill_weight=distill_weight, seed=s), key=f"distilled/{_slug(chosen)}/seed{s}",
+                             labels={"arm": "distilled"}, teacher=teacher_ids) for s in first]
+    students = require_all_ran(run_many(student_specs, data_spec, store, log=log, **runner_options))
+    results.append(students)
+    distilled = score_models([single(key, run, use_tta) for key, run in students.records.items()], y_val, y_test)
+    table = pd.concat([r.table for r in results], ignore_index=True)
+    reused = [k for r in results for k in r.reused]
+    return SearchResult(components, kept, chosen, config, gain, use_tta, ensemble_table, single_table, ens_gain,
+                        use_ensemble, distilled, ci, final, final_runs, table, reused)
+
+
+# --- the SSL component's backbone ----------------------------------------------------------------
+
+SSL_PRETRAINING = {"model": "small_cnn", "epochs": 20}  # 06's SimCLR run (other PretrainConfig fields default)
+SSL_CHECKPOINT = "06_small_cnn_simclr.pt"  # in results/ssl/
+
+
+def pretrain_small_cnn(data: PneumoniaData, epochs: int = SSL_PRETRAINING["epochs"], progress: bool = True) -> tuple[str, str]:
+    """The in-domain SimCLR checkpoint of the SSL component (train images only, no labels):
+    reused when results/ssl/ already holds exactly this pretraining. Returns ``(source, how)``."""
+    pretraining = PretrainConfig(**{**SSL_PRETRAINING, "epochs": epochs}, image_size=data.image_size, seed=0)
+    return load_or_pretrain(pretraining, data.train, results_path("ssl", SSL_CHECKPOINT), data_provenance(data),
+                            progress=progress)

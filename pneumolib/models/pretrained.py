@@ -1,0 +1,111 @@
+"""Pretrained weights, in one place: ImageNet through torchvision's weights API, a local state
+dict, and the in-domain self-supervised (SSL) checkpoint format that ``training.ssl`` writes."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+from pathlib import Path
+from typing import Any
+import urllib.error
+
+import torch
+from torch import nn
+from torchvision import models as tv_models
+
+from ..errors import CheckpointError, PretrainedWeightsUnavailableError
+from ..paths import resolve_display_path
+from ..repro import package_versions
+from .checkpoint import atomic_torch_save
+
+IMAGENET_WEIGHTS = {
+    "resnet18": tv_models.ResNet18_Weights.IMAGENET1K_V1,
+    "resnet34": tv_models.ResNet34_Weights.IMAGENET1K_V1,
+    "resnet50": tv_models.ResNet50_Weights.IMAGENET1K_V2,
+}
+SSL_PREFIX = "ssl:"  # pretrained="ssl:<checkpoint>" loads a self-supervised backbone
+SSL_FORMAT = "pneumolib-ssl-checkpoint"
+
+
+def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
+    """ImageNet weights through torchvision's weights API (torch hub cache, else download)."""
+    weights = IMAGENET_WEIGHTS[name]
+    filename = os.path.basename(weights.url)
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    try:
+        # torch.hub announces each download attempt, with the local cache path; the error below
+        # says everything a reader needs, so the announcement is kept out of outputs.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return weights.get_state_dict(progress=False, check_hash=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as exc:
+        raise PretrainedWeightsUnavailableError(
+            f"ImageNet weights for {name} ({weights}) are not in the torch hub cache and could not be "
+            f"downloaded ({type(exc).__name__}: {exc}).\n"
+            "To fix it, on a machine with network do one of:\n"
+            f"  - place '{filename}' (from {weights.url}) in '{cache}' (set $TORCH_HOME to move the cache);\n"
+            f"  - pass a local state dict: pretrained='/path/to/{filename}' (CLI: --pretrained PATH);\n"
+            "  - or train from scratch: pretrained=None."
+        ) from None
+
+
+def local_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise PretrainedWeightsUnavailableError(
+            f"Pretrained weights file '{path}' does not exist. Pass pretrained='imagenet', None, or an existing path."
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise PretrainedWeightsUnavailableError(
+            f"'{path}' is not a loadable state dict ({type(exc).__name__}: {exc})."
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise PretrainedWeightsUnavailableError(f"'{path}' holds a {type(state).__name__}, not a state dict.")
+    return state
+
+
+def save_ssl_checkpoint(path: str | os.PathLike, encoder: nn.Module, config: Any,
+                        history: list[dict[str, float]], provenance: dict[str, Any]) -> Path:
+    """Write the backbone weights with the pretraining config, history and data provenance (atomic)."""
+    payload = {
+        "format": SSL_FORMAT, "model": config.model, "stem": config.stem, "config": dataclasses.asdict(config),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()},
+        "history": history, "provenance": provenance, "versions": package_versions(),
+    }
+    return atomic_torch_save(payload, path)
+
+
+def load_ssl_checkpoint(path: str | os.PathLike, model: str = "resnet18") -> dict[str, Any]:
+    """Read an SSL checkpoint safely (``weights_only=True``); clear errors for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedWeightsUnavailableError(
+            f"SSL checkpoint '{path}' does not exist. Make it with "
+            f"`python -m pneumolib pretrain --model {model} --out {path}` (trains on the train images only)"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"'{path}' is not a readable SSL checkpoint ({type(exc).__name__}).") from None
+    if not isinstance(payload, dict) or payload.get("format") != SSL_FORMAT:
+        raise CheckpointError(f"'{path}' is not an SSL checkpoint made by `python -m pneumolib pretrain`.")
+    return payload
+
+
+def load_ssl_backbone(model: nn.Module, name: str, stem: str, source: str) -> nn.Module:
+    """Load ``ssl:<path>`` backbone weights into ``model`` (its head stays freshly initialised)."""
+    path = source[len(SSL_PREFIX):]
+    payload = load_ssl_checkpoint(resolve_display_path(path), model=name)
+    if (payload["model"], payload["stem"]) != (name, stem):
+        raise CheckpointError(
+            f"SSL checkpoint '{path}' holds a {payload['model']!r} backbone with the {payload['stem']!r} stem, "
+            f"but the model to build is {name!r} with the {stem!r} stem. Pretrain a matching backbone."
+        )
+    missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    if unexpected or any(not k.startswith("fc.") for k in missing):
+        raise CheckpointError(f"SSL checkpoint '{path}' does not fit {name!r}: missing {missing}, unexpected {unexpected}.")
+    return model
