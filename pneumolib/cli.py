@@ -1,153 +1,163 @@
-"""The command line: thin over the modules. ``python -m pneumolib --help`` lists the commands."""
+"""The command line: thin over the modules. ``python -m pneumolib --help`` lists the commands.
+
+Each command imports the stages it uses inside its handler: a measured start-up cost
+(``import pneumolib`` takes about 1.1 s, the stages another 2.3 s on a 2-core machine), so that
+``--help`` and the light commands answer at once."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import config as cfg
 from .errors import PneumolibError
+from .paths import display_path, resolve_display_path
 
-DEFAULTS = cfg.TrainConfig()
+def _none_or(parse):
+    """A flag parser where 'none' means None."""
+    def parse_or_none(text: str):
+        return None if text.strip().lower() == "none" else parse(text)
+    parse_or_none.__name__ = getattr(parse, "__name__", "value")
+    return parse_or_none
 
 
 def _int_list(text: str) -> tuple[int, ...]:
     text = text.strip().lower()
-    return () if text in ("", "none", "linear") else tuple(int(v) for v in text.split(","))
+    return () if text in ("", "linear") else tuple(int(v) for v in text.split(","))
 
 
 def _float_list(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in text.split(","))
 
 
-def _optional_float(text: str) -> float | None:
-    return None if text.lower() == "none" else float(text)
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value in ("true", "1", "yes")
 
 
-def _optional_int(text: str) -> int | None:
-    return None if text.lower() == "none" else int(text)
+_FLAG_TYPES = {  # TrainConfig annotation -> how a flag's text becomes that type
+    "str": str, "int": int, "float": float, "bool": _bool,
+    "str | None": _none_or(str), "int | None": _none_or(int), "float | None": _none_or(float),
+    "tuple[int, ...] | None": _none_or(_int_list), "tuple[float, ...] | None": _none_or(_float_list),
+}
+GROUPS = ("data", "model", "optimisation", "run")
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`~pneumolib.config.TrainConfig` field, with the field's type, default,
+    choices and help text: the dataclass is the only place they are written down."""
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    for option in dataclasses.fields(cfg.TrainConfig):
+        if option.name == "extra":
+            continue
+        meta = option.metadata
+        flag = "--" + option.name.replace("_", "-")
+        default = option.default
+        groups[meta["group"]].add_argument(
+            flag, dest=option.name, type=_FLAG_TYPES[str(option.type)], default=default,
+            choices=meta.get("choices"), help=meta["help"])
+
+
+def config_from_args(args: argparse.Namespace) -> cfg.TrainConfig:
+    """The config the flags describe; TrainConfig itself validates it (one clear error per bad value)."""
+    return cfg.TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cfg.TrainConfig)
+                              if f.name != "extra"})
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "train",
-        help="train one model, pick its epoch on val, and report val/test metrics",
-        description="Train one model on PneumoniaMNIST (or a NORMAL/PNEUMONIA folder dataset). The epoch "
-        "is selected on val; test is evaluated once. Writes metrics.json, history.csv, config.json and "
-        "model.pt to --out.",
+        help="train one model, pick its epoch and threshold on val, and report val/test metrics",
+        description="Train one model on PneumoniaMNIST (or a NORMAL/PNEUMONIA folder dataset). The epoch and "
+        "the threshold are selected on val; test is evaluated once. The run goes into the run store "
+        "(results/store/<run id>/: record.json and model.pt); asking for a run the store holds loads it.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    d = DEFAULTS
-    g = p.add_argument_group("data")
-    g.add_argument("--data-dir", default=None, help="folder holding pneumoniamnist*.npz (default: $PNEUMOLIB_DATA, then data/)")
-    g.add_argument("--folder", default=None, help="load a NORMAL/PNEUMONIA folder dataset instead of PneumoniaMNIST")
-    g.add_argument("--image-size", type=int, default=d.image_size, choices=cfg.IMAGE_SIZES, help="which PneumoniaMNIST file to load (px)")
-    g.add_argument("--input-size", type=_optional_int, default=d.input_size, help="upsample to this model input size (px); none = image size")
-    g.add_argument("--no-download", action="store_true", help="never try to download a missing file")
-    g.add_argument("--augment", default=d.augment, choices=cfg.AUGMENT_PRESETS, help="augmentation preset for training images")
-    g.add_argument("--sampler", default=d.sampler, choices=cfg.SAMPLERS, help="shuffle, or class-balanced WeightedRandomSampler")
-    g.add_argument("--num-workers", type=int, default=d.num_workers, help="DataLoader worker processes")
-    g = p.add_argument_group("model")
-    g.add_argument("--model", default=d.model, choices=cfg.MODEL_NAMES, help="architecture")
-    g.add_argument("--pretrained", default="none",
-                   help="none, imagenet, a path to a torchvision state dict, or ssl:<checkpoint> from `pretrain`")
-    g.add_argument("--stem", default=d.stem, choices=cfg.STEMS, help="ResNet stem: standard, or small (3x3 stride 1, no max-pool)")
-    g.add_argument("--head-hidden", type=_int_list, default=None, help="hidden widths of the MLP head, e.g. 256 or 512,256; 'linear' for none (default: model's own)")
-    g.add_argument("--head-dropout", type=_float_list, default=None, help="dropout before each head layer, e.g. 0.5,0.3")
-    g.add_argument("--freeze", default=d.freeze, choices=cfg.FREEZE_POLICIES, help="which layers to freeze")
-    g.add_argument("--head-epochs", type=int, default=0, help="two-stage fine-tuning: first train only the head for this many epochs")
-    g.add_argument("--head-lr", type=float, default=None, help="learning rate of the head-only stage (default 10 x lr)")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=d.epochs, help="training epochs")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="batch size")
-    g.add_argument("--lr", type=float, default=d.lr, help="learning rate")
-    g.add_argument("--optimizer", default=d.optimizer, choices=cfg.OPTIMIZERS, help="optimiser")
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="weight decay")
-    g.add_argument("--scheduler", default=d.scheduler, choices=cfg.SCHEDULERS, help="learning-rate schedule (per epoch)")
-    g.add_argument("--grad-clip", type=_optional_float, default=d.grad_clip, help="clip gradient norm to this value; none = off")
-    g.add_argument("--class-weighting", default=d.class_weighting, choices=cfg.CLASS_WEIGHTING, help="pos_weight = n_normal/n_pneumonia in the BCE loss")
-    g.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="binary label smoothing epsilon")
-    g.add_argument("--mixup-alpha", type=float, default=d.mixup_alpha, help="mixup Beta(alpha, alpha); 0 = off")
-    g.add_argument("--cutmix-alpha", type=float, default=d.cutmix_alpha, help="CutMix Beta(alpha, alpha); 0 = off")
-    g.add_argument("--ema-decay", type=_optional_float, default=d.ema_decay, help="keep an EMA of the weights (e.g. 0.99); none = off")
-    g.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="linear lr warm-up epochs before the schedule")
-    g.add_argument("--monitor", default=d.monitor, choices=cfg.MONITORS, help="val metric for epoch selection and early stopping")
-    g.add_argument("--patience", type=_optional_int, default=d.patience, help="early-stopping patience in epochs; none = off")
-    g = p.add_argument_group("run")
-    g.add_argument("--device", default=d.device, choices=cfg.DEVICES, help="auto picks CUDA when available")
-    g.add_argument("--amp", default=d.amp, choices=("auto", "off", "bf16"),
-                   help="bf16 autocast; auto = on CUDA, and for CPU training where it pays (see README)")
-    g.add_argument("--data-path", default=d.data_path, choices=cfg.DATA_PATHS,
-                   help="auto/fast: device-resident batches with on-device augmentation; reference: DataLoader + per-image transforms, fp32")
-    g.add_argument("--seed", type=int, default=d.seed, help="random seed (recorded with the results)")
-    g.add_argument("--out", default=None, help="output folder (default results/runs/<model>_<size>px_seed<seed>)")
-    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    g.add_argument("--recipe", default=None, choices=("best",),
-                   help="best: reproduce the final model that notebooks/06_best_model chose (its members, TTA, "
-                   "ensemble and val-picked threshold); the recipe fixes every training option")
-    g.add_argument("--workers", type=int, default=0, help="--recipe best: parallel worker processes (0 = one per core)")
+    p.add_argument("--data-dir", default=None, help="folder holding pneumoniamnist*.npz (default: $PNEUMOLIB_DATA, then data/)")
+    p.add_argument("--folder", default=None, help="load a NORMAL/PNEUMONIA folder dataset instead of PneumoniaMNIST")
+    p.add_argument("--no-download", action="store_true", help="never try to download a missing file")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_config_flags(p)
     p.set_defaults(handler=_cmd_train)
 
 
-def _cmd_train_best(args: argparse.Namespace, changed: list[str]) -> int:
-    import os
+def _print_record(fields: dict) -> None:
+    for split in ("val", "test"):
+        m = fields[split]
+        print(f"{split:>5}: auc {m['auc']:.4f}  acc {m['acc']:.4f}  bal_acc {m['balanced_accuracy']:.4f}  "
+              f"sens {m['sensitivity']:.4f}  spec {m['specificity']:.4f}  f1 {m['f1']:.4f}")
+    mm, tuned = fields["medmnist"]["test"], fields["tuned"]
+    print(f"MedMNIST test AUC/ACC: {mm['auc']:.4f} / {mm['acc']:.4f}")
+    print(f"threshold picked on val (Youden): {tuned['threshold']:.4f}; test ACC there {tuned['test']['acc']:.4f}")
 
+
+def _cmd_train(args: argparse.Namespace) -> int:
     from .data import resolve_data_dir
-    from .experiments.search import train_best
-    from .experiments.runner import DataSpec
+    from .experiments.runner import ensure_run
+    from .experiments.runs import DataSpec, RunSpec
+    from .experiments.store import RunStore
 
-    if changed:
-        raise cfg.ConfigError(f"--recipe best fixes the training configuration; drop {', '.join(changed)}.")
-    if args.folder is not None or args.image_size != 28:
-        raise cfg.ConfigError("--recipe best is the 28 px PneumoniaMNIST recipe; drop --folder/--image-size.")
-    out = Path(args.out or "results/runs/best_recipe")
+    config = config_from_args(args)
+    spec = DataSpec(str(resolve_data_dir(args.data_dir)) if args.folder is None else "", config.image_size,
+                    folder=args.folder, split_seed=config.seed, download=not args.no_download)
+    store = RunStore()
+    record, how = ensure_run(RunSpec(config, key="train"), spec, store, progress=not args.no_progress)
+    fields = record.fields
+    print(f"data: {fields['data']['source']}")
+    print(f"run {record.run_id}: {how}")
+    print(f"selection: {fields['selection']}  ({fields['device']}, {fields['wall_seconds']} s)")
+    _print_record(fields)
+    print(f"run folder: {display_path(store.folder(record.run_id))} (record.json, model.pt)")
+    return 0
+
+
+def _add_best_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "best",
+        help="reproduce the final model that notebooks/06_best_model chose",
+        description="Read the decisions that notebook 06 saved (results/metrics/06_decisions.json), train or "
+        "reuse its member runs, apply TTA and the ensemble as decided, pick the threshold on val, and distil "
+        "the ensemble into one small CNN (student.pt, an ordinary checkpoint for predict and export).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--decisions", default=None, help="decisions file (default: results/metrics/06_decisions.json)")
+    p.add_argument("--data-dir", default=None, help="folder holding pneumoniamnist.npz (default: $PNEUMOLIB_DATA, then data/)")
+    p.add_argument("--device", default="auto", choices=cfg.DEVICES, help="device for the member and student runs")
+    p.add_argument("--workers", type=int, default=0, help="parallel worker processes (0 = one per core)")
+    p.add_argument("--out", default="results/best", help="folder for student.pt")
+    p.set_defaults(handler=_cmd_best)
+
+
+def _cmd_best(args: argparse.Namespace) -> int:
+    from .data import resolve_data_dir
+    from .experiments.best import load_decisions, train_best
+    from .experiments.runs import DataSpec
+    from .experiments.store import RunStore
+
+    if args.workers < 0:
+        raise cfg.ConfigError(f"--workers must be >= 0, got {args.workers}.")
+    decisions = load_decisions(args.decisions)
     workers = args.workers or os.cpu_count() or 1
     spec = DataSpec(str(resolve_data_dir(args.data_dir)), 28)
-    record, table = train_best(spec, out, device=args.device, workers=workers, threads_per_worker=max(1, (os.cpu_count() or 1) // workers))
+    best = train_best(spec, decisions, device=args.device, out=resolve_display_path(args.out), workers=workers,
+                      threads_per_worker=max(1, (os.cpu_count() or 1) // workers))
+    record = best.record.fields
     tuned = record["tuned"]
     print(f"{record['recipe']} (members: seeds {record['seed']})")
     print(f"val AUC {record['val']['auc']:.4f}; threshold picked on val (Youden): {tuned['threshold']:.4f}")
     print(f"MedMNIST test AUC/ACC (0.5): {record['medmnist']['test']['auc']:.4f} / {record['medmnist']['test']['acc']:.4f}; "
           f"test ACC at the val-picked threshold: {tuned['test']['acc']:.4f}")
-    student = table[table.key.str.startswith("distilled/")].iloc[0]
-    print(f"distilled student (one small CNN, no TTA): val AUC {student.val_auc:.4f}, test AUC {student.test_auc:.4f}, "
-          f"test ACC at its val-picked threshold {student.tuned_test_acc:.4f}")
-    print(f"wrote {out}/final.json, the member models in {out}/members/, and {out}/student.pt "
-          f"(use it with `predict --model {out}/student.pt` or `export`)")
-    return 0
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .experiments.runs import load_data, run_training
-
-    fields = {f.name for f in dataclasses.fields(cfg.TrainConfig)}
-    if args.recipe:
-        defaults = {**{k: getattr(DEFAULTS, k) for k in fields}, "pretrained": "none"}
-        changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()  # only --device is passed on
-                   if k in fields and k not in ("device", "image_size") and v != defaults[k]]
-        changed += ["--head-epochs"] if args.head_epochs else []
-        return _cmd_train_best(args, changed)
-    values = {k: v for k, v in vars(args).items() if k in fields}
-    values["pretrained"] = None if args.pretrained.lower() == "none" else args.pretrained
-    config = cfg.TrainConfig(**values)
-    data = load_data(config, args.data_dir, args.folder, download=not args.no_download)
-    out = Path(args.out or f"results/runs/{config.model}_{config.model_input_size}px_seed{config.seed}")
-    result = run_training(config, out, data, head_epochs=args.head_epochs, head_lr=args.head_lr,
-                          progress=not args.no_progress).metrics
-    print(f"data: {data.source}")
-    print(f"selection: {result['selection']}  ({result['device']}, {result['wall_seconds']} s)")
-    for split in ("val", "test"):
-        m = result[split]
-        print(
-            f"{split:>5}: auc {m['auc']:.4f}  acc {m['acc']:.4f}  bal_acc {m['balanced_accuracy']:.4f}  "
-            f"sens {m['sensitivity']:.4f}  spec {m['specificity']:.4f}  f1 {m['f1']:.4f}"
-        )
-    mm = result["medmnist"]["test"]
-    print(f"MedMNIST test AUC/ACC: {mm['auc']:.4f} / {mm['acc']:.4f}")
-    print(f"wrote {out}/metrics.json, history.csv, config.json, model.pt")
+    student = best.student.fields
+    print(f"distilled student (one small CNN, no TTA): val AUC {student['val']['auc']:.4f}, test AUC "
+          f"{student['test']['auc']:.4f}, test ACC at its val-picked threshold {student['tuned']['test']['acc']:.4f}")
+    print(f"final record: {display_path(RunStore().folder(best.record.run_id))}; student: {display_path(best.student_path)} "
+          f"(use it with `predict --model {display_path(best.student_path)}` or `export`)")
     return 0
 
 
@@ -164,7 +174,7 @@ def _add_pretrain_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data-dir", default=None, help="folder holding pneumoniamnist*.npz (default: $PNEUMOLIB_DATA, then data/)")
     p.add_argument("--image-size", type=int, default=d.image_size, choices=cfg.IMAGE_SIZES, help="which PneumoniaMNIST file to load (px)")
-    p.add_argument("--input-size", type=_optional_int, default=d.input_size, help="upsample to this model input size (px); none = image size")
+    p.add_argument("--input-size", type=_none_or(int), default=d.input_size, help="upsample to this model input size (px); none = image size")
     p.add_argument("--model", default=d.model, choices=cfg.MODEL_NAMES, help="backbone architecture")
     p.add_argument("--stem", default=d.stem, choices=cfg.STEMS, help="ResNet stem (must match the later supervised run)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="pretraining epochs")
@@ -174,6 +184,7 @@ def _add_pretrain_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=d.device, choices=cfg.DEVICES, help="auto picks CUDA when available")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (recorded in the checkpoint)")
     p.add_argument("--out", default=None, help="checkpoint path (default results/ssl/<model>_<size>px_seed<seed>.pt)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --out")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(handler=_cmd_pretrain)
 
@@ -187,13 +198,15 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     config = PretrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
     data = load_pneumoniamnist(config.image_size, args.data_dir, download=False)
     size = config.input_size or config.image_size
-    out = Path(args.out or f"results/ssl/{config.model}_{size}px_seed{config.seed}.pt")
+    out = resolve_display_path(args.out or f"results/ssl/{config.model}_{size}px_seed{config.seed}.pt")
+    if out.exists() and not args.overwrite:
+        raise cfg.ConfigError(f"{display_path(out)} exists already; pass --out elsewhere, or --overwrite to replace it.")
     encoder, history = pretrain(data.train, config, progress=not args.no_progress)
     save_ssl_checkpoint(out, encoder, config, history, data_provenance(data))
     seconds = sum(h["seconds"] for h in history)
     print(f"SimCLR on {len(data.train)} train images: loss {history[0]['loss']:.4f} -> {history[-1]['loss']:.4f} "
           f"in {len(history)} epochs ({seconds:.0f} s)")
-    print(f"wrote {out}; use it with --pretrained ssl:{out}")
+    print(f"wrote {display_path(out)}; use it with --pretrained ssl:{display_path(out)}")
     return 0
 
 
@@ -217,7 +230,8 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from .data import load_pneumoniamnist
     from .errors import DatasetCorruptError, DatasetNotFoundError
     from .experiments.leaderboard import build_leaderboard
-    from .paths import display_path, results_dir
+    from .experiments.store import RunStore
+    from .paths import results_dir
 
     root = Path(args.results) if args.results else results_dir()
     try:
@@ -225,7 +239,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     except (DatasetNotFoundError, DatasetCorruptError) as exc:
         y_test = None
         print(f"Notice: no bootstrap CIs, the test labels could not be loaded ({str(exc).splitlines()[0]})")
-    table = build_leaderboard(root, y_test=y_test)
+    table = build_leaderboard(RunStore(root / "store"), y_test=y_test)
     out = root / "metrics" / "leaderboard.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6f")  # as the notebooks write tables
@@ -282,7 +296,6 @@ def _add_notebooks_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_notebooks_run(args: argparse.Namespace) -> int:
-    from .paths import display_path
     from .notebooks.suite import parse_value, run_suite
 
     parameters = {name: parse_value(value) for name, value in args.parameter}
@@ -464,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_train_parser(commands)
+    _add_best_parser(commands)
     _add_pretrain_parser(commands)
     _add_leaderboard_parser(commands)
     _add_download_parser(commands)

@@ -18,7 +18,7 @@ from ..config import IMAGE_SIZES
 from ..data import PneumoniaData, load_pneumoniamnist, npz_filename, resolve_data_dir, subsample
 from ..devices import resolve_device
 from ..errors import ConfigError
-from ..paths import display_path, results_dir, results_path
+from ..paths import display_path, results_dir, results_path, use_profile
 from .plots import use_style
 from ..repro import seed_everything
 
@@ -92,8 +92,11 @@ def start(
     image_size: int = 28,
     progress: bool = True,
 ) -> NotebookSession:
-    """Check the common parameters, seed everything, set the plot style.
+    """Check the common parameters, make the session's profile the active one, seed everything,
+    set the plot style.
 
+    The profile decides where results go (``results/`` or ``results/smoke/``, see
+    :func:`pneumolib.paths.use_profile`), so a smoke run never overwrites the committed results.
     Progress bars are off in the smoke profile and in headless suite runs (``progress=False``).
     """
     check_type("smoke", smoke, bool)
@@ -115,6 +118,7 @@ def start(
         data_dir=resolve_data_dir(data_dir or None),
         image_size=image_size,
     )
+    use_profile(session.profile)
     seed_everything(seed)
     use_style()
     return session

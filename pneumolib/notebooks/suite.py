@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import nbformat
 
 from ..errors import ConfigError
-from ..paths import project_root, results_path
+from ..paths import project_root, results_dir
 from .nbtools import SMOKE_ENV_VAR
 
 
@@ -61,7 +61,8 @@ def run_suite(
     parameters: dict[str, Any] | None = None,
     write_back: bool = False,
 ) -> list[NotebookRun]:
-    """Execute notebooks with papermill into ``results/notebooks/`` (``smoke/`` for the smoke profile).
+    """Execute notebooks with papermill into the profile's ``notebooks/`` folder: ``results/notebooks/``,
+    or ``results/smoke/notebooks/`` for the smoke profile (where the kernels write their results too).
 
     Every notebook gets ``parameters`` (and ``smoke=True`` in the smoke profile). With
     ``write_back``, a passing notebook's outputs are also written over ``notebooks/<name>``.
@@ -72,9 +73,11 @@ def run_suite(
     if smoke:
         parameters["smoke"] = True
         os.environ[SMOKE_ENV_VAR] = "1"
+    out_dir = results_dir("smoke" if smoke else "default") / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
     runs = []
     for path in notebook_paths(only):
-        out = results_path("notebooks/smoke" if smoke else "notebooks", path.name)
+        out = out_dir / path.name
         start = time.perf_counter()
         try:
             pm.execute_notebook(
