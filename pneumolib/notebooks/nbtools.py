@@ -18,6 +18,7 @@ from ..config import IMAGE_SIZES
 from ..data import PneumoniaData, load_pneumoniamnist, npz_filename, resolve_data_dir, subsample
 from ..devices import resolve_device
 from ..errors import ConfigError
+from ..experiments.runs import DataSpec
 from ..paths import display_path, results_dir, results_path, use_profile
 from .plots import use_style
 from ..repro import seed_everything
@@ -143,6 +144,13 @@ def smoke_subset(data: PneumoniaData, session: NotebookSession) -> PneumoniaData
     return subsample(data, seed=session.seed, **SMOKE_SIZES) if session.smoke else data
 
 
+def data_spec(session: NotebookSession, data: PneumoniaData) -> DataSpec:
+    """The :class:`DataSpec` of a notebook's data (the file ``data`` came from, and the smoke
+    subset in the smoke profile), so that runs go through the runner and the run store."""
+    subset = (SMOKE_SIZES["n_train"], SMOKE_SIZES["n_eval"]) if session.smoke else None
+    return DataSpec(str(session.data_dir), data.image_size, subset=subset, subset_seed=session.seed)
+
+
 def save_table(frame: pd.DataFrame, name: str, index: bool = True) -> Path:
     """Write a results table to ``results/metrics/<name>.csv`` (fixed 6 decimals)."""
     path = results_path("metrics", f"{name}.csv")
@@ -151,6 +159,6 @@ def save_table(frame: pd.DataFrame, name: str, index: bool = True) -> Path:
 
 
 __all__ = [
-    "NotebookSession", "check_min_int", "check_seed_groups", "check_seeds", "check_type", "display_path", "load_notebook_data",
+    "NotebookSession", "check_min_int", "data_spec", "check_seed_groups", "check_seeds", "check_type", "display_path", "load_notebook_data",
     "results_dir", "save_table", "smoke_requested", "smoke_subset", "start",
 ]
