@@ -30,9 +30,9 @@ data: $(STAMP)
 run: data
 	$(BIN)/python -m pneumolib notebooks run
 
-# The reference training run of the README (results/runs/resnet18_28px_seed0/).
+# The reference training run of the README (into the run store, results/store/).
 reference: data
-	$(BIN)/python -m pneumolib train --model resnet18 --epochs 10 --seed 0 --out results/runs/resnet18_28px_seed0
+	$(BIN)/python -m pneumolib train --model resnet18 --epochs 10 --seed 0
 
 # Unit tests, then the three notebook regression layers, all writing to a temporary results
 # folder so that committed results are never touched:
@@ -46,7 +46,7 @@ test: data
 	export PNEUMOLIB_DATA=$${PNEUMOLIB_DATA:-$(CURDIR)/data}; \
 	echo "== layer 1: smoke execution"; $(BIN)/python -m pneumolib notebooks run --smoke; \
 	echo "== layer 2: nbval on the fresh executions"; \
-	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $$tmp/notebooks/smoke; \
+	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $$tmp/smoke/notebooks; \
 	echo "== layer 3: nbval-lax on the committed notebooks"; \
 	SMOKE_TEST=1 $(NBVAL) --nbval-lax notebooks; \
 	rm -rf $$tmp

@@ -282,7 +282,7 @@ def _add_notebooks_parser(commands: argparse._SubParsersAction) -> None:
         "run",
         help="execute the notebooks in order into results/notebooks/",
         description="Execute notebooks/NN_*.ipynb in order with papermill, writing executed copies to "
-        "results/notebooks/ (results/notebooks/smoke/ with --smoke), and print pass/fail and time per notebook.",
+        "results/notebooks/ (results/smoke/notebooks/ with --smoke), and print pass/fail and time per notebook.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     run.add_argument("--smoke", action="store_true", help="smoke profile: a few batches and one epoch (also sets SMOKE_TEST=1)")

@@ -87,8 +87,8 @@ def test_papermill_from_notebooks_folder(real_data_dir, tmp_path):
     out = _papermill(["01_data_exploration.ipynb", str(tmp_path / "out.ipynb"), "-p", "smoke", "True"],
                      REPO / "notebooks", tmp_path, real_data_dir)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert (tmp_path / "results" / "figures" / "01_class_balance.png").is_file()
-    assert (tmp_path / "results" / "metrics" / "01_duplicates.csv").is_file()
+    assert (tmp_path / "results" / "smoke" / "figures" / "01_class_balance.png").is_file()  # the smoke profile's place
+    assert (tmp_path / "results" / "smoke" / "metrics" / "01_duplicates.csv").is_file()
 
 
 def test_nbval_lax_catches_a_changed_preprocessing(real_data_dir, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -25,6 +26,56 @@ AUGMENT_PRESETS: dict[str, dict] = {
 }
 
 
+class RandomAffineCrop(v2.Transform):
+    """Per-image random rotation, zoom, translation and square resized crop, in one ``v2.functional.affine``.
+
+    Draws exactly the distribution of :class:`~pneumolib.data.device_batches.BatchAugment` (the fast
+    path), one image at a time: angle uniform in ``[-rotation, rotation]``; zoom uniform in ``scale``;
+    translation uniform in ``[-translate, translate]`` of the input side on each axis, continuous and
+    applied before zoom and rotation; a square crop of area fraction uniform in ``resized_crop``, placed
+    uniformly (continuously) inside the image and resized back to the full side. Zero padding outside
+    the image, bilinear, a single resampling. Stock ``RandomAffine`` rounds translations to whole pixels
+    and translates after zoom and rotation, and ``RandomResizedCrop`` crops whole-pixel rectangles with
+    a random aspect ratio (rejecting those that do not fit), so they cannot draw this distribution.
+    """
+
+    def __init__(
+        self,
+        rotation: float = 0.0,
+        translate: float = 0.0,
+        scale: tuple[float, float] | None = None,
+        resized_crop: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.rotation, self.translate, self.scale, self.resized_crop = rotation, translate, scale, resized_crop
+
+    def make_params(self, flat_inputs: list) -> dict:
+        def uniform(low: float, high: float) -> float:
+            return low + (high - low) * torch.rand(()).item()
+
+        height, width = v2.query_size(flat_inputs)
+        angle = uniform(-self.rotation, self.rotation)
+        zoom = uniform(*self.scale) if self.scale else 1.0
+        # the window's centre in the input, in pixels from the image centre
+        shift_x, shift_y = uniform(-1, 1) * self.translate * width, uniform(-1, 1) * self.translate * height
+        crop = 1.0
+        if self.resized_crop:
+            crop = uniform(*self.resized_crop) ** 0.5  # side fraction of a square crop
+            shift_x += uniform(-1, 1) * (1 - crop) * width / 2
+            shift_y += uniform(-1, 1) * (1 - crop) * height / 2
+        # affine() maps input p to s * R(angle) p + t; the window centre must land on the output centre
+        s, a = zoom / crop, math.radians(angle)
+        tx = -s * (math.cos(a) * shift_x - math.sin(a) * shift_y)
+        ty = -s * (math.sin(a) * shift_x + math.cos(a) * shift_y)
+        return dict(angle=angle, translate=[tx, ty], scale=s)
+
+    def transform(self, inpt: torch.Tensor, params: dict) -> torch.Tensor:
+        return v2.functional.affine(
+            inpt, angle=params["angle"], translate=params["translate"], scale=params["scale"], shear=[0.0, 0.0],
+            interpolation=v2.InterpolationMode.BILINEAR, fill=None,  # fill=None: plain zero padding
+        )
+
+
 def build_augmentation(
     size: int,
     hflip: bool = False,
@@ -33,22 +84,33 @@ def build_augmentation(
     scale: tuple[float, float] | None = None,
     resized_crop: tuple[float, float] | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """A ``transforms.v2`` pipeline for float image tensors (C, H, W), or None when empty."""
+    """A per-image ``transforms.v2`` pipeline for float image tensors (C, H, W), or None when empty.
+
+    Returns images of ``size`` px (resizing first if they come in another size). Its random draws
+    have the same distribution as :class:`~pneumolib.data.device_batches.BatchAugment` with the same
+    arguments (tests/test_augmentation_agreement.py checks this).
+    """
     steps: list[Callable] = []
-    if resized_crop is not None:
-        steps.append(v2.RandomResizedCrop(size, scale=resized_crop, ratio=(0.9, 1.1), antialias=True))
+    if rotation or translate or scale or resized_crop:
+        steps.append(RandomAffineCrop(rotation, translate, scale, resized_crop))
     if hflip:
         steps.append(v2.RandomHorizontalFlip())
-    if rotation or translate or scale:
-        steps.append(
-            v2.RandomAffine(
-                degrees=rotation,
-                translate=(translate, translate) if translate else None,
-                scale=scale,
-                interpolation=v2.InterpolationMode.BILINEAR,
-            )
-        )
-    return v2.Compose(steps) if steps else None
+    if not steps:
+        return None
+    return v2.Compose([_ToSize(size), *steps])
+
+
+class _ToSize(v2.Transform):
+    """Resize (bilinear, antialiased) to ``size`` px only when the image is not that size already."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def transform(self, inpt: torch.Tensor, params: dict) -> torch.Tensor:
+        if tuple(inpt.shape[-2:]) == (self.size, self.size):
+            return inpt
+        return v2.functional.resize(inpt, [self.size, self.size], antialias=True)
 
 
 def augmentation_preset(name: str, size: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
