@@ -67,7 +67,7 @@ class RandomAffineCrop(v2.Transform):
         s, a = zoom / crop, math.radians(angle)
         tx = -s * (math.cos(a) * shift_x - math.sin(a) * shift_y)
         ty = -s * (math.sin(a) * shift_x + math.cos(a) * shift_y)
-        return dict(angle=angle, translate=[tx, ty], scale=s)
+        return {"angle": angle, "translate": [tx, ty], "scale": s}
 
     def transform(self, inpt: torch.Tensor, params: dict) -> torch.Tensor:
         return v2.functional.affine(

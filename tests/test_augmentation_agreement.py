@@ -1,0 +1,127 @@
+"""The two training data paths draw augmentations from the same distribution, preset by preset.
+
+The fast path (``BatchAugment`` in ``DeviceBatches``: one ``affine_grid`` + ``grid_sample`` per batch)
+and the reference path (``augmentation_preset``: per-image ``transforms.v2``) each augment synthetic
+images a few hundred times with fixed seeds. Per-image statistics that reveal the transform are
+compared with two-sample Kolmogorov-Smirnov tests:
+
+* a bright square at the centre: centroid (translation, crop position), mass (zoom, crop area),
+  log(var_x / var_y) (aspect ratio; also sub-pixel blur, so whole-pixel translations show), spread;
+* a bright square off the centre: centroid x (flips), y, distance from the centre (zoom), polar
+  angle (rotation), spread;
+* an all-white image: mean intensity (how much of the output lies outside the image, and how the
+  border is filled).
+
+``test_check_detects_stock_torchvision_pipeline`` shows the check has the power to tell: the stock
+RandomResizedCrop (aspect ratio 0.9-1.1, whole-pixel crops) + RandomHorizontalFlip + RandomAffine
+(whole-pixel translations, fill=0) pipeline the reference path used before fails it.
+
+Not covered: with ``input_size`` above the image size the reference path upsamples before augmenting
+(two bilinear resamplings, slightly more blur) where the fast path resamples once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import ks_2samp
+from torchvision.transforms import v2
+
+from pneumolib.data import Split, augmentation_preset
+from pneumolib.data.device_batches import BatchAugment, DeviceBatches
+
+N = 1000  # augmented copies of each image per path
+MIN_P = 1e-3  # every KS p-value must be above this (the seeds are fixed: the outcome is too)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Per-image transforms of tiny images are far slower with threads fighting over 2 shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def synthetic_images(size: int) -> dict[str, torch.Tensor]:
+    """(size, size) float images in [0, 1] whose per-image statistics reveal the augmentation."""
+    k = round(size * 0.22)
+    centre = torch.zeros(size, size)
+    lo = (size - k) // 2
+    centre[lo : lo + k, lo : lo + k] = 1.0
+    off = torch.zeros(size, size)
+    top, left = round(size * 0.22), round(size * 0.58)
+    off[top : top + k, left : left + k] = 1.0
+    return {"centre": centre, "off_centre": off, "white": torch.ones(size, size)}
+
+
+def statistics(x: torch.Tensor, image: str) -> dict[str, np.ndarray]:
+    """Per-image statistics of augmented copies x (N, S, S), in pixels from the image centre."""
+    size = x.shape[-1]
+    coord = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    x = x.double().clamp_min(0)
+    mass = x.sum((1, 2))
+    if image == "white":
+        return {"mean": (mass / size**2).numpy()}
+    px, py = x.sum(1), x.sum(2)  # marginals along x (columns) and y (rows)
+    cx, cy = (px * coord).sum(1) / mass, (py * coord).sum(1) / mass
+    vx = (px * coord**2).sum(1) / mass - cx**2
+    vy = (py * coord**2).sum(1) / mass - cy**2
+    out = {"cx": cx, "cy": cy, "spread": (vx + vy).sqrt()}
+    if image == "centre":
+        out |= {"mass": mass, "log_aspect": torch.log(vx / vy)}
+    else:
+        out |= {"radius": (cx**2 + cy**2).sqrt(), "angle": torch.atan2(cy, cx.abs())}
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def fast_path(image: torch.Tensor, augment: BatchAugment, seed: int) -> torch.Tensor:
+    uint8 = (image * 255).round().to(torch.uint8).numpy()
+    split = Split(np.repeat(uint8[None], N, axis=0), np.zeros(N, np.int64))
+    batches = DeviceBatches(split, torch.device("cpu"), mean=0.0, std=1.0, augment=augment)
+    return batches.transform(batches.images, torch.Generator().manual_seed(seed), augment=True)[:, 0]
+
+
+def reference_path(image: torch.Tensor, transform, seed: int) -> torch.Tensor:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.stack([transform(image[None])[0] for _ in range(N)])
+
+
+def ks_pvalues(preset: str, size: int, transform) -> dict[str, float]:
+    """KS p-value of every statistic of every synthetic image, fast path against ``transform``."""
+    pvalues = {}
+    for i, (name, image) in enumerate(synthetic_images(size).items()):
+        fast = statistics(fast_path(image, BatchAugment.preset(preset), seed=100 + i), name)
+        ref = statistics(reference_path(image, transform, seed=200 + i), name)
+        for stat in fast:
+            pvalues[f"{name}.{stat}"] = ks_2samp(fast[stat], ref[stat]).pvalue
+    return pvalues
+
+
+@pytest.mark.parametrize("size", [28, 64])
+@pytest.mark.parametrize("preset", ["light", "strong"])
+def test_paths_agree_in_distribution(preset, size):
+    pvalues = ks_pvalues(preset, size, augmentation_preset(preset, size))
+    low = {k: f"{p:.2g}" for k, p in pvalues.items() if p <= MIN_P}
+    assert not low, f"{preset} at {size} px: the two paths differ in {low}"
+
+
+def stock_torchvision(size: int, hflip=False, rotation=0.0, translate=0.0, scale=None, resized_crop=None):
+    """The reference pipeline as it was: stock v2 classes, each with its own conventions."""
+    steps = []
+    if resized_crop is not None:
+        steps.append(v2.RandomResizedCrop(size, scale=resized_crop, ratio=(0.9, 1.1), antialias=True))
+    if hflip:
+        steps.append(v2.RandomHorizontalFlip())
+    steps.append(v2.RandomAffine(rotation, (translate, translate), scale, interpolation=v2.InterpolationMode.BILINEAR))
+    return v2.Compose(steps)
+
+
+@pytest.mark.parametrize("preset", ["light", "strong"])
+def test_check_detects_stock_torchvision_pipeline(preset):
+    from pneumolib.data import AUGMENT_PRESETS
+
+    pvalues = ks_pvalues(preset, 28, stock_torchvision(28, **AUGMENT_PRESETS[preset]))
+    assert min(pvalues.values()) < 1e-8, pvalues
