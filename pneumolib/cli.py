@@ -206,7 +206,10 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     seconds = sum(h["seconds"] for h in history)
     print(f"SimCLR on {len(data.train)} train images: loss {history[0]['loss']:.4f} -> {history[-1]['loss']:.4f} "
           f"in {len(history)} epochs ({seconds:.0f} s)")
-    print(f"wrote {display_path(out)}; use it with --pretrained ssl:{display_path(out)}")
+    shown = display_path(out)
+    if resolve_display_path(shown).resolve() != out.resolve():  # outside the project and results: the path itself
+        shown = str(out)
+    print(f"wrote {shown}; use it with --pretrained ssl:{shown}")
     return 0
 
 

@@ -1,14 +1,27 @@
-import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from pneumolib.cli import main
+from pneumolib.experiments.store import RunStore
 
 
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "pneumolib", *args], capture_output=True, text=True, cwd=cwd)
+def run_cli(*args, cwd=None, results=None):
+    env = {**os.environ, "PNEUMOLIB_RESULTS": str(results)} if results else None
+    return subprocess.run([sys.executable, "-m", "pneumolib", *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> RunStore:
+    """The run store the CLI writes to: results/store in this test's own results folder."""
+    monkeypatch.setenv("PNEUMOLIB_RESULTS", str(tmp_path / "results"))
+    return RunStore(tmp_path / "results" / "store")
+
+
+def stored_records(store: RunStore) -> list[dict]:
+    return [r.fields for r in store.records()]
 
 
 def test_help_lists_commands():
@@ -30,20 +43,25 @@ def test_every_train_option_has_help():
     assert missing == []
 
 
-def test_train_writes_run_folder(fake_data_dir, tmp_path, capsys):
-    out = tmp_path / "run"
-    code = main(["train", "--model", "small_cnn", "--epochs", "2", "--batch-size", "32", "--seed", "4",
-                 "--data-dir", str(fake_data_dir), "--out", str(out), "--no-progress"])
-    assert code == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+def test_train_writes_run_folder(fake_data_dir, store, capsys):
+    args = ["train", "--model", "small_cnn", "--epochs", "2", "--batch-size", "32", "--seed", "4",
+            "--data-dir", str(fake_data_dir), "--no-progress"]
+    assert main(args) == 0
+    (metrics,) = stored_records(store)
     for key in ("auc", "acc", "balanced_accuracy", "sensitivity", "specificity", "f1"):
         assert 0.0 <= metrics["test"][key] <= 1.0 and 0.0 <= metrics["val"][key] <= 1.0
     assert set(metrics["medmnist"]["test"]) == {"auc", "acc"}
     assert metrics["seed"] == 4 and metrics["config"]["model"] == "small_cnn"
     assert {"torch", "torchvision", "numpy", "medmnist"} <= set(metrics["versions"])
     assert metrics["data"]["counts"]["train"] == {"normal": 80, "pneumonia": 160}
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.csv", "metrics.json", "model.pt"]
-    assert "MedMNIST test AUC/ACC" in capsys.readouterr().out
+    assert len(metrics["history"]) == 2 and 0 < metrics["tuned"]["threshold"] < 1  # history and config are in the record
+    folder = store.folder(metrics["run_id"])
+    assert sorted(p.name for p in folder.iterdir()) == ["model.pt", "record.json"]
+    printed = capsys.readouterr().out
+    assert "MedMNIST test AUC/ACC" in printed and f"run folder: results/store/{metrics['run_id']}" in printed
+    assert main(args) == 0  # the same run again: loaded from the store, not trained
+    assert f"run {metrics['run_id']}: loaded from the store" in capsys.readouterr().out
+    assert len(stored_records(store)) == 1
 
 
 @pytest.mark.parametrize(
@@ -55,23 +73,23 @@ def test_train_writes_run_folder(fake_data_dir, tmp_path, capsys):
         (["--pretrained", "/nonexistent/weights.pth", "--model", "resnet18"], "does not exist"),
     ],
 )
-def test_bad_input_gives_one_clear_line(fake_data_dir, tmp_path, args, message, monkeypatch, capsys):
+def test_bad_input_gives_one_clear_line(fake_data_dir, store, args, message, monkeypatch, capsys):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     code = main(["train", "--model", "small_cnn", "--epochs", "1", "--data-dir", str(fake_data_dir),
-                 "--out", str(tmp_path / "r"), "--no-progress", *args])
+                 "--no-progress", *args])
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
-    assert not (tmp_path / "r" / "metrics.json").exists()
+    assert stored_records(store) == []
 
 
 def test_bad_input_message_and_no_traceback(fake_data_dir, tmp_path):
-    out = run_cli("train", "--lr", "-1", "--data-dir", str(fake_data_dir), "--out", str(tmp_path / "r"))
+    out = run_cli("train", "--lr", "-1", "--data-dir", str(fake_data_dir), results=tmp_path / "results")
     assert out.returncode == 2
     assert out.stderr.strip() == "error: lr must be a positive number, got -1.0."
-    out = run_cli("train", "--image-size", "128", "--no-download", "--data-dir", str(tmp_path))
+    out = run_cli("train", "--image-size", "128", "--no-download", "--data-dir", str(tmp_path), results=tmp_path / "results")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"'pneumoniamnist_128.npz' not found in folder '{tmp_path}'" in out.stderr
 
@@ -79,8 +97,14 @@ def test_bad_input_message_and_no_traceback(fake_data_dir, tmp_path):
 @pytest.mark.slow
 def test_train_on_real_data(real_data_dir, tmp_path):
     out = run_cli("train", "--model", "small_cnn", "--epochs", "1", "--data-dir", str(real_data_dir),
-                  "--out", str(tmp_path / "real"), "--no-progress")
+                  "--no-progress", results=tmp_path / "results")
     assert out.returncode == 0, out.stderr
-    metrics = json.loads((tmp_path / "real" / "metrics.json").read_text())
+    (metrics,) = stored_records(RunStore(tmp_path / "results" / "store"))
     assert metrics["data"]["counts"]["test"] == {"normal": 234, "pneumonia": 390}
     assert metrics["test"]["auc"] > 0.9
+
+
+def test_train_has_no_out_flag_and_writes_to_the_run_store(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--out", "somewhere"])
+    assert "unrecognized arguments: --out somewhere" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Grad-CAM sanity checks (deletion, model randomisation), outcome picking, and cached models."""
+"""Grad-CAM sanity checks (deletion, model randomisation), outcome picking, and models from the run store."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from torch import nn
 
 from pneumolib.models.checkpoint import load_checkpoint
 from pneumolib.config import TrainConfig
-from pneumolib.data import load_pneumoniamnist, model_inputs
-from pneumolib.errors import ConfigError
+from pneumolib.data import model_inputs
+from pneumolib.errors import CheckpointError, ConfigError
 from pneumolib.explain.cams import (OUTCOMES, cam_maps, deletion_area, deletion_curve, pick_outcomes,
                                randomization_similarity, randomized_copy)
 from pneumolib.models.zoo import build_model
-from pneumolib.experiments.runs import load_or_train
+from pneumolib.experiments.runner import ensure_run
+from pneumolib.experiments.runs import DataSpec, RunSpec
+from pneumolib.experiments.store import RunStore
 
 
 class LeftHalf(nn.Module):
@@ -91,26 +93,34 @@ def test_small_cnn_without_batch_norm_and_only_there():
         build_model("resnet18", batch_norm=False)
 
 
-def test_load_or_train_reuses_only_the_same_recipe_and_data(fake_data_dir, tmp_path):
-    data = load_pneumoniamnist(28, fake_data_dir)
+def test_ensure_run_reuses_only_the_same_recipe_and_data(fake_data_dir, tmp_path):
+    data = DataSpec(str(fake_data_dir))
+    store = RunStore(tmp_path / "store")
     config = TrainConfig(model="small_cnn", epochs=1, batch_size=32, augment="none", device="cpu")
-    ckpt = tmp_path / "models" / "m.pt"
-    first, how = load_or_train(config, ckpt, data, tmp_path / "runs" / "m", progress=False)
-    assert how.startswith("trained now (no saved model)") and ckpt.is_file()
+    first, how = ensure_run(RunSpec(config, "04/model"), data, store)
+    ckpt = store.model_path(first.run_id)
+    assert how.startswith("trained now") and ckpt.is_file()
     assert load_checkpoint(ckpt)["provenance"]["images"] == {"train": 240, "val": 60, "test": 60}
-    again, how = load_or_train(config, ckpt, data, tmp_path / "runs" / "m", progress=False)
-    assert how.startswith("loaded")
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
-    _, how = load_or_train(TrainConfig(**{**config.to_dict(), "lr": 0.01}), ckpt, data, tmp_path / "r2", progress=False)
-    assert "different recipe" in how
-    smaller = load_pneumoniamnist(28, fake_data_dir)
-    from pneumolib.data import subsample
-    _, how = load_or_train(TrainConfig(**{**config.to_dict(), "lr": 0.01}), ckpt, subsample(smaller, 90, 40), tmp_path / "r3",
-                           progress=False)
-    assert "different data" in how
-    ckpt.write_bytes(b"not a checkpoint")
-    _, how = load_or_train(config, ckpt, data, tmp_path / "r4", progress=False)
-    assert "unreadable" in how
+    assert load_checkpoint(ckpt)["threshold"] == first.threshold  # the model carries its val-picked threshold
+    again, how = ensure_run(RunSpec(config, "03/model"), data, store)  # another notebook, the same run
+    assert how.startswith("loaded") and again.run_id == first.run_id
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()))
+    other, how = ensure_run(RunSpec(TrainConfig(**{**config.to_dict(), "lr": 0.01}), "04/model"), data, store)
+    assert how.startswith("trained now") and other.run_id != first.run_id  # a different recipe is a different run
+    smaller, how = ensure_run(RunSpec(config, "04/model"), DataSpec(str(fake_data_dir), subset=(90, 40)), store)
+    assert how.startswith("trained now") and smaller.run_id != first.run_id  # so is different data
+    assert smaller.fields["data"]["images"] == {"train": 90, "val": 40, "test": 40}
+    (store.folder(first.run_id) / "record.json").write_text("not a record")  # unreadable: trained again
+    _, how = ensure_run(RunSpec(config, "04/model"), data, store)
+    assert how.startswith("trained now") and store.get(first.run_id) is not None
+    ckpt.unlink()  # a record without its model serves tables, and is trained again where the model is needed
+    _, how = ensure_run(RunSpec(config, "04/model"), data, store, need_model=False)
+    assert how.startswith("loaded") and not ckpt.exists()
+    _, how = ensure_run(RunSpec(config, "04/model"), data, store)
+    assert how.startswith("trained now") and ckpt.is_file()
+    ckpt.write_bytes(b"not a checkpoint")  # a damaged model file is never used: a clear error names it
+    with pytest.raises(CheckpointError, match="model.pt' is not a readable PyTorch checkpoint"):
+        ensure_run(RunSpec(config, "04/model"), data, store)
 
 
 @pytest.mark.parametrize("name, size, expected", [

@@ -2,29 +2,42 @@
 
 from __future__ import annotations
 
-import json
+import shutil
 
 from pneumolib.cli import main
 from pneumolib.config import TrainConfig
-from pneumolib.experiments.leaderboard import PUBLISHED, build_leaderboard, recipe_name
+from pneumolib.experiments.leaderboard import OFFICIAL_TEST_IMAGES, PUBLISHED, build_leaderboard, recipe_name
+from pneumolib.experiments.runs import RECORD_FORMAT, RECORD_VERSION, RunRecord, RunSpec
+from pneumolib.experiments.store import RunStore
+
+FINGERPRINT = "0123456789abcdef"  # stands for the data's fingerprint
 
 
-def _run(folder, config: TrainConfig, val_auc: float, test_auc: float, fold=None):
-    folder.mkdir(parents=True)
-    record = {"config": config.to_dict(), "val": {"auc": val_auc}, "test": {"auc": test_auc},
-              "medmnist": {"test": {"auc": test_auc, "acc": 0.9}}}
-    if fold is not None:
-        record["fold"] = fold
-    (folder / "metrics.json").write_text(json.dumps(record))
+def _run(store: RunStore, config: TrainConfig, val_auc: float, test_auc: float, fold=None) -> RunRecord:
+    """A run's record as the runner stores it (in its own folder, named by its run id)."""
+    spec = RunSpec(config, fold=fold, n_folds=5 if fold is not None else None)
+    record = RunRecord({
+        "format": RECORD_FORMAT, "format_version": RECORD_VERSION, "kind": "training",
+        "run_id": spec.run_id(FINGERPRINT), "identity": spec.identity(FINGERPRINT),
+        "config": config.to_dict(), "seed": config.seed,
+        "val": {"auc": val_auc}, "test": {"auc": test_auc}, "medmnist": {"test": {"auc": test_auc, "acc": 0.9}},
+        "tuned": {"criterion": "youden", "threshold": 0.5, "test": {"acc": 0.9}},
+        "data": {"fingerprint": FINGERPRINT, "images": {"train": 4708, "val": 524, "test": OFFICIAL_TEST_IMAGES}},
+        "probabilities": {"val": [0.5] * 524, "test": [0.5] * OFFICIAL_TEST_IMAGES},
+        "tta_probabilities": {"val": [0.5] * 524, "test": [0.5] * OFFICIAL_TEST_IMAGES},
+    })
+    store.save_record(record)
+    return record
 
 
 def test_runs_group_by_recipe_and_order_by_val(tmp_path):
+    store = RunStore(tmp_path / "store")
     small = TrainConfig(model="small_cnn", epochs=4)
-    _run(tmp_path / "runs" / "a0", small, 0.99, 0.95)
-    _run(tmp_path / "runs" / "a1", TrainConfig(model="small_cnn", epochs=4, seed=1), 0.97, 0.97)
-    _run(tmp_path / "runs" / "b0", TrainConfig(model="resnet18"), 0.995, 0.90)
-    _run(tmp_path / "runs" / "cv", small, 0.999, 0.99, fold=0)  # other training data: not on the board
-    board = build_leaderboard(tmp_path)
+    a0 = _run(store, small, 0.99, 0.95)
+    _run(store, TrainConfig(model="small_cnn", epochs=4, seed=1), 0.97, 0.97)
+    _run(store, TrainConfig(model="resnet18"), 0.995, 0.90)
+    _run(store, small, 0.999, 0.99, fold=0)  # other training data: not on the board
+    board = build_leaderboard(store)
     ours = board[board.source.str.startswith("this repository")]
     assert ours.result.tolist() == ["resnet18", "small_cnn epochs=4"]  # by val AUC, not by test AUC
     row = ours.set_index("result").loc["small_cnn epochs=4"]
@@ -33,9 +46,18 @@ def test_runs_group_by_recipe_and_order_by_val(tmp_path):
     assert len(published) == len(PUBLISHED) and published.source.str.contains("taken from the paper").all()
     assert recipe_name(TrainConfig(model="resnet18", seed=5, device="cpu").to_dict()) == "resnet18"
 
+    # the same run, asked for again by another notebook, is stored once and counts once ...
+    _run(store, small, 0.99, 0.95)
+    # ... and a copy of its folder under another name is no run of the store
+    shutil.copytree(store.folder(a0.run_id), store.root / "05_ablation_copy")
+    again = build_leaderboard(store)
+    row = again[again.source.str.startswith("this repository")].set_index("result").loc["small_cnn epochs=4"]
+    assert row.runs == 2 and row.seeds == "0 1" and abs(row.test_auc - 0.96) < 1e-12
+    assert len(row.run_ids.split()) == len(set(row.run_ids.split())) == 2
+
 
 def test_cli_writes_the_csv(tmp_path, capsys):
-    _run(tmp_path / "runs" / "a0", TrainConfig(model="small_cnn"), 0.99, 0.95)
+    _run(RunStore(tmp_path / "store"), TrainConfig(model="small_cnn"), 0.99, 0.95)
     assert main(["leaderboard", "--results", str(tmp_path)]) == 0
     assert (tmp_path / "metrics" / "leaderboard.csv").is_file()
     assert "1 recipes from 1 runs, 5 published results" in capsys.readouterr().out

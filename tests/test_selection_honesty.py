@@ -8,7 +8,7 @@ import numpy as np
 
 from pneumolib.config import TrainConfig
 from pneumolib.data import npz_filename
-from pneumolib.experiments.runner import DataSpec, Task, run_task
+from pneumolib.experiments.runs import DataSpec, RunSpec, train_run
 from conftest import write_fake_npz
 
 
@@ -26,9 +26,9 @@ def test_selected_epoch_and_threshold_ignore_test_labels(tmp_path):
     write_fake_npz(honest, 28, counts=(240, 60, 60))
     flipped = _with_flipped_test_labels(honest, tmp_path / "flipped")
     config = TrainConfig(model="small_cnn", epochs=3, batch_size=32, augment="light", device="cpu")
-    task = Task("honesty/run", config)
-    a = run_task(task, DataSpec(str(honest)))
-    b = run_task(task, DataSpec(str(flipped)))
+    spec = RunSpec(config, "honesty/run")
+    a = train_run(spec, DataSpec(str(honest)).load()).fields
+    b = train_run(spec, DataSpec(str(flipped)).load()).fields
     # everything chosen is identical ...
     assert a["best_epoch"] == b["best_epoch"]
     assert a["tuned"]["threshold"] == b["tuned"]["threshold"]
@@ -53,7 +53,7 @@ def test_the_recipe_search_decides_the_same_without_test_labels(tmp_path):
     base = replace(recipes.BASE_RECIPE, epochs=2, batch_size=32, device="cpu")
     found = []
     for folder in (honest, flipped):
-        result = recipes.run_search(DataSpec(str(folder)), tmp_path / f"runs_{folder.name}", None, [[0], [1]],
+        result = recipes.run_search(DataSpec(str(folder)), tmp_path / f"store_{folder.name}", None, [[0], [1]],
                                     base=base, log=None, executor=ThreadPoolExecutor(1))
         found.append(result)
     a, b = found

@@ -65,17 +65,26 @@ def test_ssl_source_errors_are_specific(ssl_checkpoint, tmp_path):
         PretrainConfig(batch_size=1)
 
 
-def test_cli_pretrain_then_train_from_it(fake_data_dir, tmp_path, capsys):
+def test_cli_pretrain_then_train_from_it(fake_data_dir, tmp_path, capsys, monkeypatch):
     from pneumolib.cli import main
+    from pneumolib.experiments.store import RunStore
 
+    monkeypatch.setenv("PNEUMOLIB_RESULTS", str(tmp_path / "results"))
     ckpt = tmp_path / "ssl.pt"
-    assert main(["pretrain", "--data-dir", str(fake_data_dir), "--model", "small_cnn", "--epochs", "1",
-                 "--batch-size", "64", "--device", "cpu", "--out", str(ckpt), "--no-progress"]) == 0
+    pretrain_args = ["pretrain", "--data-dir", str(fake_data_dir), "--model", "small_cnn", "--epochs", "1",
+                     "--batch-size", "64", "--device", "cpu", "--out", str(ckpt), "--no-progress"]
+    assert main(pretrain_args) == 0
     assert f"--pretrained ssl:{ckpt}" in capsys.readouterr().out
+    written = ckpt.read_bytes()
+    assert main(pretrain_args) == 2  # an existing checkpoint is not replaced without a word
+    assert "exists already; pass --out elsewhere, or --overwrite to replace it." in capsys.readouterr().err
+    assert ckpt.read_bytes() == written
     assert main(["train", "--data-dir", str(fake_data_dir), "--model", "small_cnn", "--pretrained", f"ssl:{ckpt}",
-                 "--epochs", "1", "--augment", "none", "--device", "cpu", "--out", str(tmp_path / "run"),
-                 "--no-progress"]) == 0
-    assert (tmp_path / "run" / "metrics.json").is_file()
+                 "--epochs", "1", "--augment", "none", "--device", "cpu", "--no-progress"]) == 0
+    (record,) = RunStore(tmp_path / "results" / "store").records()
+    assert record.config.pretrained == f"ssl:{ckpt}"
+    assert record.fields["identity"]["pretrained_checkpoint"]  # the run depends on this very pretraining
     assert main(["train", "--data-dir", str(fake_data_dir), "--model", "resnet18", "--pretrained", f"ssl:{ckpt}",
-                 "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
+                 "--epochs", "1", "--device", "cpu", "--no-progress"]) == 2
     assert "holds a 'small_cnn' backbone" in capsys.readouterr().err
+    assert main([*pretrain_args, "--overwrite"]) == 0 and ckpt.read_bytes() != written

@@ -48,6 +48,7 @@ class RunResults:
     table: pd.DataFrame
     records: dict[str, RunRecord] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)  # keys loaded from the store
+    failures: dict[str, BaseException] = field(default_factory=dict)  # key -> the exception of a failed run
 
     def __getitem__(self, key: str) -> RunRecord:
         return self.records[key]
@@ -91,6 +92,7 @@ def run_many(
     reused = list(done)
     say(f"{len(specs)} runs: {len(done)} already in the store ({store.root.name}/), {len(pending)} to run")
     errors: dict[str, str] = {}
+    failures: dict[str, BaseException] = {}
     if pending:
         own = executor is None
         if own:
@@ -111,6 +113,7 @@ def run_many(
                         store.save_record(record)
                     except Exception as exc:  # one failed run must not lose the others
                         errors[spec.key] = f"{type(exc).__name__}: {exc}"
+                        failures[spec.key] = exc
                         say(f"[{finished}/{len(pending)}] {spec.key}: FAILED ({errors[spec.key]})")
                         continue
                     done[spec.key] = record
@@ -120,7 +123,7 @@ def run_many(
             if own:
                 executor.shutdown(wait=True, cancel_futures=True)
     table = results_table([(spec, done.get(spec.key), errors.get(spec.key)) for spec in specs])
-    return RunResults(table, {k: done[k] for k in keys if k in done}, reused)
+    return RunResults(table, {k: done[k] for k in keys if k in done}, reused, failures)
 
 
 def _waves(pending: list[RunSpec], fingerprint: str) -> list[list[RunSpec]]:
@@ -178,6 +181,8 @@ def ensure_run(spec: RunSpec, data_spec: DataSpec, store: RunStore | None = None
     store = store or RunStore()
     result = run_many([spec], data_spec, store, executor=InProcessExecutor(), need_models=need_model,
                       progress=progress, log=None)
+    if spec.key in result.failures:  # the run's own error (a clear ConfigError, DeviceUnavailableError, ...)
+        raise result.failures[spec.key]
     if spec.key not in result.records:
         raise RuntimeError(f"Run {spec.key!r} failed: {result.table.error.iloc[0]}")
     record = result[spec.key]
