@@ -90,7 +90,9 @@ def run_suite(
         runs.append(NotebookRun(path.stem, status, time.perf_counter() - start, out, error))
         if status == "passed":
             strip_run_metadata(out)
-            if write_back:
-                out_text = out.read_text()
-                path.write_text(out_text)
+            if write_back:  # the committed notebook keeps its defaults: no papermill-injected cell
+                committed = nbformat.read(out, as_version=4)
+                committed.cells = [c for c in committed.cells
+                                   if "injected-parameters" not in c.metadata.get("tags", [])]
+                nbformat.write(committed, path)
     return runs
