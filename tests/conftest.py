@@ -48,7 +48,7 @@ def real_data_dir() -> Path:
     """The real PneumoniaMNIST (28 px). In CI $PNEUMOLIB_DATA is set, so a missing file fails."""
     for candidate in REAL_DATA_CANDIDATES:
         if candidate and (Path(candidate) / "pneumoniamnist.npz").is_file():
-            return Path(candidate)
+            return Path(candidate).resolve()
     if os.environ.get("PNEUMOLIB_DATA"):
         pytest.fail(f"$PNEUMOLIB_DATA={os.environ['PNEUMOLIB_DATA']} holds no pneumoniamnist.npz")
     pytest.skip("real PneumoniaMNIST not found: set PNEUMOLIB_DATA or place ../shared/data beside the repo")

@@ -97,8 +97,9 @@ def test_nbval_lax_catches_a_changed_preprocessing(real_data_dir, tmp_path):
     shutil.copytree(REPO / "pneumolib", shadow / "pneumolib")
     config = shadow / "pneumolib" / "config.py"
     source = config.read_text()
-    assert "norm_mean: float = 0.5" in source
-    config.write_text(source.replace("norm_mean: float = 0.5", "norm_mean: float = 0.45"))
+    default = "norm_mean: float = option(0.5,"
+    assert source.count(default) == 1, "the norm_mean default moved; update this test's edit"
+    config.write_text(source.replace(default, "norm_mean: float = option(0.45,"))
     env = {**os.environ, "PYTHONPATH": str(shadow), "SMOKE_TEST": "1", "PNEUMOLIB_RESULTS": str(tmp_path / "r"),
            "PNEUMOLIB_DATA": str(real_data_dir)}
     args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
