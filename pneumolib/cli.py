@@ -462,7 +462,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         options.update(steps=2, warmup=1, repeats=1)
         cases = [BenchCase("small_cnn", 28)]
     table = run_bench(resolve_data_dir(args.data_dir), args.device, cases, **options)
-    path = results_path("metrics", "bench_smoke.csv" if args.smoke else "bench.csv")
+    on_gpu = not table.device[0].lower().startswith("cpu")
+    name = "bench" + ("_gpu" if on_gpu else "") + ("_smoke" if args.smoke else "")
+    path = results_path("metrics", f"{name}.csv")  # CPU and GPU figures live side by side
     table.to_csv(path, index=False, float_format="%.4f")
     shown = [c for c in ("model", "size", "phase", "reference_img_s", "pneumolib_img_s", "ratio", "synthetic_img_s",
                          "share_of_synthetic", "reference_peak_mib", "pneumolib_peak_mib", "memory_ratio") if c in table]

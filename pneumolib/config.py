@@ -25,13 +25,21 @@ DATA_PATHS = ("auto", "fast", "reference")
 AMP_MODES = ("auto", "off", "bf16")
 
 
-def option(default: Any, help: str, group: str, choices: tuple | None = None) -> Any:
+_NO_OFF_VALUE = object()
+
+
+def option(default: Any, help: str, group: str, choices: tuple | None = None, off: Any = _NO_OFF_VALUE) -> Any:
     """A :class:`TrainConfig` field with what the command line needs: help text, group, choices.
 
     ``python -m pneumolib train`` builds one flag per field from this, so the dataclass is the only
     place where an option, its default, its allowed values and its meaning are written down.
+    ``off`` is the value at which the option does nothing; a run with the option off leaves it out
+    of its identity, so adding such an option later does not rename the runs already stored.
     """
-    return field(default=default, metadata={"help": help, "group": group, "choices": choices})
+    metadata = {"help": help, "group": group, "choices": choices}
+    if off is not _NO_OFF_VALUE:
+        metadata["off"] = off
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -53,8 +61,8 @@ class TrainConfig:
     freeze: str = option("none", "which layers to freeze", "model", FREEZE_POLICIES)
     batch_norm: bool = option(True, "small_cnn only: false removes its BatchNorm layers (an ablation)", "model")
     head_epochs: int = option(0, "two-stage fine-tuning: first train only the head for this many epochs; 0 = off",
-                              "model")
-    head_lr: float | None = option(None, "learning rate of the head-only stage; none = 10 x lr", "model")
+                              "model", off=0)
+    head_lr: float | None = option(None, "learning rate of the head-only stage; none = 10 x lr", "model", off=None)
     image_size: int = option(28, "which PneumoniaMNIST file to load (px)", "data", IMAGE_SIZES)
     input_size: int | None = option(None, "upsample to this model input size (px); none = image size", "data")
     augment: str = option("light", "augmentation preset for training images", "data", AUGMENT_PRESETS)
@@ -74,21 +82,22 @@ class TrainConfig:
     scheduler: str = option("cosine", "learning-rate schedule (per epoch)", "optimisation", SCHEDULERS)
     step_size: int = option(5, "step scheduler: epochs between decays", "optimisation")
     gamma: float = option(0.1, "step/plateau scheduler: decay factor", "optimisation")
-    grad_clip: float | None = option(None, "clip the gradient norm to this value; none = off", "optimisation")
+    grad_clip: float | None = option(None, "clip the gradient norm to this value; none = off", "optimisation", off=None)
     class_weighting: str = option("none", "pos_weight = n_normal/n_pneumonia in the BCE loss", "optimisation",
                                   CLASS_WEIGHTING)
-    label_smoothing: float = option(0.0, "binary label smoothing epsilon, in [0, 0.5)", "optimisation")
-    mixup_alpha: float = option(0.0, "mixup of batch pairs, Beta(alpha, alpha); 0 = off", "optimisation")
+    label_smoothing: float = option(0.0, "binary label smoothing epsilon, in [0, 0.5)", "optimisation",
+                                   off=0.0)
+    mixup_alpha: float = option(0.0, "mixup of batch pairs, Beta(alpha, alpha); 0 = off", "optimisation", off=0.0)
     cutmix_alpha: float = option(0.0, "CutMix, Beta(alpha, alpha); 0 = off (with mixup, each batch uses one)",
-                                 "optimisation")
+                                 "optimisation", off=0.0)
     ema_decay: float | None = option(None, "validate and keep an EMA of the weights (e.g. 0.99); none = off",
-                                     "optimisation")
+                                     "optimisation", off=None)
     warmup_epochs: int = option(0, "linear learning-rate warm-up epochs before the schedule (cosine or none)",
-                                "optimisation")
+                                "optimisation", off=0)
     distill_weight: float = option(0.0, "weight of a teacher's probabilities in the targets (needs a teacher)",
-                                   "optimisation")
+                                   "optimisation", off=0.0)
     monitor: str = option("val_auc", "val metric for epoch selection and early stopping", "optimisation", MONITORS)
-    patience: int | None = option(None, "early-stopping patience in epochs; none = off", "optimisation")
+    patience: int | None = option(None, "early-stopping patience in epochs; none = off", "optimisation", off=None)
     amp: str = option("auto", "bf16 autocast; auto = on CUDA, and for CPU training where it pays (see README)",
                       "run", AMP_MODES)
     device: str = option("auto", "auto picks CUDA when available; cuda without a GPU is an error", "run", DEVICES)
@@ -162,6 +171,14 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def identity_dict(self) -> dict[str, Any]:
+        """The options that make a run this run: all but the device it ran on and options left off."""
+        values = self.to_dict()
+        for f in dataclasses.fields(self):
+            if f.name == "device" or ("off" in f.metadata and values[f.name] == f.metadata["off"]):
+                values.pop(f.name)
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":

@@ -130,6 +130,22 @@ def test_every_component_trains_end_to_end(fake_data_dir):
     assert all(torch.equal(v, history.best_state[k]) for k, v in model.state_dict().items())
 
 
+def test_two_stage_fine_tuning_distils_from_the_teacher(fake_data_dir):
+    """With head_epochs, both stages learn from the teacher: at distill_weight 1 the targets are the
+    teacher's alone, so two different teachers give two different students from the same seed."""
+    data = load_pneumoniamnist(28, fake_data_dir, download=False)
+    config = replace(TINY, epochs=2, head_epochs=1, distill_weight=1.0)
+    students = []
+    for teacher_seed in (1, 2):
+        torch.manual_seed(teacher_seed)
+        teacher = build_model_from_config(TINY).eval()
+        student = build_model_from_config(config)
+        history = fit(student, data, config, progress=False, teacher=teacher)
+        assert [r["stage"] for r in history.records] == [1, 2]
+        students.append(student.state_dict())
+    assert any(not torch.equal(v, students[1][k]) for k, v in students[0].items())
+
+
 def test_tta_identity_view_matches_plain_prediction(fake_data_dir):
     data = load_pneumoniamnist(28, fake_data_dir, download=False)
     model = build_model_from_config(TINY).eval()

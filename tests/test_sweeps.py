@@ -4,7 +4,6 @@ LocalCluster; one run function for every kind of run."""
 from __future__ import annotations
 
 import json
-import shutil
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
 
@@ -244,10 +243,9 @@ def test_results_saved_before_new_config_options_still_read(fake_data_dir, tmp_p
     pd.testing.assert_frame_equal(table, result.table)
 
 
-@pytest.mark.xfail(strict=True, reason="a run's identity (and run id) is its full config: a config option added "
-                   "later, even at a default that reproduces the old behaviour, makes every stored run new")
 def test_results_saved_before_new_config_options_still_count(fake_data_dir, tmp_path):
-    """The old resume guarantee: runs stored before new config options existed are not run again."""
+    """Runs stored before new config options existed are not run again: an option that is off is not
+    part of a run's identity. A changed value of an existing option still makes a new run."""
     import hashlib
 
     spec, store = DataSpec(str(fake_data_dir)), RunStore(tmp_path / "store")
@@ -258,10 +256,13 @@ def test_results_saved_before_new_config_options_still_count(fake_data_dir, tmp_
             del saved["config"][option]
             saved["identity"]["config"].pop(option, None)
         digest = hashlib.sha256(json.dumps(saved["identity"], sort_keys=True).encode()).hexdigest()[:12]
-        saved["run_id"] = f"small_cnn-seed0-{digest}"
-        shutil.move(store.folder(result[key].run_id), store.folder(saved["run_id"]))
-        (store.folder(saved["run_id"]) / RECORD_FILE).write_text(json.dumps(saved))
+        assert f"small_cnn-seed0-{digest}" == result[key].run_id  # options that are off are not in the identity
+        (store.folder(result[key].run_id) / RECORD_FILE).write_text(json.dumps(saved))
     run_many(tasks_for(), spec, store, executor=RefusingExecutor(), log=None)
+    with pytest.raises(AssertionError, match="submitted again"):  # a changed default is a new run
+        run_many(tasks_for(replace(TINY, weight_decay=1e-4)), spec, store, executor=RefusingExecutor(), log=None)
+    with pytest.raises(AssertionError, match="submitted again"):  # and so is an option switched on
+        run_many(tasks_for(replace(TINY, mixup_alpha=0.2)), spec, store, executor=RefusingExecutor(), log=None)
 
 
 def test_one_run_function_for_every_path_with_resume_and_shared_runs(fake_data_dir, tmp_path):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
+from sklearn.metrics import brier_score_loss, log_loss
 
 from .metrics import check_predictions
 
@@ -43,7 +44,7 @@ def expected_calibration_error(y_true: np.ndarray, y_prob: np.ndarray, n_bins: i
 def brier_score(y_true: np.ndarray, y_prob: np.ndarray) -> float:
     """Mean squared difference between probability and label (lower is better; 0.25 = always 0.5)."""
     y_true, y_prob = check_predictions(y_true, y_prob)
-    return float(np.mean((y_prob - y_true) ** 2))
+    return float(brier_score_loss(y_true, y_prob, pos_label=1))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -52,7 +53,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def _nll(y: np.ndarray, logits: np.ndarray) -> float:
-    # log(1 + exp(-z)) for y=1 and log(1 + exp(z)) for y=0, computed stably
+    # from logits, so the temperature search stays stable: log(1 + exp(-z)) for y=1, log(1 + exp(z)) for y=0
     return float(np.mean(np.logaddexp(0.0, np.where(y == 1, -logits, logits))))
 
 
@@ -83,5 +84,5 @@ def calibration_summary(splits: dict[str, tuple[np.ndarray, np.ndarray]], n_bins
     for name, (y, p) in splits.items():
         y, p = check_predictions(y, p)
         rows.append({"predictions": name, "ece": expected_calibration_error(y, p, n_bins),
-                     "brier": brier_score(y, p), "nll": _nll(y, _logit(p))})
+                     "brier": brier_score(y, p), "nll": float(log_loss(y, p, labels=[0, 1]))})
     return pd.DataFrame(rows).set_index("predictions")

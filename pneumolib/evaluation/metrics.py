@@ -108,20 +108,6 @@ def _bootstrap_indices(y_true: np.ndarray, n_boot: int, seed: int) -> np.ndarray
     return np.concatenate(draws, axis=1)
 
 
-def bootstrap_ci(
-    y_true: np.ndarray,
-    y_prob: np.ndarray,
-    metric: str = "auc",
-    threshold: float = 0.5,
-    n_boot: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Percentile bootstrap CI of one :func:`binary_metrics` key: ``{estimate, low, high}``."""
-    row = bootstrap_table(y_true, y_prob, threshold, (metric,), n_boot, level, seed).iloc[0]
-    return {"estimate": float(row["estimate"]), "low": float(row["low"]), "high": float(row["high"])}
-
-
 def paired_bootstrap_auc_diff(
     y_true: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0
 ) -> dict[str, float]:

@@ -3,8 +3,9 @@ threshold picked on val, then scored once on test, into one :class:`RunRecord`.
 
 Every notebook, every CLI command and every sweep worker trains through :func:`train_run`, so
 two-stage fine-tuning, distillation, the val-picked threshold and the test-time-augmented
-probabilities are in every record. A run is identified by :meth:`RunSpec.identity`: its full
-config (without the device it ran on), the fingerprint of the data, the fold and the teachers.
+probabilities are in every record. A run is identified by :meth:`RunSpec.identity`: its config
+(without the device it ran on, and without options that are off), the fingerprint of the data,
+the fold and the teachers.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ..models import ProbabilityEnsemble, average_probabilities, build_model_fro
 from ..models.pretrained import SSL_PREFIX, load_ssl_checkpoint
 from ..paths import resolve_display_path
 from ..repro import package_versions, seed_everything
-from ..training import fit, fit_two_stage, predict_split
+from ..training import fit, predict_split
 from ..training.tta import predict_tta
 
 RECORD_FORMAT = "pneumolib-run-record"
@@ -112,8 +113,7 @@ class RunSpec:
 
     def identity(self, fingerprint: str) -> dict[str, Any]:
         """Everything that makes this run this run (the device it runs on does not)."""
-        config = {k: v for k, v in self.config.to_dict().items() if k != "device"}
-        identity = {"config": config, "data": fingerprint, "fold": self.fold, "n_folds": self.n_folds,
+        identity = {"config": self.config.identity_dict(), "data": fingerprint, "fold": self.fold, "n_folds": self.n_folds,
                     "fold_seed": self.fold_seed if self.fold is not None else None, "teacher": list(self.teacher)}
         ssl = _pretrained_identity(self.config.pretrained)
         if ssl:
@@ -203,10 +203,7 @@ def train_run(
     used = run_data(spec, data)
     seed_everything(config.seed)
     model = build_model_from_config(config)
-    if config.head_epochs:
-        history = fit_two_stage(model, used, config, progress=progress)
-    else:
-        history = fit(model, used, config, progress=progress, teacher=teacher)
+    history = fit(model, used, config, progress=progress, teacher=teacher)  # two-stage when config.head_epochs
     run_config = replace(config, device=str(device))
     probs = {s: predict_split(model, used.split(s), run_config, device) for s in SPLITS_SCORED}
     tta = {s: predict_tta(model, used.split(s), run_config, device=device) for s in SPLITS_SCORED}

@@ -282,7 +282,10 @@ def fit(
     """
     if config.distill_weight and teacher is None:
         raise ValueError(f"distill_weight={config.distill_weight} needs a teacher model; pass teacher=... "
-                         "(for example an ensemble from pneumolib.ensemble).")
+                         "(for example pneumolib.experiments.runs.teacher_ensemble(models), or give the "
+                         "RunSpec teacher run ids).")
+    if config.head_epochs:  # two-stage fine-tuning is asked for by the config
+        return fit_two_stage(model, data, config, progress=progress, teacher=teacher)
     seed_everything(config.seed)
     device = resolve_device(config.device)
     batches = RunBatches(data, config, device)
@@ -352,12 +355,15 @@ def fit(
     return history
 
 
-def fit_two_stage(model: nn.Module, data: PneumoniaData, config: TrainConfig, progress: bool = True) -> History:
+def fit_two_stage(
+    model: nn.Module, data: PneumoniaData, config: TrainConfig, progress: bool = True, teacher: nn.Module | None = None,
+) -> History:
     """Two-stage fine-tuning: train the head alone (backbone frozen), then everything.
 
     Stage 1 runs ``config.head_epochs`` at ``config.head_lr`` (default ``10 * config.lr``); stage 2
     runs ``config.epochs - config.head_epochs`` at ``config.lr`` with ``config.freeze`` restored. The
-    best epoch over both stages is kept. Records carry a ``stage`` column.
+    best epoch over both stages is kept. Records carry a ``stage`` column. A ``teacher`` (with
+    ``config.distill_weight``) distils into both stages.
     """
     head_epochs, head_lr = config.head_epochs, config.head_lr
     if not head_epochs:
@@ -365,10 +371,10 @@ def fit_two_stage(model: nn.Module, data: PneumoniaData, config: TrainConfig, pr
     apply_freeze(model, "backbone")
     single = dict(head_epochs=0, head_lr=None)  # each stage is a plain fit
     stage1 = fit(model, data, replace(config, epochs=head_epochs, lr=head_lr or config.lr * 10, patience=None, **single),
-                 progress=progress, restore_best=False)
+                 progress=progress, restore_best=False, teacher=teacher)
     apply_freeze(model, config.freeze)
     stage2 = fit(model, data, replace(config, epochs=config.epochs - head_epochs, **single), progress=progress,
-                 restore_best=False)
+                 restore_best=False, teacher=teacher)
     history = History(monitor=config.monitor, stopped_early=stage2.stopped_early)
     for record in stage1.records:
         history.records.append({**record, "stage": 1})
