@@ -1,7 +1,8 @@
 """pneumolib: pneumonia detection on chest X-rays (PneumoniaMNIST) for teaching and research.
 
-Modules, in the order data flows: ``data`` -> ``models`` -> ``train`` -> ``metrics``.
-``config`` holds the one typed run configuration; ``checkpoint`` saves and loads models.
+Sub-packages by stage, in the order data flows: ``data`` -> ``models`` -> ``training`` ->
+``evaluation`` -> ``explain`` -> ``experiments`` -> ``deploy``, and ``notebooks`` for the notebooks'
+helpers. ``config`` holds the one typed run configuration (see the README's Layout section).
 """
 
 from ._torchvision_compat import ensure_torchvision_importable
