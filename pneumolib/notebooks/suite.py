@@ -90,9 +90,14 @@ def run_suite(
         runs.append(NotebookRun(path.stem, status, time.perf_counter() - start, out, error))
         if status == "passed":
             strip_run_metadata(out)
-            if write_back:  # the committed notebook keeps its defaults: no papermill-injected cell
-                committed = nbformat.read(out, as_version=4)
-                committed.cells = [c for c in committed.cells
-                                   if "injected-parameters" not in c.metadata.get("tags", [])]
-                nbformat.write(committed, path)
+            if write_back:
+                write_outputs_back(out, path)
     return runs
+
+
+def write_outputs_back(executed: Path, notebook: Path) -> None:
+    """Write an executed notebook over the committed one, without papermill's injected-parameters
+    cell: the committed notebook keeps its defaults in its ``parameters`` cell."""
+    committed = nbformat.read(executed, as_version=4)
+    committed.cells = [c for c in committed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    nbformat.write(committed, notebook)
