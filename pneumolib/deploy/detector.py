@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -54,8 +55,7 @@ class PneumoniaDetector:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, threshold: float | None = None, device: str = "auto") -> "PneumoniaDetector":
         """A detector running the PyTorch model of a pneumolib checkpoint (loaded with weights_only=True)."""
-        from dataclasses import replace
-
+        # torch is imported here, not at the top, so that the ONNX detector runs without torch installed
         from ..models.zoo import load_model
         from ..data import Split, model_inputs
         from ..devices import resolve_device
