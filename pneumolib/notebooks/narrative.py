@@ -1,0 +1,70 @@
+"""Sentences built from numbers: the notebooks' verdicts are rendered from their results, never typed.
+
+A verdict says only what its numbers support. A difference whose confidence interval holds zero,
+or that lies inside the seed spread, is "about level", never "beats". Each function returns
+Markdown; :func:`show` displays it in a notebook (and prints it elsewhere).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def fmt(value: float, digits: int = 4) -> str:
+    """A number as the notebooks print it."""
+    return f"{value:.{digits}f}"
+
+
+def mean_sd(values: Sequence[float], digits: int = 4) -> str:
+    """``mean ± sd`` over seeds (sample sd); one value is shown alone, since one seed has no spread."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return fmt(values[0], digits)
+    return f"{fmt(values.mean(), digits)} ± {fmt(values.std(ddof=1), digits)}"
+
+
+def ci_verdict(name_a: str, name_b: str, diff: float, low: float, high: float, metric: str = "test AUC",
+               level: int = 95) -> str:
+    """A paired difference ``a - b`` with its CI: "beats" only when the CI excludes zero."""
+    numbers = f"{metric} difference {diff:+.4f}, {level}% CI [{low:+.4f}, {high:+.4f}]"
+    if low > 0:
+        return f"**{name_a} beats {name_b}** ({numbers}: the interval lies above zero)."
+    if high < 0:
+        return f"**{name_b} beats {name_a}** ({numbers}: the interval lies below zero)."
+    return f"**{name_a} and {name_b} are about level** ({numbers}: the interval holds zero)."
+
+
+def seed_verdict(name_a: str, values_a: Sequence[float], name_b: str, values_b: Sequence[float],
+                 metric: str = "test AUC") -> str:
+    """Two arms over seeds: "ahead" only when the gap in means exceeds both arms' seed spreads."""
+    a, b = np.asarray(values_a, dtype=float), np.asarray(values_b, dtype=float)
+    gap = a.mean() - b.mean()
+    spread = max(a.std(ddof=1) if len(a) > 1 else 0.0, b.std(ddof=1) if len(b) > 1 else 0.0)
+    numbers = f"{metric} {mean_sd(a)} vs {mean_sd(b)} over {len(a)} and {len(b)} seeds"
+    if min(len(a), len(b)) < 2:
+        return f"{name_a} vs {name_b}: {numbers}; one seed shows no spread, so no verdict."
+    if abs(gap) > spread:
+        ahead, behind = (name_a, name_b) if gap > 0 else (name_b, name_a)
+        return f"**{ahead} is ahead of {behind}** ({numbers}: the gap {abs(gap):.4f} exceeds the seed sd)."
+    return (f"**{name_a} and {name_b} are about level** ({numbers}: the gap {abs(gap):.4f} is within the "
+            f"seed sd {spread:.4f}).")
+
+
+def inside_ci(value: float, low: float, high: float) -> bool:
+    return low <= value <= high
+
+
+def show(markdown: str) -> None:
+    """Display Markdown in a notebook; print it anywhere else."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:  # IPython is optional outside notebooks
+        print(markdown)
+        return
+    if get_ipython() is None:
+        print(markdown)
+    else:
+        display(Markdown(markdown))

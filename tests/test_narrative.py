@@ -1,0 +1,24 @@
+"""Verdicts rendered from numbers say only what the numbers support."""
+
+import pytest
+
+from pneumolib.notebooks.narrative import ci_verdict, mean_sd, seed_verdict
+
+
+def test_ci_verdict_says_beats_only_outside_the_interval():
+    assert ci_verdict("A", "B", 0.012, 0.004, 0.020).startswith("**A beats B**")
+    assert ci_verdict("A", "B", -0.012, -0.020, -0.004).startswith("**B beats A**")
+    level = ci_verdict("A", "B", 0.003, -0.002, 0.008)
+    assert "about level" in level and "beats" not in level and "[-0.0020, +0.0080]" in level
+
+
+def test_seed_verdict_needs_a_gap_beyond_the_seed_spread():
+    assert "is ahead of" in seed_verdict("CNN", [0.970, 0.968, 0.972], "ResNet", [0.955, 0.957, 0.953])
+    level = seed_verdict("CNN", [0.970, 0.960, 0.980], "ResNet", [0.965, 0.955, 0.975])
+    assert "about level" in level and "ahead" not in level
+    assert "no verdict" in seed_verdict("A", [0.9], "B", [0.8])
+
+
+@pytest.mark.parametrize("values, shown", [([0.5], "0.5000"), ([0.9, 0.92, 0.94], "0.9200 ± 0.0200")])
+def test_mean_sd(values, shown):
+    assert mean_sd(values) == shown
