@@ -217,9 +217,10 @@ def _add_leaderboard_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "leaderboard",
         help="collect every run's val/test numbers, next to the published results",
-        description="Scan results/runs for finished runs (training runs and sweep runs on the official split), "
-        "group them by recipe (mean and sd over seeds, ordered by val AUC) and add the published "
-        "PneumoniaMNIST results, marked as taken from their papers. Writes results/metrics/leaderboard.csv.",
+        description="Read the run store (results/store) for runs on the official split, one row per recipe, "
+        "final model (one run, ensemble, with or without TTA, distilled), epochs and input size (mean and sd "
+        "over seeds, ordered by val AUC), and add the published PneumoniaMNIST results, marked as taken from "
+        "their papers. Writes results/metrics/leaderboard.csv.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--results", default=None, help="results folder (default: $PNEUMOLIB_RESULTS, then results/)")
@@ -247,7 +248,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6f")  # as the notebooks write tables
     ours = table[table.source.str.startswith("this repository")]
-    print(f"{len(ours)} recipes from {int(ours.runs.sum()) if len(ours) else 0} runs, "
+    print(f"{len(ours)} rows from {int(ours.runs.sum()) if len(ours) else 0} runs, "
           f"{len(table) - len(ours)} published results -> {display_path(out)}")
     return 0
 

@@ -39,20 +39,21 @@ def test_runs_group_by_recipe_and_order_by_val(tmp_path):
     _run(store, small, 0.999, 0.99, fold=0)  # other training data: not on the board
     board = build_leaderboard(store)
     ours = board[board.source.str.startswith("this repository")]
-    assert ours.result.tolist() == ["resnet18", "small_cnn epochs=4"]  # by val AUC, not by test AUC
-    row = ours.set_index("result").loc["small_cnn epochs=4"]
-    assert row.seeds == "0 1" and row.runs == 2 and abs(row.test_auc - 0.96) < 1e-12
+    assert ours.result.tolist() == ["ResNet-18, scratch", "small CNN, scratch"]  # by val AUC, not by test AUC
+    assert ours.epochs.tolist() == [10, 4] and ours.final_model.tolist() == ["one run", "one run"]
+    row = ours.set_index("result").loc["small CNN, scratch"]
+    assert row.seeds == "0, 1" and row.runs == 2 and abs(row.test_auc - 0.96) < 1e-12
     published = board[board.source.str.startswith("published")]
     assert len(published) == len(PUBLISHED) and published.source.str.contains("taken from the paper").all()
-    assert recipe_name(TrainConfig(model="resnet18", seed=5, device="cpu").to_dict()) == "resnet18"
+    assert recipe_name(TrainConfig(model="resnet18", seed=5, device="cpu").to_dict()) == "ResNet-18, scratch"
 
     # the same run, asked for again by another notebook, is stored once and counts once ...
     _run(store, small, 0.99, 0.95)
     # ... and a copy of its folder under another name is no run of the store
     shutil.copytree(store.folder(a0.run_id), store.root / "05_ablation_copy")
     again = build_leaderboard(store)
-    row = again[again.source.str.startswith("this repository")].set_index("result").loc["small_cnn epochs=4"]
-    assert row.runs == 2 and row.seeds == "0 1" and abs(row.test_auc - 0.96) < 1e-12
+    row = again[again.source.str.startswith("this repository")].set_index("result").loc["small CNN, scratch"]
+    assert row.runs == 2 and row.seeds == "0, 1" and abs(row.test_auc - 0.96) < 1e-12
     assert len(row.run_ids.split()) == len(set(row.run_ids.split())) == 2
 
 
@@ -60,4 +61,21 @@ def test_cli_writes_the_csv(tmp_path, capsys):
     _run(RunStore(tmp_path / "store"), TrainConfig(model="small_cnn"), 0.99, 0.95)
     assert main(["leaderboard", "--results", str(tmp_path)]) == 0
     assert (tmp_path / "metrics" / "leaderboard.csv").is_file()
-    assert "1 recipes from 1 runs, 5 published results" in capsys.readouterr().out
+    assert "1 rows from 1 runs, 5 published results" in capsys.readouterr().out
+
+
+def test_one_row_per_recipe_budget_and_final_model_with_readable_names(tmp_path):
+    """Runs that differ only in epochs are two rows with an epochs column; names are words, not cut."""
+    store = RunStore(tmp_path / "store")
+    ssl = "ssl:results/ssl/06_small_cnn_simclr.pt"
+    for seed in range(3):
+        _run(store, TrainConfig(model="small_cnn", epochs=4, seed=seed), 0.99, 0.95)
+        _run(store, TrainConfig(model="small_cnn", seed=seed), 0.991, 0.96)
+        _run(store, TrainConfig(model="small_cnn", seed=seed, mixup_alpha=0.2, warmup_epochs=1, ema_decay=0.99,
+                                augment="strong", weight_decay=1e-4, class_weighting="pos_weight"), 0.992, 0.96)
+    ours = build_leaderboard(store).query("source.str.startswith('this repository')", engine="python")
+    assert len(ours) == 3 and sorted(ours.epochs.tolist()) == [4, 10, 10]
+    long = ours.result.iloc[0]
+    assert long == ("small CNN, scratch, strong augmentation, weight decay 0.0001, pos_weight loss, mixup α=0.2, "
+                    "EMA 0.99, warm-up 1 epoch")
+    assert recipe_name(TrainConfig(model="small_cnn", pretrained=ssl).to_dict()) == "small CNN, SimCLR init (06_small_cnn_simclr)"

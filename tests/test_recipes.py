@@ -110,18 +110,20 @@ def test_leaderboard_gives_bootstrap_cis_and_leaves_out_subset_runs(tmp_path):
     store.save_record(final)
     board = build_leaderboard(store, y_test=y, n_boot=300)
     ours = board[board.source.str.startswith("this repository")].set_index("result")
-    assert list(ours.index) == ["best recipe (06): x", "small_cnn"] or set(ours.index) == {"best recipe (06): x", "small_cnn"}
-    row = ours.loc["small_cnn"]
+    assert ours.index.tolist() == ["small CNN, scratch"] * 2
+    assert sorted(ours.final_model) == ["ensemble of 2", "one run"]  # the ensemble is a row of its own
+    ours = ours.set_index("final_model")
+    row = ours.loc["one run"]
     low, high = (float(v) for v in row.test_auc_ci.strip("[]").split(","))
     assert row.runs == 3 and low <= row.test_auc <= high
     assert isinstance(row.test_acc_val_threshold_ci, str)
-    assert ours.loc["best recipe (06): x", "runs"] == 1 and ours.loc["best recipe (06): x", "seeds"] == "0 1"
-    assert "small_cnn epochs=2" not in ours.index  # the smoke subset run is not on the board
+    assert ours.loc["ensemble of 2", "runs"] == 1 and ours.loc["ensemble of 2", "seeds"] == "0 1"
+    assert 2 not in ours.epochs.tolist()  # the smoke subset run is not on the board
     assert build_leaderboard(store).get("test_auc_ci") is None  # no labels, no CI
     # the same run stored again (another notebook asked for it) is still one run of its recipe
     store.save_record(members[0])
-    again = build_leaderboard(store, y_test=y, n_boot=300).set_index("result")
-    assert again.loc["small_cnn", "runs"] == 3 and again.loc["small_cnn", "test_auc"] == pytest.approx(row.test_auc)
+    again = build_leaderboard(store, y_test=y, n_boot=300).set_index("final_model")
+    assert again.loc["one run", "runs"] == 3 and again.loc["one run", "test_auc"] == pytest.approx(row.test_auc)
 
 
 def test_best_subcommand_has_no_training_options(capsys):

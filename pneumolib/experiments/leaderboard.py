@@ -1,13 +1,15 @@
 """Every recipe we ran, with val and test numbers, next to the published PneumoniaMNIST results.
 
-Rows are the run store's records on the official split, grouped by recipe (the run's config
-without its seed and device) and ordered by mean val AUC, the only number a selection may use.
+Rows are the run store's records on the official split, one row per recipe (the run's config
+without its seed and device, in words), final model (one run, an ensemble with or without TTA, a
+distilled student), epochs and input size, ordered by mean val AUC, the only number a selection
+may use. A run that several notebooks share is stored once, so it counts once.
 Published rows are marked as taken from their papers; nothing in them was run here.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +28,59 @@ PUBLISHED = [
     ("MedMNIST+, best at 224 px", 224, 0.989, 0.916, "Doerrich et al., MedMNIST+ 2024"),
 ]
 OFFICIAL_TEST_IMAGES = 624  # PneumoniaMNIST's official test split
+GROUP_BY = ["recipe", "final_model", "epochs", "input_px"]  # one row per recipe, final model, budget and size
 _DEFAULTS = TrainConfig().to_dict()
-_IGNORED = {"seed", "device", "extra"}
+_NOT_IN_RECIPE = {"seed", "device", "extra", "model", "epochs", "image_size", "input_size"}  # own columns
+MODEL_LABELS = {"small_cnn": "small CNN", "resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50"}
+_SETTING_LABELS = {
+    "augment": lambda v: f"{v} augmentation" if v != "none" else "no augmentation",
+    "sampler": lambda v: f"{v} sampler",
+    "data_path": lambda v: f"{v} data path",
+    "batch_norm": lambda v: "with BatchNorm" if v else "no BatchNorm",
+    "head_hidden": lambda v: "MLP head " + "-".join(str(h) for h in v) if v else "linear head",
+    "head_dropout": lambda v: "head dropout " + "/".join(str(d) for d in v) if v else "no head dropout",
+    "head_epochs": lambda v: f"two-stage ({v} head epochs)",
+    "head_lr": lambda v: f"head lr {v:g}",
+    "lr": lambda v: f"lr {v:g}",
+    "batch_size": lambda v: f"batch {v}",
+    "weight_decay": lambda v: f"weight decay {v:g}",
+    "class_weighting": lambda v: "pos_weight loss" if v == "pos_weight" else f"class weighting {v}",
+    "label_smoothing": lambda v: f"label smoothing {v:g}",
+    "mixup_alpha": lambda v: f"mixup α={v:g}",
+    "cutmix_alpha": lambda v: f"CutMix α={v:g}",
+    "ema_decay": lambda v: f"EMA {v:g}",
+    "warmup_epochs": lambda v: f"warm-up {v} epoch" + ("s" if v != 1 else ""),
+    "distill_weight": lambda v: f"distilled (weight {v:g})",
+}
+
+
+def _pretrained_label(source: str | None) -> str:
+    if not source:
+        return "scratch"
+    if source == "imagenet":
+        return "ImageNet init"
+    if source.startswith("ssl:"):
+        return f"SimCLR init ({Path(source[4:]).stem})"
+    return f"init from {Path(source).name}"
 
 
 def recipe_name(config: dict[str, Any]) -> str:
-    """A recipe as its model plus every setting that differs from :class:`TrainConfig`'s defaults."""
-    known = {f.name for f in fields(TrainConfig)}
-    changes = [f"{k}={v}" for k, v in config.items()
-               if k in known and k not in _IGNORED and k != "model" and v != _DEFAULTS.get(k)]
-    return " ".join([config["model"], *changes])
+    """A recipe in words: the model, its initialisation, and every setting that differs from
+    :class:`TrainConfig`'s defaults. Epochs, input size, seed and device are columns of their own."""
+    known = {f.name for f in dataclass_fields(TrainConfig)}
+    parts = [MODEL_LABELS.get(config["model"], config["model"]), _pretrained_label(config.get("pretrained"))]
+    for key, value in config.items():
+        if key in known and key not in _NOT_IN_RECIPE and key != "pretrained" and value != _DEFAULTS.get(key):
+            parts.append(_SETTING_LABELS[key](value) if key in _SETTING_LABELS else f"{key}={value}")
+    return ", ".join(parts)
 
 
-def _run_recipe_name(fields: dict[str, Any]) -> str:
-    """A run's recipe name; a distilled run also names its teacher (an ensemble of stored runs)."""
-    if fields.get("recipe"):
-        return fields["recipe"]
-    name = recipe_name(fields["config"])
+def final_model_label(fields: dict[str, Any]) -> str:
+    """What was scored: one run, an ensemble of N runs (with or without TTA), or a distilled student."""
+    if fields.get("kind") == "ensemble":
+        return f"ensemble of {len(fields['members'])}" + (" + TTA" if fields.get("tta") else "")
     teacher = (fields.get("identity") or {}).get("teacher")
-    return f"{name} (distilled from an ensemble of {len(teacher)})" if teacher else name
+    return f"one run, distilled from an ensemble of {len(teacher)}" if teacher else "one run"
 
 
 def _on_the_official_split(fields: dict[str, Any]) -> bool:
@@ -67,7 +103,8 @@ def collect_runs(store: RunStore | str | Path) -> pd.DataFrame:
             continue
         config = r["config"]
         rows.append({
-            "recipe": _run_recipe_name(r), "seed": r.get("seed"), "run_id": record.run_id, "kind": r.get("kind"),
+            "recipe": recipe_name(config), "final_model": final_model_label(r), "epochs": config["epochs"],
+            "seed": r.get("seed"), "run_id": record.run_id, "kind": r.get("kind"),
             "input_px": config.get("input_size") or config.get("image_size"),
             "val_auc": r["val"]["auc"], "test_auc": r["medmnist"]["test"]["auc"],
             "test_acc_at_0.5": r["medmnist"]["test"]["acc"],
@@ -100,9 +137,10 @@ def build_leaderboard(store: RunStore | str | Path | None = None, y_test: np.nda
     runs = collect_runs(store if store is not None else RunStore())
     rows = []
     if len(runs):
-        for recipe, group in runs.groupby("recipe"):
-            row = {"result": recipe, "source": "this repository (run here)", "input_px": group.input_px.iloc[0],
-                   "seeds": " ".join(str(s) for s in sorted(group.seed, key=str)), "runs": len(group),
+        for (recipe, final, epochs, input_px), group in runs.groupby(GROUP_BY, sort=False):
+            row = {"result": recipe, "final_model": final, "epochs": epochs, "input_px": input_px,
+                   "source": "this repository (run here)",
+                   "seeds": ", ".join(str(s) for s in sorted(group.seed, key=str)), "runs": len(group),
                    "run_ids": " ".join(group.run_id),
                    "val_auc": group.val_auc.mean()}
             for column in ("test_auc", "test_acc_at_0.5", "test_acc_val_threshold"):
@@ -118,7 +156,7 @@ def build_leaderboard(store: RunStore | str | Path | None = None, y_test: np.nda
                                "input_px": px, "test_auc": auc, "test_acc_at_0.5": acc}
                               for name, px, auc, acc, source in PUBLISHED])
     board = pd.concat([ours, published], ignore_index=True)
-    for column in ("input_px", "runs"):
+    for column in ("input_px", "runs", "epochs"):
         if column in board:
             board[column] = board[column].astype("Int64")
     return board
