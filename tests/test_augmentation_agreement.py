@@ -125,3 +125,15 @@ def test_check_detects_stock_torchvision_pipeline(preset):
 
     pvalues = ks_pvalues(preset, 28, stock_torchvision(28, **AUGMENT_PRESETS[preset]))
     assert min(pvalues.values()) < 1e-8, pvalues
+
+
+def test_augmented_views_are_what_training_draws():
+    """Notebook 01's figure: each flip view is the image or its mirror, and both occur."""
+    from pneumolib.data.device_batches import BatchAugment, augmented_views
+
+    image = np.arange(28 * 28, dtype=np.uint8).reshape(28, 28)
+    views = augmented_views(image, BatchAugment(hflip=True), n=12, seed=0)
+    plain, mirror = image / 255.0, image[:, ::-1] / 255.0
+    same = [np.allclose(v, plain, atol=1e-5) for v in views]
+    flipped = [np.allclose(v, mirror, atol=1e-5) for v in views]
+    assert views.shape == (12, 28, 28) and all(a or b for a, b in zip(same, flipped)) and any(same) and any(flipped)

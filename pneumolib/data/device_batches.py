@@ -131,3 +131,13 @@ class DeviceBatches:
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size] if order is not None else slice(start, start + batch_size)
             yield self.transform(self.images[index], generator, augment, view), self.labels[index]
+
+
+def augmented_views(image: np.ndarray, augment: BatchAugment, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` random augmentations of one uint8 image, exactly as the training loop draws them
+    (:meth:`DeviceBatches.transform` on the CPU), as (n, H, W) floats in [0, 1]."""
+    batches = DeviceBatches(Split(np.repeat(image[None], n, axis=0), np.zeros(n, dtype=np.int64)),
+                            torch.device("cpu"), mean=0.0, std=1.0, augment=augment)
+    generator = torch.Generator().manual_seed(seed)
+    return batches.transform(batches.images, generator, augment=True)[:, 0].clamp(0, 1).numpy()
+

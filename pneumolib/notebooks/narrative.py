@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 
 def fmt(value: float, digits: int = 4) -> str:
@@ -54,6 +55,39 @@ def seed_verdict(name_a: str, values_a: Sequence[float], name_b: str, values_b: 
 
 def inside_ci(value: float, low: float, high: float) -> bool:
     return low <= value <= high
+
+
+def class_balance(summary: pd.DataFrame) -> str:
+    """Notebook 01: the pneumonia share per split (``split_summary``), and how the splits compare."""
+    share = summary["pneumonia_share"]
+    text = ", ".join(f"{split} {share[split]:.1%}" for split in share.index)
+    same = abs(share["train"] - share["val"]) < 0.01
+    sentence = f"Pneumonia share: {text}. "
+    sentence += ("Train and val have the same share (val was split off the same source set). " if same
+                 else f"Train and val differ by {abs(share['train'] - share['val']):.1%}. ")
+    gap = share["test"] - share["train"]
+    if abs(gap) >= 0.01:
+        sentence += (f"Test has {'fewer' if gap < 0 else 'more'} pneumonia images: {share['test']:.1%} against "
+                     f"{share['train']:.1%} in train, so a fixed threshold meets a different mix there.")
+    return sentence
+
+
+def duplicate_findings(duplicates: pd.DataFrame) -> str:
+    """Notebook 01: what the exact-duplicate table (``exact_duplicates``) says, split by split."""
+    table = duplicates.set_index("where")
+    within = [f"{split} {int(table.loc[split, 'duplicate_images'])}" for split in ("train", "val", "test")
+              if table.loc[split, "duplicate_images"]]
+    conflicts = int(table["label_conflicts"].sum())
+    parts = [f"Extra copies within a split: {', '.join(within)}." if within else "No split holds an image twice."]
+    parts.append("None has conflicting labels." if not conflicts else f"{conflicts} carry conflicting labels.")
+    shared_val = int(table.loc["train & val", "duplicate_images"])
+    if shared_val:
+        parts.append(f"Train and val share {shared_val} images: val is slightly optimistic, because these images "
+                     "were also trained on.")
+    shared_test = int(table.loc["train & test", "duplicate_images"] + table.loc["val & test", "duplicate_images"])
+    parts.append("Test shares no image with train or val, so test numbers are free of this leak." if not shared_test
+                 else f"Test shares {shared_test} images with train or val: test numbers are slightly optimistic.")
+    return " ".join(parts)
 
 
 def show(markdown: str) -> None:

@@ -123,21 +123,16 @@ def mean_images(split: Split, save_as: str | None = "mean_images") -> Figure:
 
 
 def augmentation_examples(
-    image: np.ndarray,
-    transforms: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
-    n: int = 5,
-    seed: int = 0,
-    save_as: str | None = "augmentations",
+    image: np.ndarray, views: Mapping[str, np.ndarray], save_as: str | None = "augmentations",
 ) -> Figure:
-    """Each named transform applied ``n`` times to the same uint8 image (row per transform)."""
-    torch.manual_seed(seed)
-    x = torch.from_numpy(image).float().div(255).unsqueeze(0)
-    fig, axes = _subplots(len(transforms), n + 1, figsize=(1.4 * (n + 1), 1.5 * len(transforms)), squeeze=False)
-    for row, (name, transform) in zip(axes, transforms.items()):
+    """The original uint8 image, then each named row of augmented views ((n, H, W) in [0, 1])."""
+    n = max(len(v) for v in views.values())
+    fig, axes = _subplots(len(views), n + 1, figsize=(1.4 * (n + 1), 1.5 * len(views)), squeeze=False)
+    for row, (name, images) in zip(axes, views.items()):
         row[0].imshow(image, vmin=0, vmax=255)
         row[0].set_ylabel(name, rotation=0, ha="right", va="center")
-        for ax in row[1:]:
-            ax.imshow(transform(x)[0].clamp(0, 1).numpy(), vmin=0, vmax=1)
+        for ax, view in zip(row[1:], images):
+            ax.imshow(view, vmin=0, vmax=1)
         for ax in row:
             _image_axes(ax)
     axes[0][0].set_title("original")
