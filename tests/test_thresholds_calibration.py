@@ -77,7 +77,7 @@ def test_select_apply_and_shift_table():
     p_val = np.clip(0.3 * y_val + 0.7 * rng.random(200), 0, 1)
     p_test = np.clip(0.3 * y_test + 0.7 * rng.random(200) + 0.1, 0, 1)  # shifted cohort
     chosen = select_thresholds(y_val, p_val, {"sensitivity 0.9": ("sensitivity", 0.9)})
-    assert list(chosen) == ["default 0.5", "youden", "balanced_accuracy", "f1", "sensitivity 0.9"]
+    assert list(chosen) == ["default 0.5", "youden", "f1", "sensitivity 0.9"]
     applied = apply_thresholds(chosen, {"val": (y_val, p_val), "test": (y_test, p_test)})
     assert applied.loc[("sensitivity 0.9", "val"), "sensitivity"] >= 0.9
     table = val_test_table(applied)
@@ -130,3 +130,12 @@ def test_vectorised_bootstrap_equals_draw_by_draw_metrics():
         assert table.loc[metric, "low"] == pytest.approx(low)
         assert table.loc[metric, "high"] == pytest.approx(high)
         assert table.loc[metric, "estimate"] == pytest.approx(binary_metrics(y, p, 0.4)[metric])
+
+
+def test_youden_and_balanced_accuracy_always_agree():
+    """J = 2 x balanced accuracy - 1, so select_thresholds keeps only Youden's rule."""
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y = rng.integers(0, 2, 150)
+        p = np.clip(0.4 * y + 0.6 * rng.random(150), 0, 1)
+        assert choose_threshold(y, p, "youden") == choose_threshold(y, p, "balanced_accuracy")

@@ -74,13 +74,14 @@ def select_thresholds(
 
     ``targets`` adds target rules, e.g. ``{"sensitivity 0.95": ("sensitivity", 0.95)}``;
     the default adds sensitivity 0.95 and 0.99 and specificity 0.90. ``default 0.5`` is included
-    for comparison.
+    for comparison. Balanced accuracy is not a separate rule: Youden's J = sensitivity +
+    specificity - 1 = 2 x balanced accuracy - 1, so both always pick the same threshold.
     """
     targets = targets if targets is not None else {"sensitivity 0.95": ("sensitivity", 0.95),
                                                    "sensitivity 0.99": ("sensitivity", 0.99),
                                                    "specificity 0.90": ("specificity", 0.90)}
     chosen = {"default 0.5": 0.5}
-    for criterion in ("youden", "balanced_accuracy", "f1"):
+    for criterion in ("youden", "f1"):
         chosen[criterion] = choose_threshold(y_val, p_val, criterion)
     for name, (criterion, target) in targets.items():
         chosen[name] = choose_threshold(y_val, p_val, criterion, target)

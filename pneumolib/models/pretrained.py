@@ -40,11 +40,12 @@ def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             return weights.get_state_dict(progress=False, check_hash=True)
     except (urllib.error.URLError, OSError, RuntimeError) as exc:
-        raise PretrainedWeightsUnavailableError(
-            f"ImageNet weights for {name} ({weights}) are not in the torch hub cache and could not be "
-            f"downloaded ({type(exc).__name__}: {exc}).\n"
+        raise PretrainedWeightsUnavailableError(  # the first line is the notice a skipped arm shows
+            f"ImageNet weights for {name} are not available offline: the arm needs '{filename}' in the torch hub "
+            f"cache ($TORCH_HOME/hub/checkpoints) or a local copy passed as pretrained='/path/to/{filename}'.\n"
+            f"The cache here is '{cache}'; the download failed ({type(exc).__name__}: {exc}).\n"
             "To fix it, on a machine with network do one of:\n"
-            f"  - place '{filename}' (from {weights.url}) in '{cache}' (set $TORCH_HOME to move the cache);\n"
+            f"  - download {weights.url} into that cache folder (set $TORCH_HOME to move the cache);\n"
             f"  - pass a local state dict: pretrained='/path/to/{filename}' (CLI: --pretrained PATH);\n"
             "  - or train from scratch: pretrained=None."
         ) from None
