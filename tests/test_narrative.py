@@ -22,3 +22,14 @@ def test_seed_verdict_needs_a_gap_beyond_the_seed_spread():
 @pytest.mark.parametrize("values, shown", [([0.5], "0.5000"), ([0.9, 0.92, 0.94], "0.9200 ± 0.0200")])
 def test_mean_sd(values, shown):
     assert mean_sd(values) == shown
+
+
+def test_suite_times_keep_the_last_passing_run_of_each_notebook(tmp_path):
+    from pathlib import Path
+
+    from pneumolib.notebooks.suite import NotebookRun, record_times
+
+    path = tmp_path / "metrics" / "suite_times.csv"
+    record_times([NotebookRun("01_a", "passed", 3.21, Path("a")), NotebookRun("02_b", "failed", 1.0, Path("b"))], path)
+    table = record_times([NotebookRun("02_b", "passed", 5.0, Path("b")), NotebookRun("01_a", "failed", 9.0, Path("a"))], path)
+    assert table.set_index("notebook").seconds.to_dict() == {"01_a": 3.2, "02_b": 5.0}

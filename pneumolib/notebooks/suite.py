@@ -10,10 +10,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import nbformat
+import pandas as pd
 
+from ..devices import describe_device, resolve_device
 from ..errors import ConfigError
 from ..paths import project_root, results_dir
+from ..repro import package_versions
 from .nbtools import SMOKE_ENV_VAR
+
+TIMES_FILE = "suite_times.csv"  # in the profile's metrics/ folder: the last full-parameter run of each notebook
 
 
 @dataclass
@@ -69,6 +74,7 @@ def run_suite(
     """
     import papermill as pm
 
+    custom = bool(parameters)
     parameters = {"progress": False, **(parameters or {})}  # nobody watches a headless run
     if smoke:
         parameters["smoke"] = True
@@ -92,7 +98,24 @@ def run_suite(
             strip_run_metadata(out)
             if write_back:
                 write_outputs_back(out, path)
+    if not custom:  # times with other parameters measure other work
+        record_times(runs, results_dir("smoke" if smoke else "default") / "metrics" / TIMES_FILE)
     return runs
+
+
+def record_times(runs: Sequence[NotebookRun], path: Path) -> pd.DataFrame:
+    """Update the times table with the notebooks that passed (the others keep their last time)."""
+    device = describe_device(resolve_device("auto"))
+    fresh = pd.DataFrame([{"notebook": r.notebook, "seconds": round(r.seconds, 1), "device": device,
+                           "date": time.strftime("%Y-%m-%d"), "torch": package_versions().get("torch")}
+                          for r in runs if r.status == "passed"])
+    if path.is_file():
+        old = pd.read_csv(path)
+        fresh = pd.concat([old[~old.notebook.isin(fresh.get("notebook", []))], fresh], ignore_index=True)
+    if len(fresh):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh.sort_values("notebook").to_csv(path, index=False)
+    return fresh
 
 
 def write_outputs_back(executed: Path, notebook: Path) -> None:
