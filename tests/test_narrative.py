@@ -33,3 +33,22 @@ def test_suite_times_keep_the_last_passing_run_of_each_notebook(tmp_path):
     record_times([NotebookRun("01_a", "passed", 3.21, Path("a")), NotebookRun("02_b", "failed", 1.0, Path("b"))], path)
     table = record_times([NotebookRun("02_b", "passed", 5.0, Path("b")), NotebookRun("01_a", "failed", 9.0, Path("a"))], path)
     assert table.set_index("notebook").seconds.to_dict() == {"01_a": 3.2, "02_b": 5.0}
+
+
+def test_ablation_findings_sort_arms_by_the_seed_spread():
+    import pandas as pd
+
+    from pneumolib.notebooks.narrative import ablation_findings
+
+    def arm(name, aucs, val=0.99):
+        return [{"arm": name, "status": "ran", "test_auc": a, "val_auc": val, "tuned_test_balanced_accuracy": 0.85,
+                 "test_balanced_accuracy": 0.87, "tuned_threshold": 0.2} for a in aucs]
+
+    runs = pd.DataFrame(arm("full recipe", [0.95, 0.951, 0.949]) + arm("− augmentation", [0.93, 0.931, 0.929], val=0.995)
+                        + arm("− dropout", [0.951, 0.95, 0.952]))
+    grid = pd.DataFrame({"batch_size": [32, 64], "lr": [1e-3, 1e-3], "cv_auc_mean": [0.99, 0.98],
+                         "cv_auc_sd": [0.001, 0.001]}).set_index(["batch_size", "lr"])
+    folds = pd.DataFrame({"held-out fold AUC": [0.99, 0.001], "test AUC": [0.95, 0.002]}, index=["mean", "sd"])
+    text = "\n".join(ablation_findings(runs, grid, folds))
+    assert "lowers test AUC:** − augmentation (-0.0200)" in text and "About level (within the seed sd):** − dropout" in text
+    assert "*raises* val AUC" in text and "more than one fold sd" in text
