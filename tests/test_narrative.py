@@ -24,15 +24,18 @@ def test_mean_sd(values, shown):
     assert mean_sd(values) == shown
 
 
-def test_suite_times_keep_the_last_passing_run_of_each_notebook(tmp_path):
+def test_suite_times_keep_the_last_passing_run_of_each_notebook_and_kind(tmp_path):
     from pathlib import Path
 
     from pneumolib.notebooks.suite import NotebookRun, record_times
 
     path = tmp_path / "metrics" / "suite_times.csv"
-    record_times([NotebookRun("01_a", "passed", 3.21, Path("a")), NotebookRun("02_b", "failed", 1.0, Path("b"))], path)
-    table = record_times([NotebookRun("02_b", "passed", 5.0, Path("b")), NotebookRun("01_a", "failed", 9.0, Path("a"))], path)
-    assert table.set_index("notebook").seconds.to_dict() == {"01_a": 3.2, "02_b": 5.0}
+    record_times([NotebookRun("01_a", "passed", 3.21, Path("a")),
+                  NotebookRun("02_b", "passed", 600.0, Path("b"), new_runs=6)], path)
+    table = record_times([NotebookRun("02_b", "passed", 5.0, Path("b")), NotebookRun("01_a", "failed", 9.0, Path("a"))],
+                         path)
+    times = table.set_index(["notebook", "kind"]).seconds.to_dict()
+    assert times == {("01_a", "from store"): 3.2, ("02_b", "from store"): 5.0, ("02_b", "trained"): 600.0}
 
 
 def test_ablation_findings_sort_arms_by_the_seed_spread():

@@ -18,7 +18,8 @@ from ..paths import project_root, results_dir
 from ..repro import package_versions
 from .nbtools import SMOKE_ENV_VAR
 
-TIMES_FILE = "suite_times.csv"  # in the profile's metrics/ folder: the last full-parameter run of each notebook
+TIMES_FILE = "suite_times.csv"  # in the profile's metrics/ folder: per notebook, the last run that trained
+# runs into the store and the last run that trained none (both with the default parameters)
 
 
 @dataclass
@@ -28,6 +29,7 @@ class NotebookRun:
     seconds: float
     output: Path
     error: str = ""
+    new_runs: int = 0  # runs this notebook added to the run store (0: it trained nothing, or loaded all)
 
 
 def notebook_paths(only: Sequence[str] = ()) -> list[Path]:
@@ -82,8 +84,10 @@ def run_suite(
     out_dir = results_dir("smoke" if smoke else "default") / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = []
+    store = results_dir("smoke" if smoke else "default") / "store"
     for path in notebook_paths(only):
         out = out_dir / path.name
+        stored_before = _stored_runs(store)
         start = time.perf_counter()
         try:
             pm.execute_notebook(
@@ -93,7 +97,8 @@ def run_suite(
             status, error = "passed", ""
         except pm.PapermillExecutionError as exc:
             status, error = "failed", f"{exc.ename}: {exc.evalue}".splitlines()[0]
-        runs.append(NotebookRun(path.stem, status, time.perf_counter() - start, out, error))
+        runs.append(NotebookRun(path.stem, status, time.perf_counter() - start, out, error,
+                                _stored_runs(store) - stored_before))
         if status == "passed":
             strip_run_metadata(out)
             if write_back:
@@ -103,24 +108,26 @@ def run_suite(
     return runs
 
 
+def _stored_runs(store: Path) -> int:
+    return sum(1 for _ in store.glob("*/record.json"))
+
+
 def record_times(runs: Sequence[NotebookRun], path: Path) -> pd.DataFrame:
-    """Update the times table with the notebooks that passed (the others keep their last time)."""
+    """Update the times table with the notebooks that passed: one row per notebook and kind of
+    run, ``trained`` (it added runs to the store) or ``from store`` (it trained nothing)."""
     device = describe_device(resolve_device("auto"))
-    fresh = pd.DataFrame([{"notebook": r.notebook, "seconds": round(r.seconds, 1), "device": device,
+    fresh = pd.DataFrame([{"notebook": r.notebook, "kind": "trained" if r.new_runs else "from store",
+                           "new_runs": r.new_runs, "seconds": round(r.seconds, 1), "device": device,
                            "date": time.strftime("%Y-%m-%d"), "torch": package_versions().get("torch")}
                           for r in runs if r.status == "passed"])
-    if path.is_file():
+    if path.is_file() and len(fresh):
         old = pd.read_csv(path)
-        fresh = pd.concat([old[~old.notebook.isin(fresh.get("notebook", []))], fresh], ignore_index=True)
+        replaced = old.set_index(["notebook", "kind"]).index.isin(fresh.set_index(["notebook", "kind"]).index)
+        fresh = pd.concat([old[~replaced], fresh], ignore_index=True)
+    elif path.is_file():
+        fresh = pd.read_csv(path)
     if len(fresh):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fresh.sort_values("notebook").to_csv(path, index=False)
+        fresh = fresh.sort_values(["notebook", "kind"], ignore_index=True)
+        fresh.to_csv(path, index=False)
     return fresh
-
-
-def write_outputs_back(executed: Path, notebook: Path) -> None:
-    """Write an executed notebook over the committed one, without papermill's injected-parameters
-    cell: the committed notebook keeps its defaults in its ``parameters`` cell."""
-    committed = nbformat.read(executed, as_version=4)
-    committed.cells = [c for c in committed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
-    nbformat.write(committed, notebook)
