@@ -5,31 +5,15 @@ from __future__ import annotations
 import ast
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import nbformat
-import pandas as pd
 
-from ..devices import describe_device, resolve_device
 from ..errors import ConfigError
 from ..paths import project_root, results_dir
-from ..repro import package_versions
 from .nbtools import SMOKE_ENV_VAR
-
-TIMES_FILE = "suite_times.csv"  # in the profile's metrics/ folder: per notebook, the last run that trained
-# runs into the store and the last run that trained none (both with the default parameters)
-
-
-@dataclass
-class NotebookRun:
-    notebook: str
-    status: str  # "passed" or "failed"
-    seconds: float
-    output: Path
-    error: str = ""
-    new_runs: int = 0  # runs this notebook added to the run store (0: it trained nothing, or loaded all)
+from .times import TIMES_FILE, NotebookRun, record_times, stored_runs, update_readme, update_time_line
 
 
 def notebook_paths(only: Sequence[str] = ()) -> list[Path]:
@@ -87,7 +71,7 @@ def run_suite(
     store = results_dir("smoke" if smoke else "default") / "store"
     for path in notebook_paths(only):
         out = out_dir / path.name
-        stored_before = _stored_runs(store)
+        stored_before = stored_runs(store)
         start = time.perf_counter()
         try:
             pm.execute_notebook(
@@ -98,36 +82,23 @@ def run_suite(
         except pm.PapermillExecutionError as exc:
             status, error = "failed", f"{exc.ename}: {exc.evalue}".splitlines()[0]
         runs.append(NotebookRun(path.stem, status, time.perf_counter() - start, out, error,
-                                _stored_runs(store) - stored_before))
+                                stored_runs(store) - stored_before))
         if status == "passed":
             strip_run_metadata(out)
+            if not custom:  # times with other parameters measure other work
+                record_times(runs[-1:], results_dir("smoke" if smoke else "default") / "metrics" / TIMES_FILE)
             if write_back:
                 write_outputs_back(out, path)
-    if not custom:  # times with other parameters measure other work
-        record_times(runs, results_dir("smoke" if smoke else "default") / "metrics" / TIMES_FILE)
+    if write_back and not custom and not smoke:
+        update_readme([p.stem for p in notebook_paths()])
     return runs
 
 
-def _stored_runs(store: Path) -> int:
-    return sum(1 for _ in store.glob("*/record.json"))
-
-
-def record_times(runs: Sequence[NotebookRun], path: Path) -> pd.DataFrame:
-    """Update the times table with the notebooks that passed: one row per notebook and kind of
-    run, ``trained`` (it added runs to the store) or ``from store`` (it trained nothing)."""
-    device = describe_device(resolve_device("auto"))
-    fresh = pd.DataFrame([{"notebook": r.notebook, "kind": "trained" if r.new_runs else "from store",
-                           "new_runs": r.new_runs, "seconds": round(r.seconds, 1), "device": device,
-                           "date": time.strftime("%Y-%m-%d"), "torch": package_versions().get("torch")}
-                          for r in runs if r.status == "passed"])
-    if path.is_file() and len(fresh):
-        old = pd.read_csv(path)
-        replaced = old.set_index(["notebook", "kind"]).index.isin(fresh.set_index(["notebook", "kind"]).index)
-        fresh = pd.concat([old[~replaced], fresh], ignore_index=True)
-    elif path.is_file():
-        fresh = pd.read_csv(path)
-    if len(fresh):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = fresh.sort_values(["notebook", "kind"], ignore_index=True)
-        fresh.to_csv(path, index=False)
-    return fresh
+def write_outputs_back(executed: Path, notebook: Path) -> None:
+    """Write an executed notebook over the committed one, without papermill's injected-parameters
+    cell (the committed notebook keeps its defaults in its ``parameters`` cell), with its
+    "**Time:**" line rendered from the measured times."""
+    committed = nbformat.read(executed, as_version=4)
+    committed.cells = [c for c in committed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    update_time_line(committed, notebook.stem)
+    nbformat.write(committed, notebook)

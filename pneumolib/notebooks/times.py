@@ -1,0 +1,123 @@
+"""How long each notebook takes, measured by ``notebooks run`` and rendered where readers look:
+the "**Time:**" line of each notebook's introduction and the table in ``notebooks/README.md``.
+
+``results/metrics/suite_times.csv`` (default profile) and ``results/smoke/metrics/suite_times.csv``
+keep, per notebook, the last run that trained runs into the store and the last that trained none.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+
+from ..devices import describe_device, resolve_device
+from ..paths import project_root, results_dir
+from ..repro import package_versions
+
+TIMES_FILE = "suite_times.csv"
+TIME_LINE = re.compile(r"^\*\*Time:\*\*.*$", re.MULTILINE)
+README_START, README_END = "<!-- times: rendered by notebooks run --write-back -->", "<!-- /times -->"
+
+
+@dataclass
+class NotebookRun:
+    notebook: str
+    status: str  # "passed" or "failed"
+    seconds: float
+    output: Path
+    error: str = ""
+    new_runs: int = 0  # runs this notebook added to the run store (0: it trained nothing, or loaded all)
+
+
+
+def stored_runs(store: Path) -> int:
+    """How many runs the store folder holds."""
+    return sum(1 for _ in store.glob("*/record.json"))
+
+
+def record_times(runs: Sequence[NotebookRun], path: Path) -> pd.DataFrame:
+    """Update the times table with the notebooks that passed: one row per notebook and kind of
+    run, ``trained`` (it added runs to the store) or ``from store`` (it trained nothing)."""
+    device = describe_device(resolve_device("auto"))
+    fresh = pd.DataFrame([{"notebook": r.notebook, "kind": "trained" if r.new_runs else "from store",
+                           "new_runs": r.new_runs, "seconds": round(r.seconds, 1), "device": device,
+                           "date": time.strftime("%Y-%m-%d"), "torch": package_versions().get("torch")}
+                          for r in runs if r.status == "passed"])
+    if path.is_file() and len(fresh):
+        old = pd.read_csv(path)
+        replaced = old.set_index(["notebook", "kind"]).index.isin(fresh.set_index(["notebook", "kind"]).index)
+        fresh = pd.concat([old[~replaced], fresh], ignore_index=True)
+    elif path.is_file():
+        fresh = pd.read_csv(path)
+    if len(fresh):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = fresh.sort_values(["notebook", "kind"], ignore_index=True)
+        fresh.to_csv(path, index=False)
+    return fresh
+
+
+def load_times(profile: str) -> pd.DataFrame:
+    """The times table of a profile (empty when nothing was measured)."""
+    path = results_dir(profile) / "metrics" / TIMES_FILE
+    if path.is_file():
+        return pd.read_csv(path)
+    return pd.DataFrame(columns=["notebook", "kind", "new_runs", "seconds", "device"])
+
+
+def duration(seconds: float) -> str:
+    """``40 s`` under 90 seconds, else whole minutes."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def time_line(notebook: str, default: pd.DataFrame | None = None, smoke: pd.DataFrame | None = None) -> str:
+    """The "**Time:**" sentence for one notebook, from the measured times."""
+    default = load_times("default") if default is None else default
+    smoke = load_times("smoke") if smoke is None else smoke
+    rows = default[default.notebook == notebook].set_index("kind")
+    parts = []
+    if "trained" in rows.index:
+        row = rows.loc["trained"]
+        parts.append(f"{duration(row.seconds)} on {row.device} when it trains its runs "
+                     f"({int(row.new_runs)} new in the run store)")
+    if "from store" in rows.index:
+        row = rows.loc["from store"]
+        parts.append(f"{duration(row.seconds)} " + ("when the store already holds them" if "trained" in rows.index
+                                                    else f"on {row.device}"))
+    smoke_rows = smoke[smoke.notebook == notebook]
+    if len(smoke_rows):
+        parts.append(f"{duration(smoke_rows.seconds.max())} in the smoke profile")
+    parts.append("on a Colab GPU: not measured yet")
+    return "**Time:** " + "; ".join(parts) + "."
+
+
+def update_time_line(nb, notebook: str) -> None:
+    """Write the rendered "**Time:**" line into the notebook's first Markdown cell."""
+    intro = next(c for c in nb.cells if c.cell_type == "markdown")
+    line = time_line(notebook)
+    if TIME_LINE.search(intro.source):
+        intro.source = TIME_LINE.sub(lambda _: line, intro.source)
+    else:
+        intro.source = intro.source.rstrip() + "\n\n" + line
+
+
+def readme_table(notebooks: Sequence[str], default: pd.DataFrame | None = None,
+                 smoke: pd.DataFrame | None = None) -> str:
+    """The times table of ``notebooks/README.md`` for the named notebooks, between its markers."""
+    lines = [README_START, "| notebook | time |", "|---|---|"]
+    for name in notebooks:
+        lines.append(f"| [{name}]({name}.ipynb) | {time_line(name, default, smoke).removeprefix('**Time:** ')} |")
+    return "\n".join(lines + [README_END])
+
+
+def update_readme(notebooks: Sequence[str]) -> Path:
+    """Rewrite the times table of ``notebooks/README.md`` from the measured times."""
+    path = project_root() / "notebooks" / "README.md"
+    text = path.read_text()
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    path.write_text(text[:start] + readme_table(notebooks) + text[end:])
+    return path
