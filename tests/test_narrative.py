@@ -27,7 +27,7 @@ def test_mean_sd(values, shown):
 def test_suite_times_keep_the_last_passing_run_of_each_notebook_and_kind(tmp_path):
     from pathlib import Path
 
-    from pneumolib.notebooks.suite import NotebookRun, record_times
+    from pneumolib.notebooks.times import NotebookRun, record_times
 
     path = tmp_path / "metrics" / "suite_times.csv"
     record_times([NotebookRun("01_a", "passed", 3.21, Path("a")),
