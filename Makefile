@@ -31,9 +31,10 @@ run: data
 	$(BIN)/python -m pneumolib notebooks run
 
 # The README's reference runs (ResNet-18 and small CNN, seeds 0-2, fast and reference data path)
-# into the run store, and their table, results/metrics/reference_runs.csv.
+# into the run store, their table results/metrics/reference_runs.csv, and the README's tables.
 reference: data
 	$(BIN)/python benchmarks/reference_runs.py
+	$(BIN)/python scripts/render_readme.py
 
 # Unit tests, then the three notebook regression layers, all writing to a temporary results
 # folder so that committed results are never touched:

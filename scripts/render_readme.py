@@ -1,0 +1,57 @@
+"""Render the README's result blocks from the committed results (run after re-running notebook 06
+or `make reference`):  .venv/bin/python scripts/render_readme.py
+
+Each block sits between ``<!-- name ... -->`` and ``<!-- /name -->``; tests/test_readme_numbers.py
+fails when a block differs from what this script renders.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+
+import pneumolib  # noqa: F401  (torchvision import fix)
+from pneumolib.experiments.leaderboard import PUBLISHED
+from pneumolib.notebooks.goal import readme_tables
+
+REPO = Path(__file__).resolve().parents[1]
+METRICS = REPO / "results" / "metrics"
+
+
+def reference_tables() -> str:
+    spec = importlib.util.spec_from_file_location("reference_runs", REPO / "benchmarks" / "reference_runs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.markdown_tables(pd.read_csv(METRICS / "reference_runs.csv"))
+
+
+def best_model_tables() -> str:
+    return readme_tables(pd.read_csv(METRICS / "06_components.csv"), json.loads((METRICS / "06_decisions.json").read_text()),
+                         pd.read_csv(METRICS / "06_goal.csv").set_index("metric"),
+                         pd.read_csv(METRICS / "06_distilled.csv"), PUBLISHED)
+
+
+BLOCKS = {"reference": reference_tables, "06": best_model_tables}
+
+
+def block(text: str, name: str) -> tuple[int, int]:
+    """Start and end offsets of a rendered block's body."""
+    start = text.index("-->", text.index(f"<!-- {name}")) + len("-->\n")
+    return start, text.index(f"<!-- /{name} -->")
+
+
+def main() -> None:
+    path = REPO / "README.md"
+    text = path.read_text()
+    for name, render in BLOCKS.items():
+        start, end = block(text, name)
+        text = text[:start] + render() + text[end:]
+    path.write_text(text)
+    print(f"rendered {', '.join(BLOCKS)} into README.md")
+
+
+if __name__ == "__main__":
+    main()
