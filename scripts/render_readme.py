@@ -34,7 +34,24 @@ def best_model_tables() -> str:
                          pd.read_csv(METRICS / "06_distilled.csv"), PUBLISHED)
 
 
-BLOCKS = {"reference": reference_tables, "06": best_model_tables}
+def bench_table() -> str:
+    """`python -m pneumolib bench`'s CPU figures (results/metrics/bench.csv)."""
+    bench = pd.read_csv(METRICS / "bench.csv")
+    lines = [f"Measured on {bench.device.iloc[0]} (`python -m pneumolib bench`, batch {bench.batch_size.iloc[0]}, median "
+             f"of {bench.repeats.iloc[0]} x {bench.steps.iloc[0]} steps):", "",
+             "| model | size | phase | (a) reference img/s | (b) pneumolib img/s | (b)/(a) | peak MiB (a) | peak MiB (b) |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def mib(value: float) -> str:
+        return "" if pd.isna(value) else f"{value:.0f}"
+
+    for _, r in bench.iterrows():
+        lines.append(f"| {r.model} | {r['size']} | {r.phase} | {r.reference_img_s:.1f} | {r.pneumolib_img_s:.1f} | "
+                     f"**{r.ratio:.2f}** | {mib(r.reference_peak_mib)} | {mib(r.pneumolib_peak_mib)} |")
+    return "\n".join(lines) + "\n"
+
+
+BLOCKS = {"reference": reference_tables, "06": best_model_tables, "bench": bench_table}
 
 
 def block(text: str, name: str) -> tuple[int, int]:
