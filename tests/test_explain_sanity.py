@@ -134,3 +134,179 @@ def test_target_layer_is_the_deepest_with_spatial_resolution(name, size, expecte
     assert chosen == expected and module is getattr(model, expected)
     sizes = spatial_sizes(model, size)
     assert sizes[chosen] >= 3 and all(side < 3 for layer, side in sizes.items() if layer > chosen)
+
+
+class NegativeEvidence(nn.Module):
+    """Pneumonia logit = -scale * mean of a ReLU feature map + bias: bright images are called normal,
+    so the pneumonia logit's gradient is negative everywhere and its Grad-CAM map is empty."""
+
+    def __init__(self, scale: float = 8.0, bias: float = 0.5):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.ReLU())
+        with torch.no_grad():
+            self.features[0].weight.copy_(torch.tensor([1.0, 0.5]).reshape(2, 1, 1, 1))
+        self.scale, self.bias = scale, bias
+
+    def forward(self, x):
+        return -self.scale * self.features(x).mean(dim=(1, 2, 3)).unsqueeze(1) + self.bias
+
+
+def _bright_patch_images(n: int = 3) -> torch.Tensor:
+    x = torch.zeros(n, 1, 8, 8)
+    for i in range(n):
+        x[i, 0, 2 + i : 4 + i, 1:4] = 2.0  # a bright patch in a different place per image
+    return x
+
+
+def test_explaining_the_predicted_class_fills_the_maps_of_images_called_normal():
+    from pneumolib.explain.cams import empty_map_table, empty_maps, predicted_classes
+
+    model, x = NegativeEvidence(), _bright_patch_images()
+    with torch.no_grad():
+        probs = torch.sigmoid(model(x)).reshape(-1).numpy()
+    predicted = predicted_classes(probs, 0.5)
+    assert predicted.tolist() == [0, 0, 0]  # all called normal
+    pneumonia = cam_maps(model, x, model.features, target_class=1)
+    own = cam_maps(model, x, model.features, target_class=predicted)
+    assert empty_maps(pneumonia).all() and not empty_maps(own).any()
+    for i in range(len(x)):  # the map of "normal" peaks on the bright patch, which argues for normal
+        assert x[i, 0].reshape(-1)[own[i].argmax()] == 2.0
+    mixed = cam_maps(model, x, model.features, target_class=[0, 1, 0])
+    assert np.allclose(mixed[[0, 2]], own[[0, 2]]) and empty_maps(mixed).tolist() == [False, True, False]
+    table = empty_map_table(pneumonia, own, predicted)
+    assert table.loc["normal", "empty, explaining pneumonia"] == 1.0
+    assert table.loc["normal", "empty, explaining the prediction"] == 0.0
+    assert np.isnan(table.loc["pneumonia", "empty, explaining pneumonia"])
+    with pytest.raises(ValueError, match="target_class must be 0"):
+        cam_maps(model, x, model.features, target_class=2)
+
+
+def test_layer_contribution_splits_the_logit_exactly():
+    from pneumolib.explain.cams import layer_contribution
+
+    x = _bright_patch_images()
+    model = NegativeEvidence(bias=2.0)
+    parts = layer_contribution(model, x, model.features)
+    assert np.allclose(parts["layer term"] + parts["rest"], parts["logit"])
+    assert np.allclose(parts["rest"], 2.0, atol=1e-5) and (parts["layer term"] < 0).all()
+
+
+class CentreBlob(nn.Module):
+    """Pneumonia logit from the mean of the central 8x8 pixels, as in the synthetic data (a bright
+    centre blob is pneumonia); a mid-grey centre (0 in normalised units) also reads as pneumonia."""
+
+    def forward(self, x):
+        c = x.shape[-1] // 2
+        return 10 * (x[..., c - 4 : c + 4, c - 4 : c + 4].mean(dim=(1, 2, 3)).unsqueeze(1) + 0.3)
+
+
+def test_a_normal_donor_fill_does_not_raise_the_pneumonia_probability_and_grey_does():
+    from conftest import synthetic_split
+
+    from pneumolib.explain.cams import blurred, fill_check, pick_donors
+
+    images, labels = synthetic_split(90, 28, np.random.default_rng(0))
+    labels = labels.reshape(-1)
+    x = model_inputs(images, 0.5, 0.5)
+    donors = pick_donors(np.flatnonzero(labels == 0), len(x), seed=0)
+    assert donors.tolist() == pick_donors(np.flatnonzero(labels == 0), len(x), seed=0).tolist()
+    assert (labels[donors] == 0).all()
+    check = fill_check(CentreBlob(), x, {"mid-grey": 0.0, "blurred copy": blurred(x, 4.0), "normal image": x[donors]}, 0.5)
+    original = check["mean probability, original"]
+    assert check.loc["normal image", "mean probability, fully filled"] <= original["normal image"]
+    assert check.loc["normal image", "share called pneumonia, fully filled"] == 0.0
+    assert check.loc["mid-grey", "mean probability, fully filled"] > original["mid-grey"]  # the check sees a bad fill
+    with pytest.raises(ValueError, match="at least one candidate"):
+        pick_donors(np.array([], dtype=int), 3)
+
+
+def test_deletion_gap_has_a_ci_around_its_mean_and_a_sign_that_follows_the_map():
+    from pneumolib.explain.cams import deletion_summary, deletion_test
+
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 8, 8) + 0.5
+    right_map = np.zeros((16, 8, 8), np.float32)
+    right_map[..., :4] = 1.0
+    results = {}
+    for name, maps in (("right", right_map), ("wrong", 1.0 - right_map), ("empty", np.zeros_like(right_map))):
+        test = deletion_test(LeftHalf(), x, maps, steps=8, n_random=6, seed=0)
+        assert test.cam.shape == (16, 9) and test.random.shape == (6, 16, 9)
+        gap = test.gap(n_boot=500, seed=0)
+        assert gap["low"] <= gap["mean"] <= gap["high"] and gap["order_low"] <= gap["order_high"]
+        curve = test.curve()
+        assert (curve.random_low <= curve.random + 1e-12).all() and (curve.random <= curve.random_high + 1e-12).all()
+        results[name] = deletion_summary(test, maps, n_boot=500)
+    assert results["right"]["gap low"] > 0 and results["wrong"]["gap high"] < 0
+    assert results["empty"]["empty maps"] == 16 and results["right"]["empty maps"] == 0
+    assert results["empty"]["gap low"] <= 0 <= results["empty"]["gap high"]  # an empty map deletes in random order
+    # deletion_curve is the same test with one random order
+    single = deletion_test(LeftHalf(), x, right_map, steps=8, n_random=1, seed=3).curve()
+    assert np.allclose(deletion_curve(LeftHalf(), x, right_map, steps=8, seed=3)[["cam", "random"]], single[["cam", "random"]])
+
+
+def test_bootstrap_mean_ci_and_randomisation_summary_leave_nan_out():
+    from pneumolib.explain.cams import bootstrap_mean_ci, randomisation_summary
+
+    ci = bootstrap_mean_ci(np.array([0.1, 0.2, np.nan, 0.3]), n_boot=500, seed=0)
+    assert ci["n"] == 3 and ci["mean"] == pytest.approx(0.2) and ci["low"] <= 0.2 <= ci["high"]
+    assert np.isnan(bootstrap_mean_ci(np.array([np.nan]))["mean"])
+    row = randomisation_summary(np.array([np.nan, 0.5, -0.1]), n_boot=500)
+    assert row["images"] == 3 and row["compared"] == 2 and row["max"] == 0.5
+
+
+def test_randomization_similarity_can_leave_empty_maps_out():
+    model, x = NegativeEvidence(), _bright_patch_images()
+    model.layer = model.features  # randomization_similarity takes the layer by name
+    counted = randomization_similarity(model, x, "layer", target_class=1)  # every pneumonia map is empty
+    left_out = randomization_similarity(model, x, "layer", target_class=1, constant=np.nan)
+    assert np.all(counted == 0.0) and np.isnan(left_out).all()
+
+
+def test_region_shares_partition_the_map_mass():
+    from pneumolib.explain.cams import REGIONS, area_shares, map_consistency, region_masks, region_shares
+
+    masks = region_masks(28)
+    assert list(masks) == list(REGIONS) and (sum(m.astype(int) for m in masks.values()) == 1).all()
+    assert area_shares(28).sum() == pytest.approx(1.0)
+    maps = np.zeros((3, 28, 28), np.float32)
+    maps[0][masks["lung fields"]] = 1.0
+    maps[1] = 1.0
+    shares = region_shares(maps)
+    assert shares.loc[0, "lung fields"] == pytest.approx(1.0)
+    assert np.allclose(shares.loc[1], area_shares(28).to_numpy()) and shares.loc[2].isna().all()
+    assert map_consistency(np.stack([maps[0], maps[0]])) == pytest.approx(1.0)
+    assert np.isnan(map_consistency(maps[2:]))
+
+
+def test_cam_grid_labels_empty_maps_and_has_a_colour_bar():
+    from pneumolib.notebooks import plots
+
+    images = {"a": np.zeros((2, 8, 8), np.uint8)}
+    maps = {"a": np.stack([np.zeros((8, 8)), np.eye(8)]).astype(np.float32)}
+    fig = plots.cam_grid(images, maps, {"a": ["p=0.10", "p=0.90"]}, save_as=None, title="model x")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:2] == ["p=0.10\nmap empty", "p=0.90"]
+    assert len(fig.axes) == 3 and fig._suptitle.get_text() == "model x"  # two panels and the colour bar
+
+
+def test_gradcam_verdicts_follow_the_intervals():
+    import pandas as pd
+
+    from pneumolib.notebooks import narrative
+
+    deletion = pd.DataFrame({"images": [64, 64], "empty maps": [52, 0], "area Grad-CAM": [0.19, 0.42],
+                             "area random": [0.19, 0.46], "orders": [20, 20], "gap": [-0.004, 0.041],
+                             "gap low": [-0.016, 0.003], "gap high": [0.008, 0.079]}, index=["a", "b"])
+    lines = narrative.deletion_findings(deletion)
+    assert "about level" in lines[0] and "52 of the 64 maps are empty" in lines[0]
+    assert "faster than random order" in lines[1]
+    rand = pd.DataFrame({"images": [64, 64, 64, 64, 64], "compared": [12, 64, 0, 64, 64],
+                         "mean rho": [0.0, 0.7, np.nan, -0.87, 0.4], "low": [-0.2, 0.6, np.nan, -0.9, 0.3],
+                         "high": [0.2, 0.8, np.nan, -0.8, 0.6]}, index=list("abcde"))
+    lines = narrative.randomisation_findings(rand)
+    assert "**passes**" in lines[0] and "holds zero" in lines[0] and "Only 12 of 64" in lines[0]
+    assert "**fails**" in lines[1] and "says nothing" in lines[2]
+    assert "**fails**" in lines[3] and "mirror" in lines[3] and "**inconclusive**" in lines[4]
+    assert "EigenCAM" in narrative.cam_method_description("eigencam")
+    with pytest.raises(ValueError, match="No description"):
+        narrative.cam_method_description("scorecam")

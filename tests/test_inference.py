@@ -181,6 +181,21 @@ def test_threshold_and_explain(trained, real_data):
         PneumoniaDetector.from_checkpoint(trained[2], threshold=1.5)
 
 
+def test_explain_maps_the_predicted_class(trained, real_data):
+    """A normal call is explained by the normal class's map, a pneumonia call by pneumonia's."""
+    from pneumolib.data import model_inputs
+    from pneumolib.explain.cams import cam_maps
+
+    model, config, path = trained
+    images = real_data.test.images[:32]
+    inputs = model_inputs(images, config.norm_mean, config.norm_std, config.input_size)
+    normal_maps, pneumonia_maps = (cam_maps(model.eval(), inputs, target_class=c) for c in (0, 1))
+    i = next(i for i in range(len(images)) if not np.allclose(normal_maps[i], pneumonia_maps[i]))
+    for threshold, maps in ((0.999, normal_maps), (0.001, pneumonia_maps)):
+        result = PneumoniaDetector.from_checkpoint(path, threshold=threshold).predict(images[i], explain=True)
+        assert np.allclose(result["cam"], maps[i], atol=1e-5)
+
+
 def test_checkpoint_problems(trained, tmp_path):
     model, config, path = trained
     payload = torch.load(path, weights_only=True)

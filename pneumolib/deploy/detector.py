@@ -43,10 +43,10 @@ class PneumoniaDetector:
         image_size: int,
         threshold: float,
         model_name: str,
-        explainer: Callable[[np.ndarray], np.ndarray] | None = None,
+        explainer: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self._probabilities = probabilities  # uint8 (N, S, S) -> float (N,)
-        self._explainer = explainer  # uint8 (N, S, S) -> float maps (N, H, W)
+        self._explainer = explainer  # uint8 (N, S, S) and classes (N,) -> float maps (N, H, W)
         self.image_size = image_size
         self.threshold = _check_threshold(threshold)
         self.model_name = model_name
@@ -59,7 +59,7 @@ class PneumoniaDetector:
         from ..models.zoo import load_model
         from ..data import Split, model_inputs
         from ..devices import resolve_device
-        from ..explain.cams import cam_maps
+        from ..explain.cams import cam_maps, predicted_classes
         from ..training.loop import predict_split
 
         model, config, payload = load_model(path)
@@ -69,11 +69,13 @@ class PneumoniaDetector:
         def probabilities(images: np.ndarray) -> np.ndarray:
             return predict_split(model, Split(images, np.zeros(len(images), np.int64)), config, config.device)
 
-        def explainer(images: np.ndarray) -> np.ndarray:
-            inputs = model_inputs(images, config.norm_mean, config.norm_std, config.input_size)
-            return cam_maps(model, inputs.to(config.device))
-
         chosen = payload.get("threshold", 0.5) if threshold is None else threshold
+
+        def explainer(images: np.ndarray, probs: np.ndarray) -> np.ndarray:
+            """Grad-CAM of the predicted class: the pneumonia map for a pneumonia call, the normal map otherwise."""
+            inputs = model_inputs(images, config.norm_mean, config.norm_std, config.input_size)
+            return cam_maps(model, inputs.to(config.device), target_class=predicted_classes(probs, chosen))
+
         return cls(probabilities, config.image_size, chosen, config.model, explainer)
 
     @classmethod
@@ -146,7 +148,7 @@ class PneumoniaDetector:
         for start in range(0, len(images), batch_size):
             batch = np.stack(images[start : start + batch_size])
             probs = self._probabilities(batch)
-            maps = self._explainer(batch) if explain else None
+            maps = self._explainer(batch, probs) if explain else None
             for j, probability in enumerate(probs):
                 result = self._result(probability)
                 if maps is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -57,26 +59,152 @@ def _cam_class(method: str):
     return classes[method]
 
 
+def predicted_classes(probs: np.ndarray, threshold: float) -> np.ndarray:
+    """0 (normal) or 1 (pneumonia) per image at ``threshold``: the class a map should explain."""
+    return (np.asarray(probs).reshape(-1) >= threshold).astype(np.int64)
+
+
 def cam_maps(
     model: nn.Module,
     inputs: torch.Tensor,
     target_layer: nn.Module | None = None,
     method: str = "gradcam",
-    target_class: int = 1,
+    target_class: int | Sequence[int] | np.ndarray = 1,
 ) -> np.ndarray:
     """Class-activation maps (N, H, W) in [0, 1] for a batch of normalised inputs (N, 1, H, W).
 
-    ``target_class=1`` explains the pneumonia logit; 0 explains "normal" (the negated logit),
-    via pytorch-grad-cam's ``BinaryClassifierOutputTarget``.
+    ``target_class`` is one class for all images or one per image: 1 explains the pneumonia
+    logit, 0 explains "normal" (the negated logit), via pytorch-grad-cam's
+    ``BinaryClassifierOutputTarget``. Explain the *predicted* class (:func:`predicted_classes`):
+    for an image the model calls normal, the pneumonia logit's gradient-weighted map is usually
+    negative everywhere, and Grad-CAM's ReLU leaves nothing. pytorch-grad-cam scales each map to
+    [0, 1] by its own min and max, so a map with no positive cell stays all zero
+    (:func:`empty_maps`).
     """
     from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
+    classes = np.broadcast_to(np.asarray(target_class, dtype=np.int64), (len(inputs),))
+    if not np.isin(classes, (0, 1)).all():
+        raise ValueError(f"target_class must be 0 (normal) or 1 (pneumonia), got {sorted(set(classes.tolist()))}.")
     if target_layer is None:
         target_layer = default_target_layer(model, inputs.shape[-1])[1]
     model.eval()
     with _cam_class(method)(model=model, target_layers=[target_layer]) as cam:
-        maps = cam(input_tensor=inputs, targets=[BinaryClassifierOutputTarget(target_class)] * len(inputs))
+        maps = cam(input_tensor=inputs, targets=[BinaryClassifierOutputTarget(int(c)) for c in classes])
     return np.asarray(maps, dtype=np.float32)
+
+
+def empty_maps(maps: np.ndarray) -> np.ndarray:
+    """True per map (N, H, W) with no positive cell after Grad-CAM's ReLU and scaling (all zero):
+    the map shows nothing, and a blank overlay must be labelled as such."""
+    maps = np.asarray(maps)
+    return maps.reshape(len(maps), -1).max(axis=1, initial=0.0) <= 0
+
+
+def empty_map_table(maps_pneumonia: np.ndarray, maps_predicted: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
+    """Share of empty maps per predicted class, when every map explains pneumonia and when each
+    explains the predicted class (the maps of :func:`cam_maps` with ``target_class=1`` and with
+    the predictions). Rows ``normal``/``pneumonia`` (predicted); columns images,
+    ``empty, explaining pneumonia``, ``empty, explaining the prediction``."""
+    predicted = np.asarray(predicted).reshape(-1)
+    pneumonia, own = empty_maps(maps_pneumonia), empty_maps(maps_predicted)
+    rows = [{"predicted": name, "images": int(mask.sum()),
+             "empty, explaining pneumonia": float(pneumonia[mask].mean()) if mask.any() else np.nan,
+             "empty, explaining the prediction": float(own[mask].mean()) if mask.any() else np.nan}
+            for name, mask in (("normal", predicted == 0), ("pneumonia", predicted == 1))]
+    return pd.DataFrame(rows).set_index("predicted")
+
+
+def layer_contribution(model: nn.Module, inputs: torch.Tensor, target_layer: nn.Module) -> pd.DataFrame:
+    """Split each image's pneumonia logit into the first-order term of ``target_layer``'s
+    activations (sum of gradient x activation, what Grad-CAM's map adds up to when the channel
+    gradients are uniform) and the rest (biases after the layer). For a network of ReLUs,
+    pooling, linear layers and eval-mode batch norm the split is exact. Columns logit,
+    ``layer term``, ``rest``.
+
+    A negative layer term with a positive logit means that the layer's activations, taken
+    together, argue against pneumonia, and Grad-CAM for pneumonia at that layer is mostly empty.
+    """
+    store: dict[str, torch.Tensor] = {}
+
+    def keep(module, args, output):
+        output.retain_grad()
+        store["a"] = output
+
+    model.eval()
+    hook = target_layer.register_forward_hook(keep)
+    try:
+        logits = model(inputs).reshape(-1)
+        logits.sum().backward()
+    finally:
+        hook.remove()
+        model.zero_grad(set_to_none=True)
+    activation = store["a"]
+    term = (activation.grad * activation).detach().sum(dim=tuple(range(1, activation.dim())))
+    logits = logits.detach()
+    return pd.DataFrame({"logit": logits.cpu().numpy(), "layer term": term.cpu().numpy(),
+                         "rest": (logits - term).cpu().numpy()})
+
+
+# Fixed boxes on the image grid, as fractions of the side (rows, columns), drawn from the train
+# mean image at 28 px: the dark lung fields left and right, the bright central strip
+# (mediastinum, spine) between them, the diaphragm and abdomen below, and the edges. They are
+# boxes, not a segmentation: anatomy moves from image to image.
+REGIONS = ("lung fields", "central strip", "lower band", "edges")
+
+
+def region_masks(side: int) -> dict[str, np.ndarray]:
+    """Boolean (side, side) masks of :data:`REGIONS`, a partition of the image."""
+    f = (np.arange(side) + 0.5) / side
+    rows, cols = f[:, None], f[None, :]
+    upper = rows < 0.75
+    lower = ~upper & np.ones_like(cols, dtype=bool)
+    central = upper & (cols >= 0.36) & (cols < 0.64)
+    lungs = upper & (rows >= 0.1) & (((cols >= 0.07) & (cols < 0.36)) | ((cols >= 0.64) & (cols < 0.93)))
+    edges = upper & ~central & ~lungs
+    return {"lung fields": lungs, "central strip": central, "lower band": lower, "edges": edges}
+
+
+def region_shares(maps: np.ndarray) -> pd.DataFrame:
+    """Share of each map's mass (sum of its [0, 1] values) in each of :data:`REGIONS`, one row per
+    map; NaN for an empty map. Row ``area`` of :func:`area_shares` is the share of a flat map."""
+    maps = np.asarray(maps, dtype=np.float64)
+    masks = region_masks(maps.shape[-1])
+    total = maps.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = {name: np.where(total > 0, (maps * mask).sum(axis=(1, 2)) / total, np.nan)
+                  for name, mask in masks.items()}
+    return pd.DataFrame(shares)
+
+
+def area_shares(side: int) -> pd.Series:
+    """The share of the image each region covers: what a flat map would put there."""
+    return pd.Series({name: float(mask.mean()) for name, mask in region_masks(side).items()}, name="area")
+
+
+def map_consistency(maps: np.ndarray) -> float:
+    """Mean Pearson correlation between the non-empty maps of different images (NaN for fewer than
+    two). Near 1: nearly the same map for every image, i.e. what the layer favours for the class in
+    general rather than what is specific to an image."""
+    flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
+    flat = flat[flat.max(axis=1, initial=0.0) > 0]
+    flat = flat[flat.std(axis=1) > 0]
+    if len(flat) < 2:
+        return float("nan")
+    r = np.corrcoef(flat)
+    return float(r[np.triu_indices(len(flat), 1)].mean())
+
+
+def outcome_region_shares(maps: np.ndarray, labels: np.ndarray, probs: np.ndarray, threshold: float) -> pd.DataFrame:
+    """Mean :func:`region_shares` of the non-empty maps of each outcome (true/false
+    positive/negative at ``threshold``); column ``maps`` counts them and ``pairwise r`` is their
+    :func:`map_consistency`. One map per image."""
+    rows = []
+    for outcome, index in pick_outcomes(labels, probs, threshold, n=len(maps)).items():
+        shares = region_shares(maps[index]).dropna()
+        rows.append({"outcome": outcome, **shares.mean().reindex(list(REGIONS)).to_dict(), "maps": len(shares),
+                     "pairwise r": map_consistency(maps[index])})
+    return pd.DataFrame(rows).set_index("outcome")
 
 
 def _probabilities(model: nn.Module, inputs: torch.Tensor) -> np.ndarray:
@@ -84,17 +212,100 @@ def _probabilities(model: nn.Module, inputs: torch.Tensor) -> np.ndarray:
         return torch.sigmoid(model(inputs).float()).reshape(-1).cpu().numpy()
 
 
-def deletion_curve(
-    model: nn.Module, inputs: torch.Tensor, maps: np.ndarray, steps: int = 10,
-    fill: float | torch.Tensor = 0.0, seed: int = 0,
+def blurred(inputs: torch.Tensor, sigma: float = 4.0) -> torch.Tensor:
+    """A Gaussian-blurred copy of normalised inputs (N, 1, H, W), ``sigma`` in pixels."""
+    from scipy.ndimage import gaussian_filter
+
+    array = gaussian_filter(inputs.detach().cpu().numpy(), sigma=(0, 0, sigma, sigma), mode="nearest")
+    return torch.as_tensor(array, dtype=inputs.dtype, device=inputs.device)
+
+
+def pick_donors(candidates: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` indices drawn reproducibly (with replacement) from ``candidates``, e.g. the train
+    images labelled normal, whose pixels fill what the deletion test removes."""
+    candidates = np.asarray(candidates).reshape(-1)
+    if not len(candidates):
+        raise ValueError("pick_donors needs at least one candidate image.")
+    return candidates[np.random.default_rng(seed).integers(0, len(candidates), n)]
+
+
+def fill_check(
+    model: nn.Module, inputs: torch.Tensor, fills: Mapping[str, float | torch.Tensor], threshold: float,
 ) -> pd.DataFrame:
+    """What each deletion fill does on its own: the mean pneumonia probability of the inputs and
+    of the same inputs with *every* pixel replaced, and the share then called pneumonia at
+    ``threshold``. A neutral fill must not raise the probability. ``fills`` maps a name to a
+    value (in normalised units) or a tensor shaped like ``inputs`` (or one image, broadcast)."""
+    before = _probabilities(model, inputs)
+    rows = []
+    for name, fill in fills.items():
+        filled = (fill.to(inputs.device, inputs.dtype).expand_as(inputs) if torch.is_tensor(fill)
+                  else torch.full_like(inputs, fill))
+        after = _probabilities(model, filled)
+        rows.append({"fill": name, "images": len(inputs), "mean probability, original": float(before.mean()),
+                     "mean probability, fully filled": float(after.mean()),
+                     "share called pneumonia, fully filled": float((after >= threshold).mean())})
+    return pd.DataFrame(rows).set_index("fill")
+
+
+def bootstrap_mean_ci(values: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, float]:
+    """Mean of ``values`` (NaN dropped) with a percentile bootstrap CI over them: mean, low, high, n."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return {"mean": np.nan, "low": np.nan, "high": np.nan, "n": 0}
+    draws = values[np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(draws, [alpha, 1 - alpha])
+    return {"mean": float(values.mean()), "low": float(low), "high": float(high), "n": int(len(values))}
+
+
+@dataclass(frozen=True)
+class DeletionTest:
+    """Deletion test results: the pneumonia probability of each image as pixels go, in the map's
+    order (``cam``, shape (N, F)) and in ``n_random`` random orders (``random``, (R, N, F)), at
+    the ``fractions`` (F,) of pixels removed."""
+
+    fractions: np.ndarray
+    cam: np.ndarray
+    random: np.ndarray
+
+    def curve(self) -> pd.DataFrame:
+        """Mean curves: fraction, cam, random (mean over orders), and random_low/random_high (2.5th
+        and 97.5th percentiles over the random orders of their mean curve)."""
+        per_order = self.random.mean(axis=1)
+        low, high = np.quantile(per_order, [0.025, 0.975], axis=0)
+        return pd.DataFrame({"fraction": self.fractions, "cam": self.cam.mean(axis=0),
+                             "random": per_order.mean(axis=0), "random_low": low, "random_high": high})
+
+    def areas(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-image area under the curve (trapezoid): map order (N,), random orders (R, N)."""
+        return np.trapezoid(self.cam, self.fractions, axis=-1), np.trapezoid(self.random, self.fractions, axis=-1)
+
+    def gap(self, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, float]:
+        """Deletion area in random order minus in map order (positive: the map's order removes the
+        evidence faster), averaged over images, with a bootstrap CI over images (each image's
+        random area is its mean over the random orders); ``order_low``/``order_high`` give the
+        2.5-97.5 percentile range of the gap over the single random orders."""
+        cam, random = self.areas()
+        result = bootstrap_mean_ci(random.mean(axis=0) - cam, n_boot, level, seed)
+        per_order = random.mean(axis=1) - cam.mean()
+        order_low, order_high = np.quantile(per_order, [0.025, 0.975])
+        return {**result, "order_low": float(order_low), "order_high": float(order_high)}
+
+
+def deletion_test(
+    model: nn.Module, inputs: torch.Tensor, maps: np.ndarray, steps: int = 10,
+    fill: float | torch.Tensor = 0.0, n_random: int = 20, seed: int = 0,
+) -> DeletionTest:
     """Deletion test: remove the most salient pixels first and watch the pneumonia probability.
 
     For fractions 0, 1/steps, ..., 1 of the pixels, the top-ranked pixels of each map are
-    replaced by ``fill`` (a value, e.g. 0 = mid-grey in the normalised inputs, or a tensor shaped
-    like ``inputs``, e.g. a blurred copy), and the same fractions are replaced in a random order
-    for comparison. A map that points at what the model uses makes the probability fall faster
-    than random deletion. Returns columns fraction, cam, random (mean probability).
+    replaced by ``fill`` (a value in normalised units, 0 = mid-grey, or a tensor shaped like
+    ``inputs``: a blurred copy, or donor images), and the same fractions are replaced in
+    ``n_random`` random orders for comparison. A map that points at what the model uses makes the
+    probability fall faster than random deletion. Ties (empty or upsampled maps) are broken at
+    random, so an empty map deletes in a random order.
     """
     model.eval()
     n, _, h, w = inputs.shape
@@ -102,22 +313,46 @@ def deletion_curve(
         raise ValueError(f"maps must have shape {(n, h, w)} to match the inputs, got {maps.shape}.")
     rng = np.random.default_rng(seed)
     jitter = rng.random(maps.shape) * 1e-6  # break ties of upsampled maps reproducibly
-    cam_order = np.argsort(-(maps + jitter).reshape(n, -1), axis=1)
-    random_order = np.argsort(rng.random((n, h * w)), axis=1)
+    orders = [np.argsort(-(maps + jitter).reshape(n, -1), axis=1)]
+    orders += [np.argsort(rng.random((n, h * w)), axis=1) for _ in range(n_random)]
     flat = inputs.reshape(n, -1)
     fill_flat = (fill.to(inputs.device, inputs.dtype) if torch.is_tensor(fill) else torch.full_like(inputs, fill)).reshape(n, -1)
     if fill_flat.shape != flat.shape:
         raise ValueError(f"fill must be a number or a tensor shaped like the inputs {tuple(inputs.shape)}.")
-    rows = []
-    for fraction in np.linspace(0.0, 1.0, steps + 1):
+    fractions = np.linspace(0.0, 1.0, steps + 1)
+    probs = np.empty((len(orders), n, len(fractions)), dtype=np.float64)
+    for j, fraction in enumerate(fractions):
         k = int(round(fraction * h * w))
-        row = {"fraction": float(fraction)}
-        for name, order in (("cam", cam_order), ("random", random_order)):
+        if k in (0, h * w):  # nothing or everything removed: the order does not matter
+            probs[:, :, j] = _probabilities(model, (flat if k == 0 else fill_flat).reshape(inputs.shape))
+            continue
+        masked = []
+        for order in orders:
             index = torch.as_tensor(order[:, :k], device=inputs.device)
-            masked = flat.clone().scatter_(1, index, fill_flat.gather(1, index))
-            row[name] = float(_probabilities(model, masked.reshape(inputs.shape)).mean())
-        rows.append(row)
-    return pd.DataFrame(rows)
+            masked.append(flat.clone().scatter_(1, index, fill_flat.gather(1, index)))
+        probs[:, :, j] = _probabilities(model, torch.cat(masked).reshape(-1, *inputs.shape[1:])).reshape(len(orders), n)
+    return DeletionTest(fractions, probs[0], probs[1:])
+
+
+def deletion_summary(test: DeletionTest, maps: np.ndarray, n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
+    """One table row for a deletion test: images, empty maps, the mean areas in Grad-CAM and
+    random order, and the gap (random - Grad-CAM) with its bootstrap CI over images and its range
+    over the single random orders (:meth:`DeletionTest.gap`)."""
+    cam, random = test.areas()
+    gap = test.gap(n_boot=n_boot, seed=seed)
+    return {"images": len(cam), "empty maps": int(empty_maps(maps).sum()), "area Grad-CAM": float(cam.mean()),
+            "area random": float(random.mean()), "orders": len(random), "gap": gap["mean"], "gap low": gap["low"],
+            "gap high": gap["high"], "gap range over orders low": gap["order_low"],
+            "gap range over orders high": gap["order_high"]}
+
+
+def deletion_curve(
+    model: nn.Module, inputs: torch.Tensor, maps: np.ndarray, steps: int = 10,
+    fill: float | torch.Tensor = 0.0, seed: int = 0,
+) -> pd.DataFrame:
+    """:func:`deletion_test` with one random order, as mean curves: columns fraction, cam, random."""
+    curve = deletion_test(model, inputs, maps, steps, fill, n_random=1, seed=seed).curve()
+    return curve[["fraction", "cam", "random"]]
 
 
 def deletion_area(curve: pd.DataFrame) -> dict[str, float]:
@@ -138,20 +373,32 @@ def randomized_copy(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def randomization_similarity(
-    model: nn.Module, inputs: torch.Tensor, layer_name: str, method: str = "gradcam", seed: int = 0
+    model: nn.Module, inputs: torch.Tensor, layer_name: str, method: str = "gradcam", seed: int = 0,
+    target_class: int | Sequence[int] | np.ndarray = 1, constant: float = 0.0,
 ) -> np.ndarray:
     """Model-randomisation test (Adebayo et al., 2018): Spearman correlation, per image, between
-    the maps of the trained model and of a re-initialised copy at the same layer.
+    the maps of the trained model and of a re-initialised copy at the same layer, both
+    explaining ``target_class`` (use the trained model's prediction).
 
-    Values near 1 would mean the map does not depend on what the model learned.
+    Values near 1 would mean the map does not depend on what the model learned. A constant map
+    (e.g. empty after the ReLU) has no ranking: its value is ``constant``; pass NaN to leave
+    such images out rather than count them as "unrelated" (0).
     """
-    trained = cam_maps(model, inputs, getattr(model, layer_name), method)
+    trained = cam_maps(model, inputs, getattr(model, layer_name), method, target_class)
     control = randomized_copy(model, seed)
-    random_maps = cam_maps(control, inputs, getattr(control, layer_name), method)
-    # a constant map (e.g. all zero after the ReLU) carries no ranking, so it correlates with nothing
-    rho = [0.0 if np.ptp(a) == 0 or np.ptp(b) == 0 else spearmanr(a.ravel(), b.ravel()).statistic
+    random_maps = cam_maps(control, inputs, getattr(control, layer_name), method, target_class)
+    rho = [constant if np.ptp(a) == 0 or np.ptp(b) == 0 else spearmanr(a.ravel(), b.ravel()).statistic
            for a, b in zip(trained, random_maps)]
     return np.asarray(rho, dtype=np.float64)
+
+
+def randomisation_summary(rho: np.ndarray, n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
+    """One table row for the randomisation test: images, compared (rho not NaN), mean rho with a
+    bootstrap CI over the compared images, and the largest rho."""
+    rho = np.asarray(rho, dtype=np.float64)
+    ci = bootstrap_mean_ci(rho, n_boot, seed=seed)
+    return {"images": len(rho), "compared": ci["n"], "mean rho": ci["mean"], "low": ci["low"], "high": ci["high"],
+            "max": float(np.nanmax(rho)) if ci["n"] else np.nan}
 
 
 OUTCOMES = ("true positive", "true negative", "false positive", "false negative")

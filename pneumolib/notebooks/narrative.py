@@ -205,3 +205,198 @@ def ablation_findings(runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFram
                  f"test AUC {test_auc:.4f} ± {folds.loc['sd', 'test AUC']:.4f}"
                  + (": CV on train+val measures the training cohort, not the test cohort." if fold_auc > test_auc else "."))
     return lines
+
+
+# --- notebook 04: Grad-CAM -------------------------------------------------------------------
+
+CAM_METHOD_TEXT = {
+    "gradcam": "Grad-CAM weights each channel of the layer by the mean gradient of the target over the map, "
+               "sums the weighted channels and keeps the positive part.",
+    "gradcam++": "Grad-CAM++ (Chattopadhay et al., 2018) weights each channel by the sum of its *positive* "
+                 "gradients only, each scaled by a factor built from second- and third-order gradient terms: it "
+                 "still depends on the target class, but negative gradients do not count, so its channel weights "
+                 "are almost never negative.",
+    "eigencam": "EigenCAM takes the first principal component of the layer's activations and uses no gradients "
+                "at all, so its map does not depend on the target class.",
+}
+
+
+def cam_method_description(method: str) -> str:
+    """Notebook 04: one sentence on how a pytorch-grad-cam method builds its map."""
+    if method not in CAM_METHOD_TEXT:
+        raise ValueError(f"No description for CAM method {method!r}; known: {list(CAM_METHOD_TEXT)}.")
+    return CAM_METHOD_TEXT[method]
+
+
+def _pct(value: float) -> str:
+    return "n/a" if pd.isna(value) else f"{value:.0%}"
+
+
+def empty_map_findings(empty: pd.DataFrame, contribution: pd.DataFrame) -> list[str]:
+    """Notebook 04: how often the maps are empty, explaining pneumonia or the predicted class, and
+    why (the layer's first-order term against the logit), as Markdown bullets.
+
+    ``empty``: :func:`pneumolib.explain.empty_map_table` per model, index (model, predicted);
+    ``contribution``: per model (index) the columns layer, images, mean logit, mean layer term,
+    share layer term < 0, over the images the model calls pneumonia.
+    """
+    lines = []
+    for model in empty.index.get_level_values(0).unique():
+        table, c = empty.loc[model], contribution.loc[model]
+        normal, pneumonia = table.loc["normal"], table.loc["pneumonia"]
+        line = (f"- **{model}** ({c['layer']}): explaining the pneumonia logit, {_pct(normal['empty, explaining pneumonia'])} "
+                f"of the maps of the {int(normal.images)} test images it calls normal are empty, and "
+                f"{_pct(pneumonia['empty, explaining pneumonia'])} of the {int(pneumonia.images)} it calls pneumonia. "
+                f"Explaining the predicted class: {_pct(normal['empty, explaining the prediction'])} and "
+                f"{_pct(pneumonia['empty, explaining the prediction'])}.")
+        if c["share layer term < 0"] > 0.5:
+            line += (f" On the images it calls pneumonia, the layer's first-order term (gradient × activation, "
+                     f"summed) is negative for {_pct(c['share layer term < 0'])} of them (mean {c['mean layer term']:+.2f} "
+                     f"against a mean logit of {c['mean logit']:+.2f}): the activations at this layer, taken together, "
+                     "argue *against* pneumonia, and the positive logit comes from the biases after the layer; "
+                     f"{_pct(pneumonia['empty, explaining the prediction'])} of their Grad-CAM maps for pneumonia "
+                     "are empty.")
+        else:
+            line += (f" The layer's first-order term is negative for only {_pct(c['share layer term < 0'])} of the images "
+                     f"it calls pneumonia (mean {c['mean layer term']:+.2f}, mean logit {c['mean logit']:+.2f}).")
+        lines.append(line)
+    return lines
+
+
+def location_findings(shares: pd.DataFrame, area: pd.Series, margin: float = 0.02, same_map: float = 0.9) -> list[str]:
+    """Notebook 04: where the map mass lies per model and outcome (fixed boxes, not anatomy), as
+    Markdown lines. ``shares``: index (model, outcome), one column per region (mean share of the
+    mass over the non-empty maps), ``maps`` (how many) and ``pairwise r``
+    (:func:`pneumolib.explain.map_consistency`); ``area``: each region's area share. A share
+    within ``margin`` of the area share is "about" what a flat map puts there; maps with a
+    pairwise r of at least ``same_map`` are called nearly the same for every image."""
+    regions = list(area.index)
+    lines = [f"Share of the map mass in the {' / '.join(regions)} boxes (a flat map: "
+             f"{' / '.join(f'{area[r]:.0%}' for r in regions)}):"]
+    for model in shares.index.get_level_values(0).unique():
+        table = shares.loc[model]
+        parts = [f"{outcome} ({int(row.maps)} maps) " + " / ".join(f"{row[r]:.0%}" for r in regions) if row.maps
+                 else f"{outcome}: no non-empty map" for outcome, row in table.iterrows()]
+        line = f"- **{model}**: " + "; ".join(parts) + "."
+        if "true positive" in table.index and table.loc["true positive", "maps"]:
+            tp = table.loc["true positive"]
+            lung, flat = tp["lung fields"], area["lung fields"]
+            versus = "about as much as" if abs(lung - flat) <= margin else "more than" if lung > flat else "less than"
+            above = [f"{r} ({tp[r]:.0%} against {area[r]:.0%})" for r in regions if tp[r] > area[r] + margin]
+            line += (f" On true positives the lung-field boxes hold {lung:.0%} of the mass, {versus} a flat map "
+                     f"({flat:.0%})" + (": these maps do not concentrate on the lung fields" if lung < flat - margin else "")
+                     + (f"; above their area share: {', '.join(above)}." if above else "."))
+        same = [f"{outcome}s (r = {row['pairwise r']:.2f})" for outcome, row in table.iterrows()
+                if row.maps > 1 and row["pairwise r"] >= same_map]
+        if same:
+            line += (f" The maps of {', '.join(same[:-1]) + ' and ' if len(same) > 1 else ''}{same[-1]} are nearly the "
+                     "same for every image (mean pairwise "
+                     "correlation): they show what the layer favours for that class in general, not what is "
+                     "specific to an image.")
+        lines.append(line)
+    return lines
+
+
+def fill_findings(check: pd.DataFrame, chosen: str) -> str:
+    """Notebook 04: what each deletion fill does alone and whether the chosen one is neutral.
+    ``check``: :func:`pneumolib.explain.fill_check` per model, index (model, fill)."""
+    models = check.index.get_level_values(0).unique()
+    others = [f for f in check.index.get_level_values(1).unique() if f != chosen]
+    raising = [f for f in others if all(check.loc[(m, f), "mean probability, fully filled"]
+                                         > check.loc[(m, f), "mean probability, original"] for m in models)]
+    numbers = "; ".join(f"{m}: original {check.loc[(m, chosen), 'mean probability, original']:.2f}, " +
+                        ", ".join(f"{f} {check.loc[(m, f), 'mean probability, fully filled']:.2f}" for f in check.loc[m].index)
+                        for m in models)
+    text = f"Mean pneumonia probability of the test images, original and with every pixel replaced ({numbers}). "
+    if raising:
+        names = ", ".join(f"the {f}" for f in raising[:-1]) + (" and " if len(raising) > 1 else "") + f"the {raising[-1]}"
+        text += (f"{names[0].upper() + names[1:]} raise{'s' if len(raising) == 1 else ''} the probability for both "
+                 "models: a featureless or smoothed patch reads as an opacity, so deleting with "
+                 f"{'it' if len(raising) == 1 else 'them'} adds pneumonia evidence. ")
+    neutral = all(check.loc[(m, chosen), "mean probability, fully filled"] <= check.loc[(m, chosen), "mean probability, original"]
+                  for m in models)
+    text += (f"**The {chosen} fill does not push towards pneumonia** for either model, so it is the one used below." if neutral
+             else f"**The {chosen} fill also raises the probability** for at least one model: read the deletion curves "
+                  "with that in mind.")
+    return text
+
+
+def _deletion_verdict(row: pd.Series) -> tuple[str, str]:
+    numbers = (f"gap {row.gap:+.3f}, 95% CI [{row['gap low']:+.3f}, {row['gap high']:+.3f}] over {int(row.images)} "
+               "images")
+    if row["gap low"] > 0:
+        return "Grad-CAM order removes the pneumonia evidence faster than random order", numbers + ": above zero"
+    if row["gap high"] < 0:
+        return "random order removes the pneumonia evidence faster than Grad-CAM order", numbers + ": below zero"
+    return "Grad-CAM order and random order are about level", numbers + ": the interval holds zero"
+
+
+def deletion_findings(table: pd.DataFrame) -> list[str]:
+    """Notebook 04: the deletion gap (random - Grad-CAM area) per model, judged by its CI, as
+    Markdown bullets. ``table`` (index model): images, empty maps, area Grad-CAM, area random,
+    orders, gap, gap low, gap high (:func:`pneumolib.explain.deletion_summary`)."""
+    lines = []
+    for model, row in table.iterrows():
+        verdict, numbers = _deletion_verdict(row)
+        line = (f"- {model}: **{verdict}** (area {row['area Grad-CAM']:.3f} in Grad-CAM order, {row['area random']:.3f} "
+                f"in random order, mean of {int(row['orders'])} orders; {numbers}).")
+        if row["empty maps"]:
+            line += (f" {int(row['empty maps'])} of the {int(row.images)} maps are empty; their pixels go in a random "
+                     "order, which pulls the gap towards zero.")
+        lines.append(line)
+    return lines
+
+
+def _randomisation_verdict(row: pd.Series, cutoff: float) -> tuple[str, str]:
+    numbers = (f"mean Spearman ρ {row['mean rho']:+.3f}, 95% CI [{row.low:+.3f}, {row.high:+.3f}] over "
+               f"{int(row.compared)} of {int(row.images)} images")
+    if -cutoff < row.low and row.high < cutoff:
+        unrelated = row.low <= 0 <= row.high
+        return ("passes", f"{numbers}: within ±{cutoff}" + ("; the interval holds zero, so the maps are unrelated to "
+                                                          "those of the re-initialised copy" if unrelated else ""))
+    if row.low > cutoff:
+        return "fails", f"{numbers}: above {cutoff}, the maps resemble those of the re-initialised copy"
+    if row.high < -cutoff:
+        return "fails", f"{numbers}: below -{cutoff}, the maps mirror those of the re-initialised copy"
+    return "inconclusive", f"{numbers}: the interval reaches beyond ±{cutoff}"
+
+
+def randomisation_findings(table: pd.DataFrame, cutoff: float = 0.5) -> list[str]:
+    """Notebook 04: the model-randomisation test per model, judged by the CI of the mean Spearman
+    rho: "passes" only when it lies within ±``cutoff`` (a strongly negative rho, a mirrored map,
+    depends on the random weights too). Markdown bullets. ``table`` (index model): images,
+    compared (images where neither map is empty), mean rho, low, high
+    (:func:`pneumolib.explain.randomisation_summary`)."""
+    lines = []
+    for model, row in table.iterrows():
+        if not row.compared:
+            lines.append(f"- {model}: no image has a non-empty map from both the trained and the re-initialised "
+                         "model, so the test says nothing.")
+            continue
+        verdict, numbers = _randomisation_verdict(row, cutoff)
+        line = f"- {model}: **{verdict}** ({numbers})."
+        if row.compared < row.images:
+            line += (f" Only {int(row.compared)} of {int(row.images)} images count: on the others one of the two maps "
+                     "is empty, has no ranking, and is left out, so the test covers only those images.")
+        lines.append(line)
+    return lines
+
+
+def gradcam_summary(empty: pd.DataFrame, deletion: pd.DataFrame, randomisation: pd.DataFrame,
+                    cutoff: float = 0.5) -> list[str]:
+    """Notebook 04: one Markdown bullet per model with its empty maps, deletion verdict and
+    randomisation verdict (the tables of :func:`empty_map_findings`, :func:`deletion_findings`
+    and :func:`randomisation_findings`)."""
+    lines = []
+    for model in deletion.index:
+        table = empty.loc[model, "empty, explaining the prediction"]
+        deleted, _ = _deletion_verdict(deletion.loc[model])
+        d = deletion.loc[model]
+        r = randomisation.loc[model]
+        randomised = (_randomisation_verdict(r, cutoff)[0] if r.compared else "says nothing (no comparable maps)")
+        lines.append(f"- **{model}**: empty maps (explaining the prediction) for {_pct(table.get('normal', np.nan))} of the "
+                     f"images it calls normal and {_pct(table.get('pneumonia', np.nan))} of those it calls pneumonia. "
+                     f"Deletion: {deleted} (gap {d.gap:+.3f}, 95% CI [{d['gap low']:+.3f}, "
+                     f"{d['gap high']:+.3f}]). Model randomisation: {randomised} (ρ {r['mean rho']:+.3f} on "
+                     f"{int(r.compared)} of {int(r.images)} images).")
+    return lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from typing import Callable, Mapping
+from typing import Mapping
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -12,7 +12,6 @@ from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 import seaborn as sns
-import torch
 
 from ..evaluation.calibration import expected_calibration_error, reliability_table
 from ..data import SPLITS, PneumoniaData, Split, class_counts
@@ -221,34 +220,59 @@ def cam_grid(
     captions: Mapping[str, list[str]] | None = None,
     alpha: float = 0.45,
     save_as: str | None = "cam_grid",
+    title: str | None = None,
+    colorbar_label: str = "map value (scaled to [0, 1] per image)",
 ) -> Figure:
-    """One row per group (e.g. TP, TN, FP, FN): each uint8 image with its map overlaid (jet)."""
+    """One row per group (e.g. TP, TN, FP, FN): each uint8 image with its map overlaid (jet), a
+    shared colour bar and an optional ``title``. An all-zero map is not drawn: its panel says
+    "map empty", so a blank overlay is never mistaken for a map."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
     n_cols = max((len(v) for v in images.values()), default=1)
-    fig, axes = _subplots(len(images), n_cols, figsize=(1.6 * n_cols, 1.8 * len(images)), squeeze=False)
-    for row, (group, group_images) in zip(axes, images.items()):
-        for i, ax in enumerate(row):
+    fig = Figure(figsize=(1.6 * n_cols + 0.9, 1.8 * len(images) + (0.4 if title else 0)))
+    grid = fig.add_gridspec(len(images), n_cols + 1, width_ratios=[1] * n_cols + [0.08])
+    for r, (group, group_images) in enumerate(images.items()):
+        for i in range(n_cols):
+            ax = fig.add_subplot(grid[r, i])
             _image_axes(ax)
+            if i == 0:
+                ax.set_ylabel(group, rotation=0, ha="right", va="center")
             if i >= len(group_images):
                 ax.axis("off")
                 continue
             ax.imshow(group_images[i], vmin=0, vmax=255)
-            ax.imshow(maps[group][i], cmap="jet", alpha=alpha, vmin=0, vmax=1,
-                      extent=(-0.5, group_images[i].shape[1] - 0.5, group_images[i].shape[0] - 0.5, -0.5))
-            if captions:
-                ax.set_title(captions[group][i], fontsize=8)
-        row[0].set_ylabel(group, rotation=0, ha="right", va="center")
+            caption = captions[group][i] if captions else ""
+            if np.max(maps[group][i], initial=0.0) <= 0:
+                caption = f"{caption}\nmap empty" if caption else "map empty"
+            else:
+                ax.imshow(maps[group][i], cmap="jet", alpha=alpha, vmin=0, vmax=1,
+                          extent=(-0.5, group_images[i].shape[1] - 0.5, group_images[i].shape[0] - 0.5, -0.5))
+            if caption:
+                ax.set_title(caption, fontsize=8)
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap="jet"), cax=fig.add_subplot(grid[:, -1]))
+    bar.set_label(colorbar_label, fontsize=8)
+    if title:
+        fig.suptitle(title)
     return _finish(fig, save_as)
 
 
-def deletion_curves(curves: Mapping[str, pd.DataFrame], save_as: str | None = "deletion") -> Figure:
-    """Mean pneumonia probability as pixels are removed in CAM order and at random, per model."""
-    fig, axes = _subplots(1, len(curves), figsize=(4.5 * len(curves), 3.5), squeeze=False, sharey=True)
+def deletion_curves(curves: Mapping[str, pd.DataFrame], save_as: str | None = "deletion",
+                    title: str | None = None) -> Figure:
+    """Mean pneumonia probability as pixels are removed in CAM order and at random, per model;
+    with columns ``random_low``/``random_high`` the spread over random orders is shaded."""
+    fig, axes = _subplots(1, len(curves), figsize=(4.5 * len(curves), 3.7), squeeze=False, sharey=True)
     for ax, (name, curve) in zip(axes[0], curves.items()):
-        ax.plot(curve.fraction, curve.cam, marker="o", ms=3, label="most salient first (CAM)")
-        ax.plot(curve.fraction, curve.random, marker="o", ms=3, label="random order")
+        ax.plot(curve.fraction, curve.cam, marker="o", ms=3, label="most salient first (Grad-CAM)")
+        ax.plot(curve.fraction, curve.random, marker="o", ms=3, label="random order (mean)")
+        if {"random_low", "random_high"} <= set(curve.columns):
+            ax.fill_between(curve.fraction, curve.random_low, curve.random_high, color="C1", alpha=0.25,
+                            label="random orders, 2.5-97.5%")
         ax.set(title=name, xlabel="fraction of pixels removed", ylim=(0, 1.02))
     axes[0][0].set_ylabel("mean pneumonia probability")
     axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     return _finish(fig, save_as)
 
 
