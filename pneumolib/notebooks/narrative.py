@@ -118,11 +118,11 @@ def search_findings(result, goal: pd.DataFrame, published: Sequence[tuple]) -> l
     ``result`` is :class:`pneumolib.experiments.search.SearchResult`, ``goal`` the
     :func:`pneumolib.notebooks.goal.goal_table`, ``published`` the leaderboard's published rows.
     """
-    comp = result.components.set_index("arm")
+    comp = result.components if result.components.index.name == "arm" else result.components.set_index("arm")
     base = comp.loc["base"]
     others = comp.drop(index="base")
-    kept = [f"{arm} ({comp.loc[arm, 'val_auc_mean'] - base.val_auc_mean:+.4f} val AUC)" for arm in result.kept]
-    dropped = [arm for arm in others.index if arm not in result.kept and arm != result.chosen_arm]
+    kept = [f"{arm} ({comp.loc[f'+ {arm}', 'val_auc_mean'] - base.val_auc_mean:+.4f} val AUC)" for arm in result.kept]
+    dropped = [arm for arm in others.index if arm.removeprefix("+ ") not in result.kept and arm != result.chosen_arm]
     lines = [f"- **Components kept on val:** {', '.join(kept) if kept else 'none'}; the seed sd of the base's val "
              f"AUC is {base.val_auc_sd:.4f}, so gains below it are ties in practice. Not kept: {', '.join(dropped)}."]
     worst = others.test_auc_mean.idxmin()
