@@ -300,3 +300,22 @@ def test_one_run_function_for_every_path_with_resume_and_shared_runs(fake_data_d
     record, how = ensure_run(RunSpec(replace(TINY, device="auto"), "04/gradcam"), spec, store)  # the device is no part of a run
     assert how.startswith("loaded from the store") and record.run_id == records[0].run_id and record.model is not None
     assert sorted(p.name for p in store.root.iterdir()) == sorted(r.run_id for r in records)  # each run stored once
+
+
+def test_a_missing_model_is_recreated_and_a_reproduced_record_kept(fake_data_dir, tmp_path):
+    """A fresh clone has records but no model files: a run that needs its model trains again; when
+    it reproduces the stored predictions the committed record stays byte for byte, else it is replaced."""
+    spec, store = DataSpec(str(fake_data_dir)), RunStore(tmp_path / "store")
+    task = tasks_for()[:1]
+    run_id = run_many(task, spec, store, executor=InProcessExecutor(), log=None)[task[0].key].run_id
+    record_file = store.folder(run_id) / RECORD_FILE
+    committed = record_file.read_bytes()
+    store.model_path(run_id).unlink()
+    again = run_many(task, spec, store, executor=InProcessExecutor(), need_models=True, log=None)
+    assert store.has_model(run_id) and record_file.read_bytes() == committed and again.reused == []
+    changed = json.loads(committed)
+    changed["probabilities"]["test"][0] = 0.123456  # a record this machine does not reproduce
+    record_file.write_text(json.dumps(changed))
+    store.model_path(run_id).unlink()
+    run_many(task, spec, store, executor=InProcessExecutor(), need_models=True, log=None)
+    assert json.loads(record_file.read_text())["probabilities"]["test"][0] != 0.123456

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -90,7 +91,10 @@ def run_many(
         else:
             pending.append(spec)
     reused = list(done)
-    say(f"{len(specs)} runs: {len(done)} already in the store ({store.root.name}/), {len(pending)} to run")
+    # runs whose record is stored but whose model file is missing (a fresh clone): trained again for the model
+    recreating = {s.key: r for s in pending if (r := store.find(s, fingerprint)) is not None}
+    say(f"{len(specs)} runs: {len(done)} already in the store ({store.root.name}/), {len(pending)} to run"
+        + (f" ({len(recreating)} to re-create a missing model file)" if recreating else ""))
     errors: dict[str, str] = {}
     failures: dict[str, BaseException] = {}
     if pending:
@@ -110,7 +114,10 @@ def run_many(
                     spec = futures[future]
                     try:
                         record = RunRecord(future.result())
-                        store.save_record(record)
+                        if spec.key in recreating and _same_predictions(record, recreating[spec.key]):
+                            record = recreating[spec.key]  # the model file is back; the committed record stays as it is
+                        else:
+                            store.save_record(record)
                     except Exception as exc:  # one failed run must not lose the others
                         errors[spec.key] = f"{type(exc).__name__}: {exc}"
                         failures[spec.key] = exc
@@ -124,6 +131,18 @@ def run_many(
                 executor.shutdown(wait=True, cancel_futures=True)
     table = results_table([(spec, done.get(spec.key), errors.get(spec.key)) for spec in specs])
     return RunResults(table, {k: done[k] for k in keys if k in done}, reused, failures)
+
+
+def _same_predictions(new: RunRecord, stored: RunRecord, tolerance: float = 1e-5) -> bool:
+    """A re-run that reproduces the stored record: the same val and test probabilities (as stored,
+    rounded) and the same picked epoch."""
+    if new.fields.get("best_epoch") != stored.fields.get("best_epoch"):
+        return False
+    for split in ("val", "test"):
+        a, b = np.asarray(new.probabilities(split)), np.asarray(stored.probabilities(split))
+        if a.shape != b.shape or np.abs(a - b).max(initial=0.0) > tolerance:
+            return False
+    return True
 
 
 def _waves(pending: list[RunSpec], fingerprint: str) -> list[list[RunSpec]]:
