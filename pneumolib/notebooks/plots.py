@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from sklearn.metrics import average_precision_score
 
 from ..evaluation.calibration import expected_calibration_error, reliability_table
 from ..data import SPLITS, PneumoniaData, Split, class_counts
@@ -162,16 +163,21 @@ def confusion_matrices(predictions: Predictions, threshold: float = 0.5, save_as
 
 
 def roc_pr_curves(predictions: Predictions, save_as: str | None = "roc_pr") -> Figure:
-    """ROC and precision-recall curves for each model, AUC in the legend."""
+    """ROC curves (AUC in the legend) and precision-recall curves (average precision in the legend,
+    and the prevalence: the precision of a model that cannot tell the classes apart)."""
     fig, (roc_ax, pr_ax) = _subplots(1, 2, figsize=(10, 4))
+    prevalence = None
     for name, (y, p) in predictions.items():
         roc = roc_curve_data(y, p)
         roc_ax.plot(roc.fpr, roc.tpr, label=f"{name} (AUC {binary_metrics(y, p)['auc']:.3f})")
         pr = pr_curve_data(y, p)
-        pr_ax.plot(pr.recall, pr.precision, label=name)
-    roc_ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
-    roc_ax.set(title="ROC", xlabel="1 - specificity", ylabel="sensitivity")
-    pr_ax.set(title="Precision-recall", xlabel="recall (sensitivity)", ylabel="precision")
+        pr_ax.plot(pr.recall, pr.precision, label=f"{name} (AP {average_precision_score(y, p):.3f})")
+        prevalence = float(np.mean(y))
+    roc_ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="chance")
+    if prevalence is not None:
+        pr_ax.axhline(prevalence, ls="--", color="grey", lw=1, label=f"prevalence ({prevalence:.3f})")
+    roc_ax.set(title="ROC", xlabel="1 - specificity (false positive rate)", ylabel="sensitivity (true positive rate)")
+    pr_ax.set(title="Precision-recall", xlabel="recall (sensitivity)", ylabel="precision", ylim=(0, 1.02))
     roc_ax.legend(fontsize=8), pr_ax.legend(fontsize=8)
     return _finish(fig, save_as)
 
@@ -191,7 +197,7 @@ def threshold_curves(
         for i, (name, t) in enumerate((chosen or {}).items()):
             ax.axvline(t, color=f"C{(i + 3) % 10}", ls=":", lw=1.2, label=f"{name} ({t:.2f})")
         ax.set(title=f"{split}", xlabel="threshold", ylim=(0, 1.02))
-    axes[0][0].set_ylabel("value")
+    axes[0][0].set_ylabel("metric value")
     axes[0][-1].legend(fontsize=7, loc="lower left")
     return _finish(fig, save_as)
 
@@ -281,8 +287,8 @@ def grid_heatmap(table: pd.DataFrame, value: str, rows: str, cols: str, title: s
     """Heatmap of ``value`` over a two-parameter grid (e.g. mean CV AUC for batch size x lr)."""
     fig, ax = _subplots(figsize=(1.6 * table[cols].nunique() + 2, 0.7 * table[rows].nunique() + 1.5))
     pivot = table.pivot_table(index=rows, columns=cols, values=value)
-    sns.heatmap(pivot, annot=True, fmt=".4f", cmap="viridis", ax=ax, cbar_kws={"label": value})
-    ax.set_title(title)
+    sns.heatmap(pivot, annot=True, fmt=".4f", cmap="viridis", ax=ax, cbar_kws={"label": title})
+    ax.set(title=title, xlabel=cols.replace("_", " ").replace("lr", "learning rate"), ylabel=rows.replace("_", " "))
     return _finish(fig, save_as)
 
 
