@@ -82,11 +82,11 @@ def time_line(notebook: str, default: pd.DataFrame | None = None, smoke: pd.Data
     parts = []
     if "trained" in rows.index:
         row = rows.loc["trained"]
-        parts.append(f"{duration(row.seconds)} on {row.device} when it trains its runs "
-                     f"({int(row.new_runs)} new in the run store)")
+        parts.append(f"{duration(row.seconds)} on {row.device} in a run that trained {int(row.new_runs)} new "
+                     "runs into the store")
     if "from store" in rows.index:
         row = rows.loc["from store"]
-        parts.append(f"{duration(row.seconds)} " + ("when the store already holds them" if "trained" in rows.index
+        parts.append(f"{duration(row.seconds)} " + ("when the store already holds all its runs" if "trained" in rows.index
                                                     else f"on {row.device}"))
     smoke_rows = smoke[smoke.notebook == notebook]
     if len(smoke_rows):
