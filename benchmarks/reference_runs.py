@@ -19,7 +19,7 @@ from pneumolib.data import resolve_data_dir
 from pneumolib.experiments.executors import InProcessExecutor
 from pneumolib.experiments.runner import run_many
 from pneumolib.experiments.runs import DataSpec, RunSpec
-from pneumolib.notebooks.narrative import seed_verdict
+from pneumolib.notebooks.narrative import mean_sd, seed_verdict
 from pneumolib.paths import display_path, results_path
 
 MODELS = ("resnet18", "small_cnn")
@@ -47,10 +47,6 @@ def reference_table(specs: list[RunSpec], results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _mean_sd(values: pd.Series) -> str:
-    return f"{values.mean():.4f} ± {values.std(ddof=1):.4f}" if len(values) > 1 else f"{values.iloc[0]:.4f}"
-
-
 def markdown_tables(table: pd.DataFrame) -> str:
     """The README's two tables, rendered from the CSV: ResNet-18 on the fast path per seed, and
     every model x data path with test AUC per seed. Speed is `python -m pneumolib bench`'s job
@@ -62,13 +58,13 @@ def markdown_tables(table: pd.DataFrame) -> str:
     for r in runs.itertuples():
         lines.append(f"| {r.seed} | {r.best_epoch} | {r.val_auc:.4f} | {r.test_auc:.4f} | {r.test_acc:.4f} | "
                      f"{r.balanced_accuracy:.4f} | {r.sensitivity:.4f} | {r.specificity:.4f} |")
-    lines.append(f"| mean ± sd | | | {_mean_sd(runs.test_auc)} | {_mean_sd(runs.test_acc)} | | | |")
+    lines.append(f"| mean ± sd | | | {mean_sd(runs.test_auc)} | {mean_sd(runs.test_acc)} | | | |")
     epochs = "/".join(str(e) for e in sorted(table.epochs.unique()))
     lines += ["", f"| model ({epochs} epochs) | data path | test AUC per seed | mean ± sd |", "|---|---|---|---|"]
     for (model, path), group in table.groupby(["model", "data_path"], sort=False):
         group = group.sort_values("seed")
         per_seed = ", ".join(f"{v:.4f}" for v in group.test_auc)
-        lines.append(f"| {model} | {path} | {per_seed} | {_mean_sd(group.test_auc)} |")
+        lines.append(f"| {model} | {path} | {per_seed} | {mean_sd(group.test_auc)} |")
     lines.append("")
     for model, group in table.groupby("model", sort=False):
         by_path = {path: g.sort_values("seed").test_auc for path, g in group.groupby("data_path")}

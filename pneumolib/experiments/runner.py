@@ -82,17 +82,18 @@ def run_many(
     fingerprint = data_fingerprint(data)
     teachers = {t for s in specs for t in s.teacher}
     done: dict[str, RunRecord] = {}
+    recreating: dict[str, RunRecord] = {}  # stored record, model file missing (a fresh clone): run again for it
     pending = []
     for spec in specs:
         run_id = spec.run_id(fingerprint)
-        record = store.find(spec, fingerprint, need_model=need_models or run_id in teachers)
-        if record is not None:
+        record = store.find(spec, fingerprint)
+        if record is not None and ((not need_models and run_id not in teachers) or store.has_model(run_id)):
             done[spec.key] = record
-        else:
-            pending.append(spec)
+            continue
+        pending.append(spec)
+        if record is not None:
+            recreating[spec.key] = record
     reused = list(done)
-    # runs whose record is stored but whose model file is missing (a fresh clone): trained again for the model
-    recreating = {s.key: r for s in pending if (r := store.find(s, fingerprint)) is not None}
     say(f"{len(specs)} runs: {len(done)} already in the store ({store.root.name}/), {len(pending)} to run"
         + (f" ({len(recreating)} to re-create a missing model file)" if recreating else ""))
     errors: dict[str, str] = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .narrative import mean_sd
+
 GOALS = {  # metric -> (goal, stretch goal)
     "test_auc": (0.985, 0.991),
     "test_acc_val_threshold": (0.92, 0.946),
@@ -49,7 +51,7 @@ def readme_tables(components: pd.DataFrame, decisions: dict, goal: pd.DataFrame,
               f"| **ours: final model** ({'ensemble' if decisions['ensemble'] else 'one run'}"
               f"{' + TTA' if decisions['tta'] else ''}) | {cell(auc)} | {cell(acc)} | {cell(acc05)} |",
               f"| ours: distilled into one small CNN{' (scored with TTA)' if decisions['tta'] else ''} | "
-              f"{distilled.test_auc.mean():.4f} ± {distilled.test_auc.std(ddof=1):.4f} "
+              f"{mean_sd(distilled.test_auc)} "
               f"| {distilled.test_acc_val_threshold.mean():.4f} | |"]
     for name, px, pub_auc, pub_acc, _ in published:
         lines.append(f"| {name} (from the paper) | {pub_auc} | | {pub_acc} |")

@@ -37,12 +37,18 @@ def ci_verdict(name_a: str, name_b: str, diff: float, low: float, high: float, m
     return f"**{name_a} and {name_b} are about level** ({numbers}: the interval holds zero)."
 
 
+def seed_gap(values_a: Sequence[float], values_b: Sequence[float]) -> tuple[float, float]:
+    """The gap between two arms' means over seeds, and the larger of their seed sds (NaN when an
+    arm has one seed): the rule every "ahead" or "about level" here is judged by."""
+    a, b = pd.Series(values_a, dtype=float), pd.Series(values_b, dtype=float)
+    return a.mean() - b.mean(), max(a.std(ddof=1), b.std(ddof=1))
+
+
 def seed_verdict(name_a: str, values_a: Sequence[float], name_b: str, values_b: Sequence[float],
                  metric: str = "test AUC") -> str:
     """Two arms over seeds: "ahead" only when the gap in means exceeds both arms' seed spreads."""
     a, b = np.asarray(values_a, dtype=float), np.asarray(values_b, dtype=float)
-    gap = a.mean() - b.mean()
-    spread = max(a.std(ddof=1) if len(a) > 1 else 0.0, b.std(ddof=1) if len(b) > 1 else 0.0)
+    gap, spread = seed_gap(a, b)
     numbers = f"{metric} {mean_sd(a)} vs {mean_sd(b)} over {len(a)} and {len(b)} seeds"
     if min(len(a), len(b)) < 2:
         return f"{name_a} vs {name_b}: {numbers}; one seed shows no spread, so no verdict."
@@ -169,8 +175,7 @@ def ablation_findings(runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFram
     for arm, group in ran.groupby("arm", sort=False):
         if arm == full_arm:
             continue
-        gap = group.test_auc.mean() - full.test_auc.mean()
-        spread = max(group.test_auc.std(ddof=1), full.test_auc.std(ddof=1))
+        gap, spread = seed_gap(group.test_auc, full.test_auc)
         kind = "worse" if gap < -spread else "better" if gap > spread else "level"
         groups[kind].append(f"{arm} ({gap:+.4f})")
         val_gap = group.val_auc.mean() - full.val_auc.mean()
@@ -183,7 +188,7 @@ def ablation_findings(runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFram
         summary.append(f"- **Removing these raises test AUC beyond the seed sd:** {', '.join(groups['better'])}.")
     lines = summary + lines
     tuned, plain = full.tuned_test_balanced_accuracy, full.test_balanced_accuracy
-    gap, spread = tuned.mean() - plain.mean(), max(tuned.std(ddof=1), plain.std(ddof=1))
+    gap, spread = seed_gap(tuned, plain)
     verdict = ("about level, within the seed sd" if abs(gap) <= spread
                else "0.5 is ahead beyond the seed sd" if gap < 0 else "the val-picked threshold is ahead beyond the seed sd")
     lines.append(f"- **Threshold rule:** on test, the full recipe's balanced accuracy is {mean_sd(tuned)} at the "

@@ -65,10 +65,10 @@ def run_suite(
     if smoke:
         parameters["smoke"] = True
         os.environ[SMOKE_ENV_VAR] = "1"
-    out_dir = results_dir("smoke" if smoke else "default") / "notebooks"
+    profile_dir = results_dir("smoke" if smoke else "default")
+    out_dir, store = profile_dir / "notebooks", profile_dir / "store"
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = []
-    store = results_dir("smoke" if smoke else "default") / "store"
     for path in notebook_paths(only):
         out = out_dir / path.name
         stored_before = stored_runs(store)
@@ -86,7 +86,7 @@ def run_suite(
         if status == "passed":
             strip_run_metadata(out)
             if not custom:  # times with other parameters measure other work
-                record_times(runs[-1:], results_dir("smoke" if smoke else "default") / "metrics" / TIMES_FILE)
+                record_times(runs[-1:], profile_dir / "metrics" / TIMES_FILE)
             if write_back:
                 write_outputs_back(out, path)
     if write_back and not custom and not smoke:
