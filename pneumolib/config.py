@@ -66,6 +66,8 @@ class TrainConfig:
     image_size: int = option(28, "which PneumoniaMNIST file to load (px)", "data", IMAGE_SIZES)
     input_size: int | None = option(None, "upsample to this model input size (px); none = image size", "data")
     augment: str = option("light", "augmentation preset for training images", "data", AUGMENT_PRESETS)
+    hflip: bool = option(False, "also flip training images horizontally (mirrors the anatomy; no preset does)",
+                         "data", off=False)
     sampler: str = option("shuffle", "shuffle, or class-balanced sampling", "data", SAMPLERS)
     data_path: str = option(
         "auto", "auto/fast: device-resident batches with on-device augmentation; reference: DataLoader + "

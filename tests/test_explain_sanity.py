@@ -304,9 +304,21 @@ def test_gradcam_verdicts_follow_the_intervals():
                          "mean rho": [0.0, 0.7, np.nan, -0.87, 0.4], "low": [-0.2, 0.6, np.nan, -0.9, 0.3],
                          "high": [0.2, 0.8, np.nan, -0.8, 0.6]}, index=list("abcde"))
     lines = narrative.randomisation_findings(rand)
-    assert "**passes**" in lines[0] and "holds zero" in lines[0] and "Only 12 of 64" in lines[0]
+    assert "**passes**" in lines[0] and "do not strongly resemble" in lines[0] and "Only 12 of 64" in lines[0]
     assert "**fails**" in lines[1] and "says nothing" in lines[2]
     assert "**fails**" in lines[3] and "mirror" in lines[3] and "**inconclusive**" in lines[4]
     assert "EigenCAM" in narrative.cam_method_description("eigencam")
     with pytest.raises(ValueError, match="No description"):
         narrative.cam_method_description("scorecam")
+
+
+def test_rank_agreement_is_one_for_a_monotone_copy_and_nan_for_an_empty_map():
+    from pneumolib.explain import rank_agreement
+
+    rng = np.random.default_rng(0)
+    maps = rng.random((3, 7, 7))
+    copy = maps ** 2  # same ranking
+    copy[2] = 0.0  # an empty map has no ranking
+    rho = rank_agreement(maps, copy)
+    assert rho[:2] == pytest.approx([1.0, 1.0]) and np.isnan(rho[2])
+    assert rank_agreement(maps, -maps)[0] == pytest.approx(-1.0)

@@ -66,3 +66,18 @@ def test_bad_inputs(y, p, match):
 def test_single_class_auc_is_nan():
     m = binary_metrics(np.ones(4), np.array([0.2, 0.6, 0.7, 0.9]))
     assert np.isnan(m["auc"]) and np.isnan(m["specificity"]) and m["sensitivity"] == 0.75
+
+
+def test_paired_threshold_difference_is_paired_and_catches_a_real_gap():
+    from pneumolib.evaluation.metrics import binary_metrics, paired_bootstrap_threshold_diff
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 300)
+    p = np.clip(0.35 + 0.3 * y + rng.normal(0, 0.15, 600), 0, 1)  # 0.5 separates well, 0.2 does not
+    result = paired_bootstrap_threshold_diff(y, p, 0.5, 0.2, n_boot=500)
+    expected = binary_metrics(y, p, 0.5)["balanced_accuracy"] - binary_metrics(y, p, 0.2)["balanced_accuracy"]
+    assert result["diff"] == pytest.approx(expected) and result["low"] > 0
+    same = paired_bootstrap_threshold_diff(y, p, 0.5, 0.5, n_boot=200)
+    assert same["diff"] == 0 and same["low"] == same["high"] == 0  # paired: identical rules never differ
+    with pytest.raises(ValueError, match="threshold metric"):
+        paired_bootstrap_threshold_diff(y, p, 0.5, 0.2, metric="auc")

@@ -55,3 +55,44 @@ def test_ablation_findings_sort_arms_by_the_seed_spread():
     text = "\n".join(ablation_findings(runs, grid, folds))
     assert "lowers test AUC:** − augmentation (-0.0200)" in text and "About level (within the seed sd):** − dropout" in text
     assert "*raises* val AUC" in text and "more than one fold sd" in text
+
+
+def test_threshold_shift_is_blamed_on_imbalance_corrections_only_when_removing_them_raises_it():
+    import pandas as pd
+
+    from pneumolib.notebooks.narrative import _threshold_shift
+
+    def runs(class_weighting, sampling):
+        return pd.DataFrame({"arm": ["full recipe"] * 2 + ["− class weighting"] * 2 + ["− balanced sampling"] * 2,
+                             "tuned_threshold": [0.08, 0.07, class_weighting, class_weighting, sampling, sampling]})
+
+    table = runs(0.13, 0.18)
+    text = _threshold_shift(table, table[table.arm == "full recipe"])
+    assert "0.07 in the full recipe" in text or "0.08 in the full recipe" in text
+    assert "− class weighting 0.13" in text and "down-weight pneumonia" in text
+    table = runs(0.13, 0.05)  # removing balanced sampling lowers it: no causal sentence
+    assert "down-weight" not in _threshold_shift(table, table[table.arm == "full recipe"])
+
+
+def test_method_agreement_reads_the_median_rank_correlation():
+    import numpy as np
+
+    from pneumolib.notebooks.narrative import method_agreement_findings
+
+    lines = method_agreement_findings({"a": np.array([0.95, 0.9, np.nan]), "b": np.array([0.1, -0.2, 0.05])},
+                                      "gradcam++")
+    assert "**nearly the same maps**" in lines[0] and "2 of 3 images" in lines[0] and "Grad-CAM++" in lines[0]
+    assert "**different maps**" in lines[1]
+    assert "cannot be compared" in method_agreement_findings({"c": np.array([np.nan])}, "gradcam++")[0]
+
+
+def test_leaderboard_reading_ranks_the_top_val_row_on_test():
+    import pandas as pd
+
+    from pneumolib.notebooks.narrative import leaderboard_findings
+
+    board = pd.DataFrame({"result": ["A", "B", "C", "published"], "final_model": ["one run"] * 3 + [""],
+                          "epochs": [4, 10, 10, None], "val_auc": [0.999, 0.995, 0.990, None],
+                          "test_auc": [0.93, 0.97, 0.95, 0.96]})
+    text = leaderboard_findings(board)
+    assert "*A* (one run, 4 epochs), ranks 3 of 3 on test" in text and "*B*" in text and "ranks 2 of 3 by val" in text

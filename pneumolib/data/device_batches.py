@@ -8,7 +8,7 @@ crop) and upsampling to the model's input size happen for the whole batch at onc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Iterator
 
 import numpy as np
@@ -31,11 +31,31 @@ class BatchAugment:
     resized_crop: tuple[float, float] | None = None  # area fraction of the crop, as RandomResizedCrop
 
     @classmethod
-    def preset(cls, name: str) -> "BatchAugment | None":
+    def preset(cls, name: str, hflip: bool = False) -> "BatchAugment | None":
+        """The preset's ranges, plus a random horizontal flip when ``hflip``; None when nothing is drawn."""
         if name not in AUGMENT_PRESETS:
             raise ValueError(f"Unknown augmentation preset {name!r}; choose one of {list(AUGMENT_PRESETS)}.")
-        params = AUGMENT_PRESETS[name]
+        params = {**AUGMENT_PRESETS[name], **({"hflip": True} if hflip else {})}
         return cls(**params) if params else None
+
+    def components(self) -> list["BatchAugment"]:
+        """Each random transform of this augmentation on its own, with the same range."""
+        return [BatchAugment(**{f.name: getattr(self, f.name)}) for f in fields(self) if getattr(self, f.name)]
+
+    def describe(self) -> str:
+        """The ranges in words, e.g. "rotation ±10°, translate ±5%, zoom 0.95-1.05"."""
+        parts = []
+        if self.hflip:
+            parts.append("horizontal flip")
+        if self.rotation:
+            parts.append(f"rotation ±{self.rotation:g}°")
+        if self.translate:
+            parts.append(f"translate ±{self.translate:.0%}")
+        if self.scale:
+            parts.append(f"zoom {self.scale[0]:g}-{self.scale[1]:g}")
+        if self.resized_crop:
+            parts.append(f"square crop of {self.resized_crop[0]:.0%}-{self.resized_crop[1]:.0%} of the area")
+        return ", ".join(parts) or "nothing"
 
     def thetas(self, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
         """(n, 2, 3) affine matrices mapping output to input coordinates (``affine_grid`` convention)."""

@@ -121,11 +121,31 @@ def paired_bootstrap_auc_diff(
     _, p_b = check_predictions(y_true, p_b)
     index = _bootstrap_indices(y_true, n_boot, seed)
     diffs = _draw_aucs(y_true[index], p_a[index]) - _draw_aucs(y_true[index], p_b[index])
-    alpha = (1 - level) / 2
-    low, high = np.quantile(diffs, [alpha, 1 - alpha])
     observed = skm.roc_auc_score(y_true, p_a) - skm.roc_auc_score(y_true, p_b)
-    tail = (diffs <= 0).mean() if observed > 0 else (diffs >= 0).mean()
+    return _paired_summary(diffs, observed, level)
+
+
+def _paired_summary(diffs: np.ndarray, observed: float, level: float) -> dict[str, float]:
+    alpha = (1 - level) / 2
+    low, high = np.nanquantile(diffs, [alpha, 1 - alpha])
+    tail = np.nanmean(diffs <= 0) if observed > 0 else np.nanmean(diffs >= 0)
     return {"diff": float(observed), "low": float(low), "high": float(high), "p_two_sided": float(min(1.0, 2 * tail))}
+
+
+def paired_bootstrap_threshold_diff(
+    y_true: np.ndarray, y_prob: np.ndarray, threshold_a: float, threshold_b: float, metric: str = "balanced_accuracy",
+    n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+) -> dict[str, float]:
+    """``metric`` at ``threshold_a`` minus at ``threshold_b``, for one model on the same images, with a
+    paired percentile bootstrap CI (both thresholds are scored on each resampled set of images)."""
+    if metric not in BOOTSTRAP_METRICS or metric == "auc":
+        raise ValueError(f"metric must be a threshold metric from {BOOTSTRAP_METRICS[1:]}, got {metric!r}.")
+    y_true, y_prob = check_predictions(y_true, y_prob)
+    index = _bootstrap_indices(y_true, n_boot, seed)
+    y, p = y_true[index], y_prob[index]
+    diffs = _draw_metrics(y, p, threshold_a)[metric] - _draw_metrics(y, p, threshold_b)[metric]
+    observed = binary_metrics(y_true, y_prob, threshold_a)[metric] - binary_metrics(y_true, y_prob, threshold_b)[metric]
+    return _paired_summary(diffs, observed, level)
 
 
 BOOTSTRAP_METRICS = ("auc", "acc", "balanced_accuracy", "sensitivity", "specificity", "precision", "npv", "f1")

@@ -34,6 +34,7 @@ _NOT_IN_RECIPE = {"seed", "device", "extra", "model", "epochs", "image_size", "i
 MODEL_LABELS = {"small_cnn": "small CNN", "resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50"}
 _SETTING_LABELS = {
     "augment": lambda v: f"{v} augmentation" if v != "none" else "no augmentation",
+    "hflip": lambda v: "horizontal flip" if v else "no flip",
     "sampler": lambda v: f"{v} sampler",
     "data_path": lambda v: f"{v} data path",
     "batch_norm": lambda v: "with BatchNorm" if v else "no BatchNorm",

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from ..errors import ConfigError
+from ..paths import display_path
 from .executors import InProcessExecutor, process_pool
 from .runs import DataSpec, RunRecord, RunSpec, data_fingerprint, data_provenance, train_run
 from .store import RunStore
@@ -94,7 +95,7 @@ def run_many(
         if record is not None:
             recreating[spec.key] = record
     reused = list(done)
-    say(f"{len(specs)} runs: {len(done)} already in the store ({store.root.name}/), {len(pending)} to run"
+    say(f"{len(specs)} runs: {len(done)} already in the store ({display_path(store.root)}/), {len(pending)} to run"
         + (f" ({len(recreating)} to re-create a missing model file)" if recreating else ""))
     errors: dict[str, str] = {}
     failures: dict[str, BaseException] = {}

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from ..data import PneumoniaData, class_counts, cv_fold, load_folder_dataset, load_pneumoniamnist, subsample
+from ..data import AUGMENT_PRESETS, PneumoniaData, class_counts, cv_fold, load_folder_dataset, load_pneumoniamnist, subsample
 from ..devices import describe_device, resolve_device
 from ..evaluation.metrics import binary_metrics, medmnist_auc_acc
 from ..evaluation.thresholds import choose_threshold
@@ -114,7 +114,9 @@ class RunSpec:
     def identity(self, fingerprint: str) -> dict[str, Any]:
         """Everything that makes this run this run (the device it runs on does not)."""
         identity = {"config": self.config.identity_dict(), "data": fingerprint, "fold": self.fold, "n_folds": self.n_folds,
-                    "fold_seed": self.fold_seed if self.fold is not None else None, "teacher": list(self.teacher)}
+                    "fold_seed": self.fold_seed if self.fold is not None else None, "teacher": list(self.teacher),
+                    # what the preset draws, not only its name: editing a preset makes new runs
+                    "augmentation": AUGMENT_PRESETS[self.config.augment]}
         ssl = _pretrained_identity(self.config.pretrained)
         if ssl:
             identity["pretrained_checkpoint"] = ssl

@@ -46,6 +46,7 @@ TRAINING_COMPONENTS: dict[str, dict[str, Any]] = {
     "CutMix (alpha 1.0)": {"cutmix_alpha": 1.0},
     "EMA of weights (0.99)": {"ema_decay": 0.99},
     "warm-up (1 epoch)": {"warmup_epochs": 1},
+    "horizontal flip": {"hflip": True},
     SSL_COMPONENT: {"pretrained": None},
 }
 BASE_ARM = "base"

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..config import TrainConfig
 from ..errors import PretrainedWeightsUnavailableError
-from ..models.zoo import SMALL_CNN_HEAD, build_model_from_config
+from ..models.zoo import SMALL_CNN_HEAD, build_model_from_config, effective_head
 from .executors import InProcessExecutor
 from .runner import run_many
 from .runs import DataSpec, RunRecord, RunSpec
@@ -136,6 +136,16 @@ def full_recipe(model: str = "small_cnn", **overrides: Any) -> TrainConfig:
         config = TrainConfig(model=model, pretrained="imagenet", lr=1e-4, head_hidden=(256,),
                              head_dropout=(0.5, 0.0), **common)
     return replace(config, **overrides)
+
+
+def recipe_settings(config: TrainConfig, name: str = "recipe") -> pd.Series:
+    """A recipe's settings for display, with the head it is actually built with (the small CNN's
+    default head is spelled out rather than shown as None)."""
+    values = {k: v for k, v in config.to_dict().items() if k not in ("extra", "device")}
+    hidden, dropout = effective_head(config.model, config.head_hidden, config.head_dropout)
+    if (hidden, dropout) != (config.head_hidden, config.head_dropout):
+        values["head_hidden"], values["head_dropout"] = f"{hidden} (model default)", f"{dropout} (model default)"
+    return pd.Series(values, name=name)
 
 
 def _without_head_dropout(config: TrainConfig) -> TrainConfig | str:

@@ -25,6 +25,7 @@ from .cams import (
     predicted_classes,
     randomisation_summary,
     randomization_similarity,
+    rank_agreement,
     randomized_copy,
     region_masks,
     region_shares,
@@ -36,5 +37,5 @@ __all__ = [
     "default_target_layer", "deletion_area", "deletion_curve", "deletion_summary", "deletion_test",
     "empty_map_table", "empty_maps", "fill_check", "layer_contribution", "map_consistency",
     "outcome_region_shares", "pick_donors", "pick_outcomes", "predicted_classes", "randomisation_summary",
-    "randomization_similarity", "randomized_copy", "region_masks", "region_shares", "spatial_sizes",
+    "randomization_similarity", "rank_agreement", "randomized_copy", "region_masks", "region_shares", "spatial_sizes",
 ]

@@ -342,8 +342,8 @@ def deletion_summary(test: DeletionTest, maps: np.ndarray, n_boot: int = 2000, s
     gap = test.gap(n_boot=n_boot, seed=seed)
     return {"images": len(cam), "empty maps": int(empty_maps(maps).sum()), "area Grad-CAM": float(cam.mean()),
             "area random": float(random.mean()), "orders": len(random), "gap": gap["mean"], "gap low": gap["low"],
-            "gap high": gap["high"], "gap range over orders low": gap["order_low"],
-            "gap range over orders high": gap["order_high"]}
+            "gap high": gap["high"], "single-order gap 2.5%": gap["order_low"],
+            "single-order gap 97.5%": gap["order_high"]}
 
 
 def deletion_curve(
@@ -387,8 +387,14 @@ def randomization_similarity(
     trained = cam_maps(model, inputs, getattr(model, layer_name), method, target_class)
     control = randomized_copy(model, seed)
     random_maps = cam_maps(control, inputs, getattr(control, layer_name), method, target_class)
+    return rank_agreement(trained, random_maps, constant)
+
+
+def rank_agreement(maps_a: np.ndarray, maps_b: np.ndarray, constant: float = np.nan) -> np.ndarray:
+    """Spearman correlation, per image, between two sets of maps of the same images (N, H, W).
+    A constant map has no ranking: such an image gets ``constant`` (NaN leaves it out)."""
     rho = [constant if np.ptp(a) == 0 or np.ptp(b) == 0 else spearmanr(a.ravel(), b.ravel()).statistic
-           for a, b in zip(trained, random_maps)]
+           for a, b in zip(maps_a, maps_b)]
     return np.asarray(rho, dtype=np.float64)
 
 

@@ -161,8 +161,7 @@ def build_model(
     if name == "small_cnn":
         if pretrained:
             raise ConfigError("small_cnn has no ImageNet weights; use pretrained=None, 'ssl:<checkpoint>' or a ResNet.")
-        if head_hidden is None:
-            head_hidden, head_dropout = SMALL_CNN_HEAD[0], SMALL_CNN_HEAD[1] if head_dropout is None else head_dropout
+        head_hidden, head_dropout = effective_head(name, head_hidden, head_dropout)
         model = SmallCNN(in_channels, head_hidden=head_hidden, head_dropout=head_dropout, batch_norm=batch_norm)
     elif not batch_norm:
         raise ConfigError(f"batch_norm=False is only available for small_cnn, not {name!r}.")
@@ -170,6 +169,15 @@ def build_model(
         model = _build_resnet(name, pretrained, in_channels, stem, head_hidden or (), head_dropout)
     apply_freeze(model, freeze)
     return model
+
+
+def effective_head(name: str, head_hidden: tuple[int, ...] | None,
+                   head_dropout: tuple[float, ...] | None) -> tuple[tuple[int, ...] | None, tuple[float, ...] | None]:
+    """The head a model is built with: the small CNN's ``None`` means its default head
+    (:data:`SMALL_CNN_HEAD`, 256 units with dropout 0.5); other models keep what they are given."""
+    if name == "small_cnn" and head_hidden is None:
+        return SMALL_CNN_HEAD[0], SMALL_CNN_HEAD[1] if head_dropout is None else head_dropout
+    return head_hidden, head_dropout
 
 
 def build_model_from_config(config: TrainConfig) -> nn.Module:

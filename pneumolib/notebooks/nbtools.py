@@ -64,6 +64,14 @@ def check_min_int(name: str, value: Any, minimum: int) -> int:
     return value
 
 
+def check_fraction(name: str, value: Any) -> float:
+    """A number strictly between 0 and 1; one-line ConfigError otherwise."""
+    check_type(name, value, (int, float))
+    if not 0 < value < 1:
+        raise ConfigError(f"parameter {name} must lie strictly between 0 and 1, got {value}.")
+    return float(value)
+
+
 def check_seeds(seeds: Any) -> list[int]:
     """A non-empty list of distinct non-negative integer seeds."""
     check_type("seeds", seeds, (list, tuple))

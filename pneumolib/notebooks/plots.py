@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 
 from typing import Mapping
 
@@ -99,8 +100,8 @@ def intensity_distributions(split: Split, save_as: str | None = "intensities") -
         images = split.images[split.labels == label]
         left.hist(images.ravel(), bins=64, range=(0, 255), density=True, alpha=0.55, label=name)
         sns.kdeplot(images.reshape(len(images), -1).mean(axis=1), ax=right, label=name, fill=True)
-    left.set(title="Pixel intensities", xlabel="intensity (0-255)", ylabel="density")
-    right.set(title="Mean intensity per image", xlabel="mean intensity")
+    left.set(title="Pixel intensities", xlabel="intensity (0-255)", ylabel="density (share per unit)")
+    right.set(title="Mean intensity per image", xlabel="mean intensity (0-255)", ylabel="density (share per unit)")
     left.legend(), right.legend()
     return _finish(fig, save_as)
 
@@ -116,7 +117,7 @@ def mean_images(split: Split, save_as: str | None = "mean_images") -> Figure:
     limit = np.abs(diff).max()
     shown = axes[2].imshow(diff, cmap="coolwarm", vmin=-limit, vmax=limit)
     axes[2].set_title("pneumonia - normal")
-    fig.colorbar(shown, ax=axes[2], fraction=0.046)
+    fig.colorbar(shown, ax=axes[2], fraction=0.046).set_label("difference in mean intensity (0-255 scale)", fontsize=8)
     for ax in axes:
         _image_axes(ax)
     return _finish(fig, save_as)
@@ -130,7 +131,7 @@ def augmentation_examples(
     fig, axes = _subplots(len(views), n + 1, figsize=(1.4 * (n + 1), 1.5 * len(views)), squeeze=False)
     for row, (name, images) in zip(axes, views.items()):
         row[0].imshow(image, vmin=0, vmax=255)
-        row[0].set_ylabel(name, rotation=0, ha="right", va="center")
+        row[0].set_ylabel(textwrap.fill(name, 26), rotation=0, ha="right", va="center", fontsize=8)
         for ax, view in zip(row[1:], images):
             ax.imshow(view, vmin=0, vmax=1)
         for ax in row:
@@ -139,19 +140,28 @@ def augmentation_examples(
     return _finish(fig, save_as)
 
 
-def learning_curves(histories: Mapping[str, pd.DataFrame], save_as: str | None = "learning_curves") -> Figure:
-    """Train loss, val loss and val AUC per epoch for each named history."""
-    fig, axes = _subplots(1, 3, figsize=(13, 3.6))
+def learning_curves(histories: Mapping[str, pd.DataFrame], picked_epochs: Mapping[str, int] | None = None,
+                    title: str | None = None, save_as: str | None = "learning_curves") -> Figure:
+    """Train loss, val loss and val AUC per epoch for each named history; a ring marks each
+    run's picked epoch (``picked_epochs``, by name) on the val AUC panel."""
+    fig, axes = _subplots(1, 3, figsize=(13, 3.8))
     for name, frame in histories.items():
         for ax, column in zip(axes, ("train_loss", "val_loss", "val_auc")):
-            ax.plot(frame["epoch"], frame[column], marker="o", ms=3, label=name)
-    for ax, title in zip(axes, ("train loss", "val loss", "val AUC")):
-        ax.set(title=title, xlabel="epoch")
+            line, = ax.plot(frame["epoch"], frame[column], marker="o", ms=3, label=name)
+        if picked_epochs and name in picked_epochs:
+            row = frame[frame["epoch"] == picked_epochs[name]]
+            axes[2].plot(row["epoch"], row["val_auc"], "o", ms=10, mfc="none", color=line.get_color())
+    labels = ("loss (training objective)", "loss (training objective)", "AUC")
+    for ax, panel, ylabel in zip(axes, ("train loss", "val loss", "val AUC (ring: picked epoch)"), labels):
+        ax.set(title=panel, xlabel="epoch", ylabel=ylabel)
     axes[2].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     return _finish(fig, save_as)
 
 
-def confusion_matrices(predictions: Predictions, threshold: float = 0.5, save_as: str | None = "confusion") -> Figure:
+def confusion_matrices(predictions: Predictions, threshold: float = 0.5, title: str | None = None,
+                       save_as: str | None = "confusion") -> Figure:
     """One confusion matrix per model (rows truth, columns prediction) at ``threshold``."""
     fig, axes = _subplots(1, len(predictions), figsize=(3.6 * len(predictions), 3.3), squeeze=False)
     for ax, (name, (y, p)) in zip(axes[0], predictions.items()):
@@ -159,6 +169,7 @@ def confusion_matrices(predictions: Predictions, threshold: float = 0.5, save_as
         sns.heatmap(matrix, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax,
                     xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES)
         ax.set(title=name, xlabel="predicted", ylabel="true")
+    fig.suptitle(title or f"test, threshold {threshold:g}")
     return _finish(fig, save_as)
 
 
@@ -202,16 +213,22 @@ def threshold_curves(
     return _finish(fig, save_as)
 
 
-def reliability_diagrams(predictions: Predictions, n_bins: int = 10, save_as: str | None = "reliability") -> Figure:
+def reliability_diagrams(predictions: Predictions, n_bins: int = 10, save_as: str | None = "reliability",
+                         few: int = 10) -> Figure:
     """Reliability diagram (observed pneumonia rate against mean predicted probability per bin)
-    with the ECE in the title, and a histogram of the probabilities below, per set of predictions."""
+    with the ECE in the title, and a histogram of the probabilities below, per set of predictions.
+    Bins with fewer than ``few`` images are drawn as open circles: their rate is noise."""
     fig = Figure(figsize=(4.2 * len(predictions), 5.2))
     grid = fig.add_gridspec(2, len(predictions), height_ratios=(3, 1))
     for col, (name, (y, p)) in enumerate(predictions.items()):
         top, bottom = fig.add_subplot(grid[0, col]), fig.add_subplot(grid[1, col])
         table = reliability_table(y, p, n_bins).dropna()
         top.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
-        top.plot(table.mean_predicted, table.observed_rate, marker="o", label="model")
+        line, = top.plot(table.mean_predicted, table.observed_rate, marker="o", label="model")
+        sparse = table[table["count"] < few]
+        if len(sparse):
+            top.plot(sparse.mean_predicted, sparse.observed_rate, "o", mfc="white", color=line.get_color(),
+                     label=f"bin of < {few} images")
         top.set(title=f"{name}\nECE {expected_calibration_error(y, p, n_bins):.3f}",
                 xlim=(0, 1), ylim=(0, 1), ylabel="observed pneumonia rate")
         top.legend(fontsize=8, loc="upper left")
@@ -292,12 +309,13 @@ def grid_heatmap(table: pd.DataFrame, value: str, rows: str, cols: str, title: s
     return _finish(fig, save_as)
 
 
-def val_vs_test(runs: pd.DataFrame, hue: str = "arm", save_as: str | None = "val_vs_test") -> Figure:
+def val_vs_test(runs: pd.DataFrame, hue: str = "arm", save_as: str | None = "val_vs_test",
+                title: str = "val and test AUC of every run") -> Figure:
     """Each run's val AUC (what selection sees) against its test AUC (what it is judged on)."""
     fig, ax = _subplots(figsize=(7, 4.5))
     sns.scatterplot(data=runs, x="val_auc", y="test_auc", hue=hue, style=hue, s=70, ax=ax)
     ax.set_xlabel("val AUC (selection)")
     ax.set_ylabel("test AUC (reported)")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    ax.set_title("val and test AUC of every run")
+    ax.set_title(title)
     return _finish(fig, save_as)

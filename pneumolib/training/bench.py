@@ -4,7 +4,7 @@ For each case (model, image size) and in one process, the same model, batch size
 number of steps are timed on
 
 (a) **reference**: the way MedMNIST's experiments are written: ``medmnist.PneumoniaMNIST`` with
-    PIL transforms (flip, affine, ToTensor, Normalize), a ``DataLoader`` and a plain loop;
+    PIL transforms (affine, ToTensor, Normalize), a ``DataLoader`` and a plain loop;
 (b) **pneumolib**: the default path of :func:`pneumolib.train.fit` (device-resident uint8
     tensor, on-device batch augmentation and upsampling, bf16/channels_last where they pay).
 
@@ -51,7 +51,7 @@ def _reference_loader(case: BenchCase, data_dir, batch_size: int, train: bool):
 
     steps = [transforms.Resize(case.size)] if case.size != 28 else []
     if train:
-        steps += [transforms.RandomHorizontalFlip(), transforms.RandomAffine(10, translate=(0.05, 0.05), scale=(0.95, 1.05))]
+        steps += [transforms.RandomAffine(10, translate=(0.05, 0.05), scale=(0.95, 1.05))]  # the light preset
     steps += [transforms.ToTensor(), transforms.Normalize(mean=[0.5], std=[0.5])]
     dataset = medmnist.PneumoniaMNIST(split="train" if train else "test", transform=transforms.Compose(steps),
                                       download=False, root=str(data_dir), size=28)

@@ -165,7 +165,7 @@ class RunBatches:
 
     def _dataset(self, split: str, augment: bool = False) -> TensorImageDataset:
         c = self.config
-        transform = augmentation_preset(c.augment, c.model_input_size) if augment else None
+        transform = augmentation_preset(c.augment, c.model_input_size, c.hflip) if augment else None
         return TensorImageDataset(self.data.split(split), c.norm_mean, c.norm_std, transform, c.input_size)
 
     def _device_split(self, split: str) -> DeviceBatches:
@@ -173,7 +173,7 @@ class RunBatches:
             c = self.config
             self._cache[split] = DeviceBatches(
                 self.data.split(split), self.device, c.norm_mean, c.norm_std, c.input_size,
-                augment=BatchAugment.preset(c.augment) if split == "train" else None,
+                augment=BatchAugment.preset(c.augment, c.hflip) if split == "train" else None,
                 channels_last=self.channels_last,
             )
         return self._cache[split]

@@ -1,7 +1,7 @@
 """Test-time augmentation: average a model's probabilities over a few fixed views of each image.
 
-The views are mild versions of the training augmentation (the light preset flips, rotates by up
-to 10 degrees and zooms by up to 5 %), so the model has seen images like them.
+The views are mild versions of the training augmentation (the light preset rotates by up to 10
+degrees and zooms by up to 5 %; no preset flips), so the model has seen images like them.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ from ..devices import resolve_device
 from .loop import predict_proba
 
 
-def _affine(angle_deg: float = 0.0, zoom: float = 1.0, flip: bool = False) -> torch.Tensor:
+def _affine(angle_deg: float = 0.0, zoom: float = 1.0) -> torch.Tensor:
     """One (2, 3) ``affine_grid`` matrix (output -> input coordinates)."""
     a = math.radians(angle_deg)
-    s, f = 1.0 / zoom, -1.0 if flip else 1.0
-    return torch.tensor([[math.cos(a) * s * f, -math.sin(a) * s, 0.0],
-                         [math.sin(a) * s * f, math.cos(a) * s, 0.0]])
+    s = 1.0 / zoom
+    return torch.tensor([[math.cos(a) * s, -math.sin(a) * s, 0.0],
+                         [math.sin(a) * s, math.cos(a) * s, 0.0]])
 
 
 TTA_VIEWS: dict[str, torch.Tensor] = {
     "identity": _affine(),
-    "hflip": _affine(flip=True),
     "rotate +5°": _affine(angle_deg=5.0),
     "rotate −5°": _affine(angle_deg=-5.0),
+    "zoom 1.05": _affine(zoom=1.05),
 }
 
 
