@@ -315,6 +315,67 @@ def _cmd_notebooks_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_assignments_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "assignments",
+        help="student releases and autograding of the notebooks' exercises (nbgrader)",
+        description="Teaching commands: the notebooks' graded exercises through nbgrader.",
+    )
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+    release = sub.add_parser(
+        "release",
+        help="write the student versions of the notebooks",
+        description="Write the student versions with nbgrader's generate_assignment: solutions replaced by "
+        "stubs, hidden tests removed, outputs cleared, and a cell on how to check and submit.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    release.add_argument("--out", default="build/student", help="folder for the student notebooks (must not hold them)")
+    release.add_argument("--only", nargs="+", default=[], help="only these notebooks, by number or name prefix")
+    release.set_defaults(handler=_cmd_assignments_release)
+    grade = sub.add_parser(
+        "grade",
+        help="autograde a folder of submissions, one subfolder per student",
+        description="Autograde SUBMISSIONS (SUBMISSIONS/<student>/pneumolib/NN_*.ipynb, nbgrader's layout, or "
+        "SUBMISSIONS/<student>/NN_*.ipynb) with nbgrader's autograde and an embedded sqlite gradebook. Writes "
+        "grades.csv, summary.csv, report.txt and feedback/<student>/*.html into --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    grade.add_argument("submissions", help="the class folder: one subfolder per student")
+    grade.add_argument("--out", default="build/grades", help="folder for the grades, report and feedback")
+    grade.add_argument("--only", nargs="+", default=[], help="only these notebooks, by number or name prefix")
+    grade.add_argument("--profile", choices=("smoke", "default"), default="smoke",
+                       help="the profile each notebook runs in while it is graded")
+    grade.add_argument("--workers", type=int, default=0, help="students graded in parallel; 0 = one per CPU core")
+    grade.add_argument("--cell-timeout", type=int, default=300, help="seconds before a cell is stopped (graded 0)")
+    grade.set_defaults(handler=_cmd_assignments_grade)
+    p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
+
+
+def _cmd_assignments_release(args: argparse.Namespace) -> int:
+    from .notebooks.suite import notebook_paths
+    from .teaching.release import release
+
+    for path in release(notebook_paths(args.only), Path(args.out)):
+        print(f"wrote {display_path(path)}")
+    return 0
+
+
+def _cmd_assignments_grade(args: argparse.Namespace) -> int:
+    from .notebooks.suite import notebook_paths
+    from .teaching.grade import GRADES_FILE, REPORT_FILE, SUMMARY_FILE, grade
+
+    if args.workers < 0 or args.cell_timeout < 1:
+        raise cfg.ConfigError("--workers must be >= 0 and --cell-timeout >= 1.")
+    out = Path(args.out)
+    _, report = grade(Path(args.submissions), notebook_paths(args.only), out, smoke=args.profile == "smoke",
+                      workers=args.workers, cell_timeout=args.cell_timeout, say=lambda line: print(line, flush=True))
+    for line in report:
+        print(f"  {line}")
+    print(f"wrote {display_path(out / GRADES_FILE)}, {display_path(out / SUMMARY_FILE)}, "
+          f"{display_path(out / REPORT_FILE)} and {display_path(out / 'feedback')}/")
+    return 0
+
+
 def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "predict",
@@ -488,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_leaderboard_parser(commands)
     _add_download_parser(commands)
     _add_notebooks_parser(commands)
+    _add_assignments_parser(commands)
     _add_predict_parser(commands)
     _add_export_parser(commands)
     _add_bench_inference_parser(commands)

@@ -51,7 +51,15 @@ def bench_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-BLOCKS = {"reference": reference_tables, "06": best_model_tables, "bench": bench_table}
+def exercises_table() -> str:
+    """The notebooks' graded exercises, read from their nbgrader metadata."""
+    from pneumolib.notebooks.suite import notebook_paths
+    from pneumolib.teaching.exercises import exercise_markdown, exercise_table
+
+    return exercise_markdown(exercise_table(notebook_paths()))
+
+
+BLOCKS = {"reference": reference_tables, "06": best_model_tables, "bench": bench_table, "exercises": exercises_table}
 
 
 def block(text: str, name: str) -> tuple[int, int]:

@@ -2,7 +2,6 @@
 
 from dataclasses import replace
 
-import pytest
 
 from pneumolib.config import TrainConfig
 from pneumolib.data import AUGMENT_PRESETS, augmentation_preset

@@ -342,8 +342,8 @@ def deletion_summary(test: DeletionTest, maps: np.ndarray, n_boot: int = 2000, s
     gap = test.gap(n_boot=n_boot, seed=seed)
     return {"images": len(cam), "empty maps": int(empty_maps(maps).sum()), "area Grad-CAM": float(cam.mean()),
             "area random": float(random.mean()), "orders": len(random), "gap": gap["mean"], "gap low": gap["low"],
-            "gap high": gap["high"], "single-order gap 2.5%": gap["order_low"],
-            "single-order gap 97.5%": gap["order_high"]}
+            "gap high": gap["high"], "single-order gap low": gap["order_low"],
+            "single-order gap high": gap["order_high"]}
 
 
 def deletion_curve(

@@ -1,0 +1,60 @@
+"""An nbgrader course folder, laid out and driven through nbgrader's own API.
+
+``<root>/source/pneumolib/NN_*.ipynb`` holds the complete notebooks, ``gradebook.db`` is nbgrader's
+embedded sqlite gradebook (no server), and nbgrader writes ``release/``, ``submitted/``,
+``autograded/`` and ``feedback/`` beside them, as in any nbgrader course.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ConfigError
+from . import ASSIGNMENT
+
+
+def nbgrader_api(root: Path, cell_timeout: int = 300):
+    """An ``NbGraderAPI`` for the course at ``root``: sqlite gradebook in the folder, each cell
+    stopped after ``cell_timeout`` seconds, deleted test cells added back at autograding."""
+    try:
+        from nbgrader.apps import NbGraderAPI
+        from traitlets.config import Config
+    except ImportError as exc:
+        raise ConfigError("assignments need nbgrader: pip install -c constraints.txt nbgrader==0.9.6 "
+                          "(make install does it).") from exc
+    # nbgrader runs `alembic` for its gradebook: make this interpreter's scripts findable
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    config = Config()
+    config.CourseDirectory.root = str(root.resolve())
+    config.CourseDirectory.db_url = f"sqlite:///{(root / 'gradebook.db').resolve()}"
+    config.Execute.timeout = cell_timeout
+    config.Execute.interrupt_on_timeout = True
+    config.OverwriteCells.add_missing_cells = True
+    config.Application.log_level = logging.WARNING
+    return NbGraderAPI(config=config)
+
+
+def make_course(root: Path, notebooks: Sequence[Path], cell_timeout: int = 300):
+    """Copy ``notebooks`` into ``root/source/pneumolib/`` and generate the assignment (release
+    versions and gradebook). Returns the API. Fails with nbgrader's log when generation fails."""
+    source = root / "source" / ASSIGNMENT
+    source.mkdir(parents=True, exist_ok=True)
+    for path in notebooks:
+        shutil.copy2(path, source / path.name)
+    api = nbgrader_api(root, cell_timeout)
+    result = api.generate_assignment(ASSIGNMENT, force=True, create=True)
+    if not result["success"]:
+        raise ConfigError(f"nbgrader could not generate the assignment:\n{result.get('log', '')[-3000:]}")
+    return api
+
+
+def release_folder(root: Path) -> Path:
+    """Where nbgrader wrote the student versions."""
+    return root / "release" / ASSIGNMENT

@@ -1,0 +1,109 @@
+"""The exercises in the notebooks, read from nbgrader's cell metadata.
+
+An exercise is a graded cell: a locked test cell with points (auto-graded), or a Markdown answer
+cell with points (graded by hand). Its title is the heading of the nearest Markdown cell above
+that starts with ``### Exercise``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import nbformat
+import pandas as pd
+
+SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+_HEADING = re.compile(r"^###\s+(Exercise[^\n]*)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One graded cell of one notebook."""
+
+    notebook: str  # stem, e.g. 01_data_exploration
+    grade_id: str
+    points: float
+    kind: str  # "auto" (a test cell) or "written" (a Markdown answer graded by hand)
+    title: str
+
+
+def nbgrader_meta(cell) -> dict:
+    """A cell's nbgrader metadata ({} for an ordinary cell)."""
+    return dict(cell.get("metadata", {}).get("nbgrader", {}))
+
+
+def notebook_exercises(path: str | Path) -> list[Exercise]:
+    """The graded cells of one notebook, in order."""
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    found, title = [], ""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and (match := _HEADING.search(cell.source)):
+            title = match.group(1).strip()
+        meta = nbgrader_meta(cell)
+        if meta.get("grade"):
+            kind = "auto" if cell.cell_type == "code" else "written"
+            found.append(Exercise(path.stem, meta["grade_id"], float(meta.get("points", 0)), kind, title))
+    return found
+
+
+def exercise_table(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Every exercise of ``paths``: notebook, exercise title, grade id, kind and points."""
+    rows = [vars(e) for path in paths for e in notebook_exercises(path)]
+    return pd.DataFrame(rows, columns=["notebook", "grade_id", "points", "kind", "title"])
+
+
+def solution_lines(path: str | Path) -> list[str]:
+    """Every non-blank line between solution markers, and every line of a graded Markdown answer:
+    what a student release must not contain."""
+    nb = nbformat.read(Path(path), as_version=4)
+    lines = []
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if not meta.get("solution"):
+            continue
+        if cell.cell_type == "markdown":
+            lines += [line.strip() for line in cell.source.splitlines() if line.strip()]
+            continue
+        inside = False
+        for line in cell.source.splitlines():
+            if line.strip() == SOLUTION_BEGIN:
+                inside = True
+            elif line.strip() == SOLUTION_END:
+                inside = False
+            elif inside and line.strip():
+                lines.append(line.strip())
+    return lines
+
+
+def hidden_test_lines(path: str | Path) -> list[str]:
+    """Every non-blank line between hidden-test markers."""
+    nb = nbformat.read(Path(path), as_version=4)
+    lines, inside = [], False
+    for cell in nb.cells:
+        for line in cell.source.splitlines():
+            if line.strip() == HIDDEN_BEGIN:
+                inside = True
+            elif line.strip() == HIDDEN_END:
+                inside = False
+            elif inside and line.strip():
+                lines.append(line.strip())
+    return lines
+
+
+def exercise_markdown(table: pd.DataFrame) -> str:
+    """The exercise table as Markdown: notebook, exercise, how it is graded, points, with totals."""
+    lines = ["| notebook | exercise | graded | points |", "|---|---|---|---|"]
+    for row in table.itertuples():
+        title = row.title.split(":", 1)[1].split("(")[0].strip() if ":" in row.title else row.title
+        number = row.title.split(":", 1)[0].replace("Exercise", "").replace("(written, graded by hand)", "").strip()
+        graded = "auto (visible + hidden tests)" if row.kind == "auto" else "by hand (written)"
+        lines.append(f"| {row.notebook} | {number} {title} | {graded} | {row.points:g} |")
+    auto = table[table.kind == "auto"].points.sum()
+    lines.append(f"| **all** | {len(table)} exercises | {auto:g} points auto, {table.points.sum() - auto:g} by hand | "
+                 f"**{table.points.sum():g}** |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,248 @@
+"""Autograding a class folder with nbgrader: one subfolder per student, graded in parallel.
+
+Each student is graded in a copy of one prepared course folder with its own sqlite gradebook,
+so students never share a database or a working folder. Bad submissions (not JSON, not a
+notebook, missing, edited or deleted test cells, cells that raise or never stop) each get a
+line in the report; grading goes on for everyone else.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import nbformat
+import pandas as pd
+
+from ..data.medmnist_files import DATA_ENV_VAR, resolve_data_dir
+from ..errors import ConfigError
+from ..notebooks.nbtools import SMOKE_ENV_VAR
+from ..paths import RESULTS_ENV_VAR, display_path, results_dir
+from . import ASSIGNMENT
+from .course import make_course, nbgrader_api, release_folder
+from .exercises import Exercise, nbgrader_meta, notebook_exercises
+
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+GRADES_FILE, SUMMARY_FILE, REPORT_FILE = "grades.csv", "summary.csv", "report.txt"
+
+
+@dataclass
+class StudentResult:
+    """What grading one student produced: points per exercise and one line per problem."""
+
+    student: str
+    points: dict[tuple[str, str], float] = field(default_factory=dict)  # (notebook, grade_id) -> points
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def find_students(submissions: Path) -> tuple[dict[str, Path], list[str]]:
+    """Student folders by id, and one problem line per folder that cannot be a student id."""
+    if not submissions.is_dir():
+        raise ConfigError(f"{display_path(submissions)} is not a folder; pass the folder that holds one "
+                          "subfolder per student.")
+    students, problems = {}, []
+    for folder in sorted(p for p in submissions.iterdir() if p.is_dir()):
+        if STUDENT_ID.match(folder.name):
+            students[folder.name] = folder
+        else:
+            problems.append(f"{folder.name!r}: skipped, the folder name is not a valid student id "
+                            "(letters, digits, '_', '.', '-').")
+    if not students:
+        raise ConfigError(f"{display_path(submissions)} holds no student folder.")
+    return students, problems
+
+
+def submitted_file(student_dir: Path, name: str) -> Path | None:
+    """``<student>/pneumolib/<name>`` (nbgrader's layout) or ``<student>/<name>``."""
+    for path in (student_dir / ASSIGNMENT / name, student_dir / name):
+        if path.is_file():
+            return path
+    return None
+
+
+def read_submission(path: Path | None, name: str) -> tuple[nbformat.NotebookNode | None, str | None]:
+    """The submitted notebook, or None and the reason it cannot be graded."""
+    if path is None:
+        return None, f"{name}: missing; its exercises score 0."
+    try:
+        nb = nbformat.reads(path.read_text(encoding="utf-8", errors="replace"), as_version=4)
+        nbformat.validate(nb)
+    except json.JSONDecodeError as exc:
+        return None, f"{name}: not valid JSON ({exc.msg}, line {exc.lineno}); its exercises score 0."
+    except Exception as exc:  # nbformat raises several types for a JSON file that is not a notebook
+        return None, f"{name}: not a Jupyter notebook ({type(exc).__name__}); its exercises score 0."
+    return nb, None
+
+
+def test_cell_changes(submitted: nbformat.NotebookNode, released: nbformat.NotebookNode,
+                      source: nbformat.NotebookNode, name: str) -> list[str]:
+    """One line per locked cell that the submission edited or deleted (a cell equal to its
+    released or its source version, hidden tests included, is untouched)."""
+    def by_id(nb):
+        return {nbgrader_meta(c)["grade_id"]: c.source.strip() for c in nb.cells if nbgrader_meta(c).get("grade_id")}
+
+    cells, originals = by_id(submitted), by_id(source)
+    lines = []
+    for cell in released.cells:
+        meta = nbgrader_meta(cell)
+        if not meta.get("locked") or not meta.get("grade_id"):
+            continue
+        grade_id = meta["grade_id"]
+        if grade_id not in cells:
+            lines.append(f"{name}: locked cell {grade_id} was deleted; restored from the source and graded.")
+        elif cells[grade_id] not in (cell.source.strip(), originals.get(grade_id)):
+            lines.append(f"{name}: locked cell {grade_id} was edited; restored from the source and graded.")
+    return lines
+
+
+def cell_errors(autograded: Path, name: str, timeout: int) -> list[str]:
+    """One line per cell of the autograded notebook that raised or hit the time limit."""
+    nb = nbformat.read(autograded, as_version=4)
+    lines = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error":
+                continue
+            where = nbgrader_meta(cell).get("grade_id") or f"cell {index}"
+            if output.get("ename") == "CellTimeoutError":
+                lines.append(f"{name}: {where} did not finish within {timeout} s; stopped, the rest was graded.")
+            elif output.get("ename") == "NotImplementedError":
+                lines.append(f"{name}: {where} failed: the exercise is not attempted (its stub raises "
+                             "NotImplementedError).")
+            else:
+                value = str(output.get("evalue", "")).splitlines()[0][:120] if output.get("evalue") else ""
+                lines.append(f"{name}: {where} raised {output.get('ename')}" + (f": {value}" if value else "") + ".")
+    return lines
+
+
+def grade_student(student: str, files: dict[str, Path | None], template: Path, work: Path, smoke: bool,
+                  cell_timeout: int, data_dir: str) -> StudentResult:
+    """Autograde one student's notebooks in a copy of the prepared course (runs in a worker process)."""
+    started = time.perf_counter()
+    result = StudentResult(student)
+    course = work / student
+    shutil.copytree(template, course)
+    folder = course / "submitted" / student / ASSIGNMENT
+    folder.mkdir(parents=True)
+    for name, path in files.items():
+        nb, problem = read_submission(path, name)
+        if problem:
+            result.problems.append(problem)
+            continue
+        released = nbformat.read(release_folder(course) / name, as_version=4)
+        original = nbformat.read(course / "source" / ASSIGNMENT / name, as_version=4)
+        result.problems += test_cell_changes(nb, released, original, name)
+        nbformat.write(nb, folder / name)
+    os.environ[DATA_ENV_VAR] = data_dir
+    os.environ[RESULTS_ENV_VAR] = str(work / "results")
+    if smoke:
+        os.environ[SMOKE_ENV_VAR] = "1"
+    os.environ.setdefault("MPLBACKEND", "agg")
+    api = nbgrader_api(course, cell_timeout)
+    graded = api.autograde(ASSIGNMENT, student, force=True, create=True)
+    if not graded["success"]:
+        last = [line for line in graded.get("log", "").splitlines() if line.strip()][-1:] or ["no log"]
+        result.problems.append(f"autograding failed: {last[0][:200]}")
+    for name in files:
+        path = course / "autograded" / student / ASSIGNMENT / name
+        if path.exists():
+            result.problems += cell_errors(path, name, cell_timeout)
+    api.generate_feedback(ASSIGNMENT, student, force=True)
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        try:
+            submission = gradebook.find_submission(ASSIGNMENT, student)
+        except MissingEntry:
+            submission = None
+        for notebook in submission.notebooks if submission else []:
+            for grade in notebook.grades:
+                result.points[(f"{notebook.name}.ipynb", grade.name)] = float(grade.score or 0.0)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _tables(results: list[StudentResult], exercises: list[Exercise]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = [{"student": r.student, "notebook": e.notebook, "exercise": e.grade_id, "kind": e.kind,
+             "points": r.points.get((f"{e.notebook}.ipynb", e.grade_id), 0.0), "max_points": e.points}
+            for r in results for e in exercises]
+    grades = pd.DataFrame(rows, columns=["student", "notebook", "exercise", "kind", "points", "max_points"])
+    summary = grades.pivot_table(index="student", columns="exercise", values="points", sort=False)
+    summary = summary.reindex(columns=[e.grade_id for e in exercises])
+    summary.insert(0, "total", summary.sum(axis=1))
+    summary.insert(1, "max_total", sum(e.points for e in exercises))
+    return grades, summary
+
+
+def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool = True, workers: int = 0,
+          cell_timeout: int = 300, say: Callable[[str], None] = print) -> tuple[pd.DataFrame, list[str]]:
+    """Autograde every student folder of ``submissions`` on ``notebooks`` (the complete versions).
+
+    Writes ``out/grades.csv`` (points per student and exercise), ``out/summary.csv`` (one row per
+    student), ``out/report.txt`` (one line per problem) and ``out/feedback/<student>/``.
+    Returns the grades table and the report lines. ``out`` must not hold an earlier grading.
+    """
+    out = Path(out)
+    if (out / GRADES_FILE).exists():
+        raise ConfigError(f"{display_path(out / GRADES_FILE)} exists; grading never overwrites earlier grades. "
+                          "Choose another --out.")
+    students, problems = find_students(Path(submissions))
+    exercises = [e for path in notebooks for e in notebook_exercises(path)]
+    data_dir = str(resolve_data_dir().resolve())
+    work = out / "work"
+    say(f"grading {len(students)} students on {len(notebooks)} notebooks ({len(exercises)} graded cells, "
+        f"{'smoke' if smoke else 'default'} profile, cells stopped after {cell_timeout} s)")
+    make_course(work / "_template", notebooks, cell_timeout)
+    _seed_store(work / "results", smoke)
+    workers = workers or os.cpu_count() or 1
+    jobs = {student: {p.name: submitted_file(folder, p.name) for p in notebooks} for student, folder in students.items()}
+    results: list[StudentResult] = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(grade_student, student, files, work / "_template", work, smoke, cell_timeout, data_dir):
+                   student for student, files in jobs.items()}
+        for done, future in enumerate(as_completed(futures), start=1):
+            student = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # one student's crash must not stop the class
+                result = StudentResult(student, problems=[f"grading crashed: {type(exc).__name__}: {exc}"])
+            results.append(result)
+            total = sum(result.points.values())
+            say(f"[{done}/{len(jobs)}] {student}: {total:g} of {sum(e.points for e in exercises if e.kind == 'auto'):g} "
+                f"auto-graded points ({result.seconds:.0f} s, {len(result.problems)} problems)")
+            _copy_feedback(work / student, out / "feedback" / student)
+    results.sort(key=lambda r: r.student)
+    report = problems + [f"{r.student}: {line}" for r in results for line in r.problems]
+    grades, summary = _tables(results, exercises)
+    out.mkdir(parents=True, exist_ok=True)
+    grades.to_csv(out / GRADES_FILE, index=False)
+    summary.to_csv(out / SUMMARY_FILE)
+    (out / REPORT_FILE).write_text("\n".join(report) + ("\n" if report else ""), encoding="utf-8")
+    return grades, report
+
+
+def _seed_store(results: Path, smoke: bool) -> None:
+    """Start the graders' results folder from a copy of this checkout's run store and SSL
+    checkpoints of the same profile, so that notebooks load their runs instead of training them
+    once per student. Only copies: grading never writes into the checkout's results."""
+    profile = results_dir("smoke" if smoke else "default")
+    target = results / "smoke" if smoke else results
+    for kind in ("store", "ssl"):
+        if (profile / kind).is_dir():
+            shutil.copytree(profile / kind, target / kind, dirs_exist_ok=True)
+
+
+def _copy_feedback(course: Path, target: Path) -> None:
+    source = course / "feedback"
+    for html in source.rglob("*.html") if source.exists() else []:
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(html, target / html.name)

@@ -1,0 +1,176 @@
+"""Student releases and autograding through nbgrader, on the real notebooks (smoke profile)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytest.importorskip("nbgrader")
+
+from pneumolib.notebooks.suite import notebook_paths  # noqa: E402
+from pneumolib.teaching.exercises import (  # noqa: E402
+    exercise_table, hidden_test_lines, nbgrader_meta, notebook_exercises, solution_lines,
+)
+from pneumolib.teaching.grade import grade  # noqa: E402
+from pneumolib.teaching.release import HOW_TO, release  # noqa: E402
+
+NOTEBOOKS = notebook_paths()
+FIRST = NOTEBOOKS[0]  # 01: its cells take seconds, so the bad-submission class grades only it
+PARTIAL = {"ex01_class_weight": FIRST.name, "ex03_ece": notebook_paths(["03"])[0].name}
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("release")
+    release(NOTEBOOKS, out)
+    return out
+
+
+def _cell(nb, grade_id):
+    return next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)
+
+
+def _write(folder: Path, nb) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / f"{nb.metadata['_name']}")
+
+
+def _read(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["_name"] = path.name
+    return nb
+
+
+def _points(grades, student):
+    rows = grades[(grades.student == student) & (grades.kind == "auto")]
+    return dict(zip(rows.exercise, rows.points)), dict(zip(rows.exercise, rows.max_points))
+
+
+def test_every_notebook_has_two_to_four_auto_graded_exercises_and_a_written_one():
+    table = exercise_table(NOTEBOOKS)
+    for path in NOTEBOOKS:
+        kinds = table[table.notebook == path.stem].kind.value_counts()
+        assert 2 <= kinds.get("auto", 0) <= 4 and 1 <= kinds.get("written", 0) <= 2, (path.stem, kinds.to_dict())
+    assert table.grade_id.is_unique and (table.points > 0).all() and table.title.str.startswith("Exercise").all()
+
+
+def test_the_student_release_holds_no_solution_line_and_no_hidden_test(released):
+    for path in NOTEBOOKS:
+        source = nbformat.read(path, as_version=4)
+        student = nbformat.read(released / path.name, as_version=4)
+        text = "\n".join(line.strip() for cell in student.cells for line in cell.source.splitlines())
+        outside = {line.strip() for cell in source.cells if not nbgrader_meta(cell).get("solution")
+                   for line in cell.source.splitlines()}  # lines the notebook shows anyway
+        leaked = [line for line in solution_lines(path) if line not in outside and line in text.splitlines()]
+        assert not leaked, (path.name, leaked[:3])
+        assert not [line for line in hidden_test_lines(path) if line in text.splitlines()], path.name
+        assert "YOUR CODE HERE" in text and HOW_TO.splitlines()[0] in text
+        assert not any(cell.get("outputs") for cell in student.cells if cell.cell_type == "code"), "outputs cleared"
+        assert {e.grade_id for e in notebook_exercises(released / path.name)} == {e.grade_id for e in notebook_exercises(path)}
+
+
+def test_a_release_never_overwrites_one(released):
+    from pneumolib.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="never overwrites"):
+        release(NOTEBOOKS[:1], released)
+
+
+@pytest.fixture(scope="module")
+def class_grades(tmp_path_factory, released):
+    """Complete notebooks, the unmodified release, and a partial submission, graded together."""
+    root = tmp_path_factory.mktemp("class")
+    submissions = root / "submitted"
+    for path in NOTEBOOKS:
+        (submissions / "complete" / "pneumolib").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, submissions / "complete" / "pneumolib" / path.name)
+        (submissions / "blank").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(released / path.name, submissions / "blank" / path.name)
+    for grade_id, name in PARTIAL.items():  # the partial student solves one exercise in each of two notebooks
+        student = _read(released / name)
+        _cell(student, grade_id).source = _cell(nbformat.read(FIRST.parent / name, as_version=4), grade_id).source
+        _write(submissions / "partial", student)
+    grades, report = grade(submissions, NOTEBOOKS, root / "out", smoke=True, workers=2, cell_timeout=300,
+                           say=lambda line: None)
+    return grades, report, root / "out"
+
+
+def test_complete_notebooks_score_full_marks(class_grades):
+    grades, report, out = class_grades
+    points, maximum = _points(grades, "complete")
+    assert points == maximum and sum(maximum.values()) > 0
+    assert not [line for line in report if line.startswith("complete:")], report
+    assert list((out / "feedback" / "complete").glob("*.html")), "nbgrader's feedback HTML"
+    assert (out / "summary.csv").read_text().count("\n") == 4  # header and three students
+
+
+def test_the_unmodified_release_scores_zero_and_the_grader_goes_on(class_grades):
+    grades, report, _ = class_grades
+    points, _ = _points(grades, "blank")
+    assert set(points.values()) == {0.0}
+    assert any("not attempted" in line for line in report if line.startswith("blank:"))
+    assert not any("crashed" in line or "autograding failed" in line for line in report)
+
+
+def test_a_partial_submission_scores_exactly_what_it_solves(class_grades):
+    grades, _, _ = class_grades
+    points, maximum = _points(grades, "partial")
+    solved = {f"{grade_id}_tests" for grade_id in PARTIAL}
+    assert {k: v for k, v in points.items() if v} == {k: maximum[k] for k in solved}
+
+
+@pytest.fixture(scope="module")
+def bad_class(tmp_path_factory, released):
+    root = tmp_path_factory.mktemp("bad")
+    subs = root / "submitted"
+    complete, student = _read(FIRST), _read(released / FIRST.name)
+    (subs / "notjson").mkdir(parents=True)
+    (subs / "notjson" / FIRST.name).write_text("{ this is not json")
+    (subs / "notnotebook").mkdir()
+    (subs / "notnotebook" / FIRST.name).write_text(json.dumps({"answer": 42}))
+    (subs / "missing").mkdir()
+    edited = _read(released / FIRST.name)  # stubs, and a test cell rewritten to pass
+    _cell(edited, "ex01_class_weight_tests").source = "assert True"
+    _write(subs / "edited", edited)
+    deleted = _read(FIRST)  # complete, with one test cell deleted
+    deleted.cells = [c for c in deleted.cells if nbgrader_meta(c).get("grade_id") != "ex01_shared_images_tests"]
+    _write(subs / "deleted", deleted)
+    looping = _read(FIRST)
+    _cell(looping, "ex01_majority_baseline").source = "while True:\n    pass"
+    _write(subs / "looping", looping)
+    raising = _read(FIRST)
+    _cell(raising, "ex01_class_weight").source = "raise ValueError('my code is broken')"
+    _write(subs / "raising", raising)
+    gaming = _read(released / FIRST.name)  # passes the visible test only
+    _cell(gaming, "ex01_class_weight").source = "import numpy as np\n\ndef positive_class_weight(labels):\n    return 1 / 3"
+    _write(subs / "gaming", gaming)
+    (subs / "..hidden; rm -rf").mkdir()
+    del complete, student
+    grades, report = grade(subs, [FIRST], root / "out", smoke=True, workers=2, cell_timeout=30, say=lambda line: None)
+    return grades, report
+
+
+@pytest.mark.parametrize("student, expected", [
+    ("notjson", "not valid JSON"), ("notnotebook", "not a Jupyter notebook"), ("missing", "missing"),
+    ("edited", "ex01_class_weight_tests was edited; restored"), ("deleted", "ex01_shared_images_tests was deleted; restored"),
+    ("looping", "did not finish within 30 s"), ("raising", "ex01_class_weight raised ValueError: my code is broken"),
+])
+def test_each_bad_submission_gets_its_own_report_line(bad_class, student, expected):
+    _, report = bad_class
+    assert [line for line in report if line.startswith(f"{student}:") and expected in line], report
+
+
+def test_bad_submissions_are_graded_as_far_as_they_can_be(bad_class):
+    grades, report = bad_class
+    scores = {s: _points(grades, s)[0] for s in ("notjson", "edited", "deleted", "looping", "raising", "gaming")}
+    assert set(scores["notjson"].values()) == {0.0}
+    assert scores["edited"]["ex01_class_weight_tests"] == 0, "the restored test cell still tests the stub"
+    assert scores["deleted"] == _points(grades, "deleted")[1], "a deleted test cell is restored and graded"
+    assert scores["looping"]["ex01_majority_baseline_tests"] == 0 and scores["looping"]["ex01_class_weight_tests"] > 0
+    assert scores["raising"]["ex01_class_weight_tests"] == 0 and scores["raising"]["ex01_shared_images_tests"] > 0
+    assert any("not a valid student id" in line for line in report)
+    assert _points(grades, "gaming")[0]["ex01_class_weight_tests"] == 0, "hidden tests are restored at grading"
