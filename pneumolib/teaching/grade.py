@@ -73,11 +73,14 @@ def read_submission(path: Path | None, name: str) -> tuple[nbformat.NotebookNode
     """The submitted notebook, or None and the reason it cannot be graded."""
     if path is None:
         return None, f"{name}: missing; its exercises score 0."
+    text = path.read_text(encoding="utf-8", errors="replace")
     try:
-        nb = nbformat.reads(path.read_text(encoding="utf-8", errors="replace"), as_version=4)
-        nbformat.validate(nb)
+        json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"{name}: not valid JSON ({exc.msg}, line {exc.lineno}); its exercises score 0."
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several types for a JSON file that is not a notebook
         return None, f"{name}: not a Jupyter notebook ({type(exc).__name__}); its exercises score 0."
     return nb, None
@@ -109,9 +112,10 @@ def cell_errors(autograded: Path, name: str, timeout: int) -> list[str]:
     nb = nbformat.read(autograded, as_version=4)
     lines = []
     for index, cell in enumerate(nb.cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") != "error":
-                continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if any(o.get("ename") == "CellTimeoutError" for o in errors):  # the interrupt is part of the timeout
+            errors = [o for o in errors if o.get("ename") != "KeyboardInterrupt"]
+        for output in errors:
             where = nbgrader_meta(cell).get("grade_id") or f"cell {index}"
             if output.get("ename") == "CellTimeoutError":
                 lines.append(f"{name}: {where} did not finish within {timeout} s; stopped, the rest was graded.")
@@ -147,6 +151,9 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
     if smoke:
         os.environ[SMOKE_ENV_VAR] = "1"
     os.environ.setdefault("MPLBACKEND", "agg")
+    if not any(folder.iterdir()):  # nothing gradable: every exercise scores 0, nbgrader has nothing to do
+        result.seconds = time.perf_counter() - started
+        return result
     api = nbgrader_api(course, cell_timeout)
     graded = api.autograde(ASSIGNMENT, student, force=True, create=True)
     if not graded["success"]:
