@@ -174,3 +174,15 @@ def test_bad_submissions_are_graded_as_far_as_they_can_be(bad_class):
     assert scores["raising"]["ex01_class_weight_tests"] == 0 and scores["raising"]["ex01_shared_images_tests"] > 0
     assert any("not a valid student id" in line for line in report)
     assert _points(grades, "gaming")[0]["ex01_class_weight_tests"] == 0, "hidden tests are restored at grading"
+
+
+def test_the_notebooks_readme_counts_the_exercises_there_are():
+    import re
+
+    table = exercise_table(NOTEBOOKS)
+    readme = (NOTEBOOKS[0].parent / "README.md").read_text()
+    for path in NOTEBOOKS:
+        counts = table[table.notebook == path.stem].kind.value_counts()
+        row = next(line for line in readme.splitlines() if line.startswith("| ") and f"[{path.stem}]" in line)
+        auto, written = map(int, re.search(r"\| (\d+) auto-graded, (\d+) written \|", row).groups())
+        assert (auto, written) == (counts.get("auto", 0), counts.get("written", 0)), path.stem
