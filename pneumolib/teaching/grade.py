@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -214,8 +214,16 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     jobs = {student: {p.name: submitted_file(folder, p.name) for p in notebooks} for student, folder in students.items()}
     results: list[StudentResult] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(grade_student, student, files, work / "_template", work, smoke, cell_timeout, data_dir):
-                   student for student, files in jobs.items()}
+        def submit(student):
+            return pool.submit(grade_student, student, jobs[student], work / "_template", work, smoke, cell_timeout,
+                               data_dir)
+
+        # The first student runs alone: the runs its notebooks train land in the shared store, and
+        # every other student's notebooks load them instead of training them again in parallel.
+        first, *others = jobs
+        futures = {submit(first): first}
+        wait(list(futures))
+        futures |= {submit(student): student for student in others}
         for done, future in enumerate(as_completed(futures), start=1):
             student = futures[future]
             try:
