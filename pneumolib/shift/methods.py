@@ -1,0 +1,83 @@
+"""Transductive adaptation: every method behind one function that reads the new cohort's images,
+never its labels (``tests/test_shift_honesty.py`` permutes the labels and checks nothing moves).
+
+A method returns calibrated pneumonia posteriors for the new images and the threshold that goes
+with them: the val-picked threshold for the unadapted model, 0.5 on posteriors that a method has
+corrected to its estimate of the new cohort's prior (the accuracy-optimal cut-off under that prior).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from ..config import TrainConfig
+from ..data import Split, model_inputs
+from ..evaluation.calibration import TemperatureScaler
+from ..evaluation.thresholds import choose_threshold
+from ..training.loop import predict_split
+from .adapt import adabn
+from .priors import bbse_prior, em_prior, prior_corrected
+
+METHODS = ("none", "prior correction (BBSE)", "prior correction (EM)", "AdaBN", "AdaBN + prior correction (EM)")
+
+
+@dataclass(frozen=True)
+class SourceReference:
+    """What the labelled source cohort (val) tells a method: labels, the model's probabilities,
+    the temperature that calibrates them, and the val-picked (Youden) threshold."""
+
+    y_val: np.ndarray
+    p_val: np.ndarray
+    scaler: TemperatureScaler
+    threshold: float
+
+    @classmethod
+    def fit(cls, y_val: np.ndarray, p_val: np.ndarray) -> "SourceReference":
+        y_val, p_val = np.asarray(y_val).reshape(-1), np.asarray(p_val, dtype=np.float64).reshape(-1)
+        return cls(y_val, p_val, TemperatureScaler.fit(y_val, p_val), choose_threshold(y_val, p_val, "youden"))
+
+    @property
+    def prior(self) -> float:
+        """The pneumonia share of val (the prior the calibrated posteriors carry)."""
+        return float(np.mean(self.y_val))
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """A method's output for the new images."""
+
+    method: str
+    probabilities: np.ndarray  # calibrated (and, for prior methods, prior-corrected) posteriors
+    threshold: float
+    prior: float | None  # the method's estimate of the new cohort's pneumonia share, if it makes one
+
+    def predictions(self) -> np.ndarray:
+        return (self.probabilities >= self.threshold).astype(np.int64)
+
+
+def _unlabeled(images: np.ndarray) -> Split:
+    return Split(np.asarray(images), np.zeros(len(images), dtype=np.int64))  # the labels are never read
+
+
+def adapt(method: str, model: nn.Module, config: TrainConfig, source: SourceReference, images: np.ndarray) -> Adapted:
+    """Apply ``method`` (one of :data:`METHODS`) to the new cohort's ``images`` (uint8 (N, H, W))."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown adaptation method {method!r}; choose one of {list(METHODS)}.")
+    if method.startswith("AdaBN"):
+        model = adabn(model, model_inputs(images, config.norm_mean, config.norm_std, config.input_size))
+    raw = predict_split(model, _unlabeled(images), config)
+    calibrated = source.scaler(raw)
+    if method in ("none", "AdaBN"):
+        # AdaBN changes the model's features, so the val-picked threshold and calibration still
+        # apply only approximately; the threshold is the one val picked for the source model
+        threshold = source.scaler(np.array([source.threshold]))[0]
+        return Adapted(method, calibrated, float(threshold), None)
+    if method.endswith("(BBSE)"):
+        prior = bbse_prior(source.y_val, source.scaler(source.p_val), calibrated)
+    else:
+        prior = em_prior(calibrated, source.prior)
+    prior = float(np.clip(prior, 0.01, 0.99))
+    return Adapted(method, prior_corrected(calibrated, source.prior, prior), 0.5, prior)

@@ -1,0 +1,87 @@
+"""Choosing an adaptation method without test labels: simulate shifts on val, where the labels
+are ours to use, and keep the method that does best across them.
+
+Two kinds of simulated shift: val resampled to other pneumonia priors (label shift), and val
+images with their brightness and contrast moved to the new cohort's measured statistics (which
+reads the new images, never their labels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from ..config import TrainConfig
+from ..data import PneumoniaData, Split
+from ..data.splits import stratified_split
+from ..evaluation.metrics import binary_metrics
+from ..training.loop import predict_split
+from .measure import intensity_statistics
+from .methods import METHODS, Adapted, SourceReference, adapt
+
+SIMULATED_PRIORS = (0.5, 0.6, 0.7, 0.8)
+
+
+def resample_to_prior(split: Split, prior: float, n: int, seed: int = 0) -> Split:
+    """``n`` images drawn with replacement from ``split`` so that a share ``prior`` are pneumonia."""
+    rng = np.random.default_rng(seed)
+    n_pos = int(round(prior * n))
+    pos, neg = np.flatnonzero(split.labels == 1), np.flatnonzero(split.labels == 0)
+    index = np.concatenate([rng.choice(pos, n_pos), rng.choice(neg, n - n_pos)])
+    return split.subset(index)
+
+
+def match_intensity(images: np.ndarray, brightness: float, contrast: float) -> np.ndarray:
+    """Images rescaled per image so that their mean and sd move to ``brightness`` and ``contrast``
+    on average (a linear intensity map, clipped to uint8)."""
+    stats = intensity_statistics(images)
+    scale = contrast / stats["contrast"]
+    flat = images.astype(np.float64)
+    shifted = (flat - stats["brightness"]) * scale + brightness
+    return np.clip(np.rint(shifted), 0, 255).astype(np.uint8)
+
+
+def simulated_shifts(val: Split, new_images: np.ndarray, seed: int = 0) -> dict[str, Split]:
+    """Named val variants: each simulated prior, and each again with the new cohort's intensity."""
+    target = intensity_statistics(new_images)
+    shifts = {}
+    for i, prior in enumerate(SIMULATED_PRIORS):
+        resampled = resample_to_prior(val, prior, len(val), seed + i)
+        shifts[f"prior {prior:g}"] = resampled
+        shifts[f"prior {prior:g}, new cohort's intensity"] = Split(
+            match_intensity(resampled.images, target["brightness"], target["contrast"]), resampled.labels)
+    return shifts
+
+
+def score(adapted: Adapted, labels: np.ndarray) -> dict[str, float]:
+    """AUC, ACC, balanced accuracy, sensitivity and specificity of an adapted output."""
+    metrics = binary_metrics(labels, adapted.probabilities, adapted.threshold)
+    return {k: metrics[k] for k in ("auc", "acc", "balanced_accuracy", "sensitivity", "specificity")}
+
+
+def choose_method(model: nn.Module, config: TrainConfig, data: PneumoniaData, new_images: np.ndarray,
+                  methods: tuple[str, ...] = METHODS, metric: str = "acc", seed: int = 0) -> tuple[str, pd.DataFrame]:
+    """The method with the best mean ``metric`` over :func:`simulated_shifts` of val, and the
+    table of every method on every simulated shift. Reads val (images and labels) and the new
+    cohort's images; never a test label."""
+    # one half of val calibrates the methods, the other half is shifted and scores them, so no
+    # simulated shift is scored on the images that fitted the method
+    fit_index, shift_index = stratified_split(data.val.labels, 0.5, seed)
+    fit_half, shift_half = data.val.subset(fit_index), data.val.subset(shift_index)
+    source = SourceReference.fit(fit_half.labels, predict_split(model, fit_half, config))
+    rows = []
+    for shift, split in simulated_shifts(shift_half, new_images, seed).items():
+        for method in methods:
+            try:
+                adapted = adapt(method, model, config, source, split.images)
+            except ValueError as exc:  # e.g. BBSE's confusion matrix is singular: recorded, not hidden
+                rows.append({"shift": shift, "method": method, "error": str(exc)})
+                continue
+            rows.append({"shift": shift, "method": method, **score(adapted, split.labels), "error": ""})
+    table = pd.DataFrame(rows)
+    complete = table.groupby("method", sort=False).filter(lambda g: (g.error == "").all())
+    if complete.empty:
+        raise ValueError("every adaptation method failed on some simulated shift; see the table's error column.")
+    means = complete.groupby("method", sort=False)[metric].mean()
+    return str(means.idxmax()), table

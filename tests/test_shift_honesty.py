@@ -1,0 +1,32 @@
+"""Transductive methods read the new cohort's images, never its labels: permuting the test labels
+changes no adapted probability and no method choice."""
+
+import numpy as np
+
+from pneumolib.config import TrainConfig
+from pneumolib.data import PneumoniaData, Split, load_pneumoniamnist
+from pneumolib.models import build_model
+from pneumolib.shift.methods import METHODS, SourceReference, adapt
+from pneumolib.shift.select import choose_method
+from pneumolib.training.loop import fit, predict_split
+
+
+def test_permuted_test_labels_change_nothing(fake_data_dir):
+    data = load_pneumoniamnist(28, fake_data_dir, download=False)
+    config = TrainConfig(model="small_cnn", epochs=1, batch_size=32, device="cpu", seed=0)
+    model = build_model("small_cnn")
+    fit(model, data, config, progress=False)
+    permuted = PneumoniaData(data.train, data.val, Split(data.test.images, np.random.default_rng(1).permutation(data.test.labels)),
+                             image_size=data.image_size, source=data.source)
+    assert not np.array_equal(permuted.test.labels, data.test.labels)
+    outputs = []
+    for dataset in (data, permuted):
+        source = SourceReference.fit(dataset.val.labels, predict_split(model, dataset.val, config))
+        adapted = {m: adapt(m, model, config, source, dataset.test.images) for m in METHODS if "BBSE" not in m}
+        choice, table = choose_method(model, config, dataset, dataset.test.images)
+        outputs.append((adapted, choice, table))
+    (first, choice_a, table_a), (second, choice_b, table_b) = outputs
+    for method in first:
+        assert np.array_equal(first[method].probabilities, second[method].probabilities), method
+        assert first[method].threshold == second[method].threshold and first[method].prior == second[method].prior
+    assert choice_a == choice_b and table_a.equals(table_b)
