@@ -122,3 +122,19 @@ def test_check_min_int_names_the_parameter():
         check_min_int("n_boot", 1.5, 1)
     with pytest.raises(ConfigError, match="must be int"):
         check_min_int("workers", True, 0)
+
+
+def test_papermill_sees_every_parameter_of_every_notebook():
+    """papermill's parser skips a parameter line it cannot read (an '=' in a comment does it):
+    such a parameter would vanish from `papermill --help-notebook`."""
+    import ast
+
+    import nbformat
+    import papermill
+
+    from pneumolib.notebooks.suite import notebook_paths
+
+    for path in notebook_paths():
+        cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+        assigned = [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets]
+        assert list(papermill.inspect_notebook(str(path))) == assigned, path.name
