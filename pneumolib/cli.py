@@ -356,7 +356,7 @@ def _cmd_assignments_release(args: argparse.Namespace) -> int:
     from .teaching.release import release
 
     for path in release(notebook_paths(args.only), Path(args.out)):
-        print(f"wrote {display_path(path)}")
+        print(f"wrote {path}")
     return 0
 
 
@@ -371,8 +371,46 @@ def _cmd_assignments_grade(args: argparse.Namespace) -> int:
                       workers=args.workers, cell_timeout=args.cell_timeout, say=lambda line: print(line, flush=True))
     for line in report:
         print(f"  {line}")
-    print(f"wrote {display_path(out / GRADES_FILE)}, {display_path(out / SUMMARY_FILE)}, "
-          f"{display_path(out / REPORT_FILE)} and {display_path(out / 'feedback')}/")
+    print(f"wrote {out / GRADES_FILE}, {out / SUMMARY_FILE}, {out / REPORT_FILE} and {out / 'feedback'}/")
+    return 0
+
+
+def _add_adapt_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "adapt",
+        help="adapt a trained model to a folder of new, unlabeled images (dataset shift)",
+        description="Write adapted pneumonia probabilities for a new cohort's unlabeled images: prior correction "
+        "(BBSE or EM), AdaBN, or both, chosen on simulated shifts of the model's val split with --method auto. "
+        "The images' labels are never needed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="checkpoint (.pt) from `train` or the run store")
+    p.add_argument("--images", nargs="+", required=True, help="image files or folders of the new cohort")
+    p.add_argument("--method", default="auto", help="auto, or one of: " + ", ".join(repr(m) for m in _adapt_methods()))
+    p.add_argument("--out", default="adapted.csv", help="CSV of file, probability, label, threshold (never overwritten)")
+    p.add_argument("--data-dir", default=None, help="PneumoniaMNIST folder for the model's val split")
+    p.set_defaults(handler=_cmd_adapt)
+
+
+def _adapt_methods() -> tuple[str, ...]:
+    from .shift.methods import METHODS
+
+    return METHODS
+
+
+def _cmd_adapt(args: argparse.Namespace) -> int:
+    from .deploy.adapt import adapt_folder
+
+    out = Path(args.out)
+    if out.exists():
+        raise cfg.ConfigError(f"{display_path(out)} exists; adapt never overwrites results. Choose another --out.")
+    table, info = adapt_folder(args.model, args.images, args.method, args.data_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    prior = "none" if info["estimated_prior"] is None else f"{info['estimated_prior']:.3f}"
+    print(f"{info['images']} images, method {info['method']!r} ({info['chosen_by']}); estimated pneumonia share "
+          f"{prior} (val: {info['source_prior']:.3f}); {int((table.label == 'pneumonia').sum())} called pneumonia")
+    print(f"wrote {out}")
     return 0
 
 
@@ -551,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_notebooks_parser(commands)
     _add_assignments_parser(commands)
     _add_predict_parser(commands)
+    _add_adapt_parser(commands)
     _add_export_parser(commands)
     _add_bench_inference_parser(commands)
     _add_bench_parser(commands)

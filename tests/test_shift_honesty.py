@@ -30,3 +30,28 @@ def test_permuted_test_labels_change_nothing(fake_data_dir):
         assert np.array_equal(first[method].probabilities, second[method].probabilities), method
         assert first[method].threshold == second[method].threshold and first[method].prior == second[method].prior
     assert choice_a == choice_b and table_a.equals(table_b)
+
+
+def test_adapt_refuses_too_few_images_and_images_smaller_than_the_model(tmp_path, fake_data_dir):
+    import pytest
+    from PIL import Image
+
+    from pneumolib.deploy.adapt import adapt_folder
+    from pneumolib.errors import ConfigError
+    from pneumolib.images import ImageInputError
+    from pneumolib.models.checkpoint import save_checkpoint
+
+    config = TrainConfig(model="small_cnn", epochs=1, device="cpu")
+    checkpoint = save_checkpoint(tmp_path / "m.pt", build_model("small_cnn"), config)
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((32, 32), 100 + i, np.uint8)).save(folder / f"{i}.png")
+    with pytest.raises(ConfigError, match="at least 20"):
+        adapt_folder(checkpoint, [folder], data_dir=fake_data_dir)
+    for i in range(5, 25):
+        Image.fromarray(np.full((16 if i == 24 else 32, 32), 90, np.uint8)).save(folder / f"{i}.png")
+    with pytest.raises(ImageInputError, match="smaller than the model's 28 px"):
+        adapt_folder(checkpoint, [folder], data_dir=fake_data_dir)
+    with pytest.raises(ConfigError, match="--method"):
+        adapt_folder(checkpoint, [folder], method="magic", data_dir=fake_data_dir)
