@@ -40,3 +40,24 @@ def test_the_full_recipe_table_spells_out_the_small_cnns_default_head():
     assert settings["head_hidden"] == "(256,) (model default)" and settings["head_dropout"] == "(0.5, 0.0) (model default)"
     resnet = recipe_settings(full_recipe("resnet18"))
     assert list(resnet["head_dropout"]) == [0.5, 0.0]  # given explicitly: shown as is
+
+
+def test_a_stored_record_is_found_again(tmp_path):
+    """The identity saved in record.json (JSON: tuples become lists) must equal the spec's, or the
+    store would never reuse a run whose preset holds a tuple (the light preset's zoom range)."""
+    import json
+
+    from pneumolib.experiments.runs import RunRecord
+    from pneumolib.experiments.store import RunStore
+
+    spec = RunSpec(TrainConfig(model="small_cnn"))
+    assert isinstance(AUGMENT_PRESETS["light"]["scale"], tuple)
+    fields = {"format": "pneumolib-run", "run_id": spec.run_id("fp"), "identity": spec.identity("fp")}
+    store = RunStore(tmp_path)
+    from pneumolib.experiments import store as store_module
+
+    fields["format"] = store_module.RECORD_FORMAT
+    folder = store.folder(fields["run_id"])
+    folder.mkdir(parents=True)
+    (folder / store_module.RECORD_FILE).write_text(json.dumps(fields))
+    assert isinstance(store.find(spec, "fp"), RunRecord)

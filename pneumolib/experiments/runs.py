@@ -120,7 +120,7 @@ class RunSpec:
         ssl = _pretrained_identity(self.config.pretrained)
         if ssl:
             identity["pretrained_checkpoint"] = ssl
-        return identity
+        return json.loads(json.dumps(identity))  # as record.json stores it (tuples become lists)
 
     def run_id(self, fingerprint: str) -> str:
         """A readable, unique folder name: model, seed and a hash of the identity."""
