@@ -128,7 +128,8 @@ def search_findings(result, goal: pd.DataFrame, published: Sequence[tuple]) -> l
     base = comp.loc["base"]
     others = comp.drop(index="base")
     kept = [f"{arm} ({comp.loc[f'+ {arm}', 'val_auc_mean'] - base.val_auc_mean:+.4f} val AUC)" for arm in result.kept]
-    dropped = [arm for arm in others.index if arm.removeprefix("+ ") not in result.kept and arm != result.chosen_arm]
+    dropped = [arm for arm in others.index
+               if arm.startswith("+ ") and arm.removeprefix("+ ") not in result.kept and arm != result.chosen_arm]
     lines = [f"- **Components kept on val:** {', '.join(kept) if kept else 'none'}; the seed sd of the base's val "
              f"AUC is {base.val_auc_sd:.4f}, so gains below it are ties in practice. Not kept: {', '.join(dropped)}."]
     worst = others.test_auc_mean.idxmin()
