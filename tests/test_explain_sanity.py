@@ -305,6 +305,9 @@ def test_gradcam_verdicts_follow_the_intervals():
                          "high": [0.2, 0.8, np.nan, -0.8, 0.6]}, index=list("abcde"))
     lines = narrative.randomisation_findings(rand)
     assert "**passes**" in lines[0] and "do not strongly resemble" in lines[0] and "Only 12 of 64" in lines[0]
+    assert "holds zero" in lines[0]
+    below = rand.assign(low=[-0.17] * 5, high=[-0.001] * 5).iloc[:1]
+    assert "weak inverse correlation" in narrative.randomisation_findings(below)[0]
     assert "**fails**" in lines[1] and "says nothing" in lines[2]
     assert "**fails**" in lines[3] and "mirror" in lines[3] and "**inconclusive**" in lines[4]
     assert "EigenCAM" in narrative.cam_method_description("eigencam")

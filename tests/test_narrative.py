@@ -54,7 +54,9 @@ def test_ablation_findings_sort_arms_by_the_seed_spread():
     folds = pd.DataFrame({"held-out fold AUC": [0.99, 0.001], "test AUC": [0.95, 0.002]}, index=["mean", "sd"])
     text = "\n".join(ablation_findings(runs, grid, folds))
     assert "lowers test AUC:** − augmentation (-0.0200)" in text and "About level (within the seed sd):** − dropout" in text
-    assert "*raises* val AUC" in text and "more than one fold sd" in text
+    assert "*raises* val AUC" in text and "more than either cell's fold sd" in text
+    close = grid.assign(cv_auc_mean=[0.99, 0.9895], cv_auc_sd=[0.0002, 0.0009])  # gap within the runner-up's sd
+    assert "within the larger fold sd of the two (0.0009)" in "\n".join(ablation_findings(runs, close, folds))
 
 
 def test_threshold_shift_is_blamed_on_imbalance_corrections_only_when_removing_them_raises_it():
@@ -96,3 +98,11 @@ def test_leaderboard_reading_ranks_the_top_val_row_on_test():
                           "test_auc": [0.93, 0.97, 0.95, 0.96]})
     text = leaderboard_findings(board)
     assert "*A* (one run, 4 epochs), ranks 3 of 3 on test" in text and "*B*" in text and "ranks 2 of 3 by val" in text
+
+
+def test_leaderboard_reading_survives_an_empty_board():
+    import pandas as pd
+
+    from pneumolib.notebooks.narrative import leaderboard_findings
+
+    assert "none of our rows" in leaderboard_findings(pd.DataFrame())

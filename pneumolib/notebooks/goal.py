@@ -37,7 +37,8 @@ def readme_tables(components: pd.DataFrame, decisions: dict, goal: pd.DataFrame,
     for _, row in components.iterrows():
         name = row.arm
         if row.arm == decisions["chosen_arm"]:
-            kept = f" ({' + '.join(decisions['kept_components'])})" if decisions["kept_components"] else ""
+            combined = row.arm.startswith("base + ") and decisions["kept_components"]
+            kept = f" ({' + '.join(decisions['kept_components'])})" if combined else ""
             name = f"**chosen:** {row.arm}{kept}"
         lines.append(f"| {name} | {row.val_auc_mean:.4f} ± {row.val_auc_sd:.4f} | {row.test_auc_mean:.4f} ± "
                      f"{row.test_auc_sd:.4f} | {row['test_acc_at_0.5_mean']:.4f} |")

@@ -127,7 +127,7 @@ def search_findings(result, goal: pd.DataFrame, published: Sequence[tuple]) -> l
     comp = result.components if result.components.index.name == "arm" else result.components.set_index("arm")
     base = comp.loc["base"]
     others = comp.drop(index="base")
-    kept = [f"{arm} ({comp.loc[f'+ {arm}', 'val_auc_mean'] - base.val_auc_mean:+.4f} val AUC)" for arm in result.kept]
+    kept = [f"{arm} ({comp.loc[f'+ {arm}', 'val_auc_mean'] - base.val_auc_mean:+.5f} val AUC)" for arm in result.kept]
     dropped = [arm for arm in others.index
                if arm.startswith("+ ") and arm.removeprefix("+ ") not in result.kept and arm != result.chosen_arm]
     lines = [f"- **Components kept on val:** {', '.join(kept) if kept else 'none'}; the seed sd of the base's val "
@@ -193,6 +193,8 @@ def _threshold_shift(ran: pd.DataFrame, full: pd.DataFrame) -> str:
 def leaderboard_findings(board: pd.DataFrame) -> str:
     """Notebook 06: where the leaderboard's top row by val AUC lands on test, and where the best
     row on test sits by val, as one Markdown bullet (``board`` is ordered by val AUC)."""
+    if not {"val_auc", "test_auc"} <= set(board.columns):
+        return "- The leaderboard holds none of our rows yet, so there is no ranking to read."
     ours = board[board.val_auc.notna() & board.test_auc.notna()].reset_index(drop=True)
     if len(ours) < 2:
         return "- The leaderboard holds fewer than two of our rows, so there is no ranking to read."
@@ -238,8 +240,9 @@ def ablation_findings(runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFram
     gap = best.cv_auc_mean - second.cv_auc_mean
     lines.append(f"- **Grid search:** the best cell, {', '.join(f'{k} {v:g}' for k, v in zip(grid.index.names, ordered.index[0]))}, "
                  f"reaches CV AUC {best.cv_auc_mean:.4f} ± {best.cv_auc_sd:.4f}; the runner-up is {gap:.4f} behind, "
-                 + ("less than one fold sd, so the choice among the top cells is weak" if gap < best.cv_auc_sd
-                    else "more than one fold sd")
+                 + (f"within the larger fold sd of the two ({max(best.cv_auc_sd, second.cv_auc_sd):.4f}), so the "
+                    "choice among the top cells is weak" if gap <= max(best.cv_auc_sd, second.cv_auc_sd)
+                    else "more than either cell's fold sd")
                  + f". The worst cell, {', '.join(f'{k} {v:g}' for k, v in zip(grid.index.names, ordered.index[-1]))}, "
                  f"reaches {worst.cv_auc_mean:.4f}.")
     fold_auc, test_auc = folds.loc["mean", "held-out fold AUC"], folds.loc["mean", "test AUC"]
@@ -416,8 +419,11 @@ def _randomisation_verdict(row: pd.Series, cutoff: float) -> tuple[str, str]:
     numbers = (f"mean Spearman ρ {row['mean rho']:+.3f}, 95% CI [{row.low:+.3f}, {row.high:+.3f}] over "
                f"{int(row.compared)} of {int(row.images)} images")
     if -cutoff < row.low and row.high < cutoff:
+        weak = ("a weak inverse correlation remains (the interval lies below zero)" if row.high < 0
+                else "a weak resemblance remains (the interval lies above zero)" if row.low > 0
+                else "the interval holds zero")
         return ("passes", f"{numbers}: within ±{cutoff}, so the maps do not strongly resemble those of the "
-                          "re-initialised copy; a weak resemblance is not excluded")
+                          f"re-initialised copy; {weak}")
     if row.low > cutoff:
         return "fails", f"{numbers}: above {cutoff}, the maps resemble those of the re-initialised copy"
     if row.high < -cutoff:
