@@ -167,7 +167,8 @@ def test_saved_decisions_of_notebook_06_load_into_a_valid_recipe(monkeypatch):
     decisions = best_module.load_decisions(COMMITTED_DECISIONS)
     assert decisions == committed
     TrainConfig.from_dict(decisions["chosen_config"])  # a valid configuration
-    assert best_module.recipe_name(decisions) == "best recipe (06): ensemble of 3 x small_cnn 'base + kept components' + TTA"
+    arm = committed["chosen_arm"]  # whatever 06 chose last; the name must carry it
+    assert best_module.recipe_name(decisions) == f"best recipe (06): ensemble of 3 x small_cnn '{arm}' + TTA"
     monkeypatch.setenv("PNEUMOLIB_RESULTS", str(COMMITTED_DECISIONS.parents[1]))
     assert best_module.load_decisions() == committed  # the default: results/metrics/06_decisions.json
 
@@ -207,7 +208,8 @@ def test_cli_best_end_to_end(fake_data_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "best"
     assert main(["best", "--data-dir", str(fake_data_dir), "--out", str(out), "--device", "cpu", "--workers", "2"]) == 0
     printed = capsys.readouterr().out
-    assert "best recipe (06): ensemble of 3 x small_cnn 'base + kept components' + TTA (members: seeds 0 1 2)" in printed
+    arm = json.loads(COMMITTED_DECISIONS.read_text())["chosen_arm"]
+    assert f"best recipe (06): ensemble of 3 x small_cnn '{arm}' + TTA (members: seeds 0 1 2)" in printed
     assert "distilled student (one small CNN, no TTA)" in printed and (out / "student.pt").is_file()
     # the student is a drop-in model for the detector, with its own val-picked threshold
     from PIL import Image
