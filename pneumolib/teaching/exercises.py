@@ -57,53 +57,35 @@ def exercise_table(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["notebook", "grade_id", "points", "kind", "title"])
 
 
+def _marked_lines(source: str, begin: str, end: str) -> list[str]:
+    """The non-blank lines of ``source`` between a ``begin`` and an ``end`` marker line."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if line.strip() == begin:
+            inside = True
+        elif line.strip() == end:
+            inside = False
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
 def solution_lines(path: str | Path) -> list[str]:
     """Every non-blank line between solution markers, and every line of a graded Markdown answer:
     what a student release must not contain."""
     nb = nbformat.read(Path(path), as_version=4)
     lines = []
     for cell in nb.cells:
-        meta = nbgrader_meta(cell)
-        if not meta.get("solution"):
+        if not nbgrader_meta(cell).get("solution"):
             continue
         if cell.cell_type == "markdown":
             lines += [line.strip() for line in cell.source.splitlines() if line.strip()]
-            continue
-        inside = False
-        for line in cell.source.splitlines():
-            if line.strip() == SOLUTION_BEGIN:
-                inside = True
-            elif line.strip() == SOLUTION_END:
-                inside = False
-            elif inside and line.strip():
-                lines.append(line.strip())
+        else:
+            lines += _marked_lines(cell.source, SOLUTION_BEGIN, SOLUTION_END)
     return lines
 
 
 def hidden_test_lines(path: str | Path) -> list[str]:
     """Every non-blank line between hidden-test markers."""
     nb = nbformat.read(Path(path), as_version=4)
-    lines, inside = [], False
-    for cell in nb.cells:
-        for line in cell.source.splitlines():
-            if line.strip() == HIDDEN_BEGIN:
-                inside = True
-            elif line.strip() == HIDDEN_END:
-                inside = False
-            elif inside and line.strip():
-                lines.append(line.strip())
-    return lines
-
-
-def exercise_markdown(table: pd.DataFrame) -> str:
-    """The exercise table as Markdown: notebook, exercise, how it is graded, points, with totals."""
-    lines = ["| notebook | exercise | graded | points |", "|---|---|---|---|"]
-    for row in table.itertuples():
-        title = row.title.split(":", 1)[1].split("(")[0].strip() if ":" in row.title else row.title
-        number = row.title.split(":", 1)[0].replace("Exercise", "").replace("(written, graded by hand)", "").strip()
-        graded = "auto (visible + hidden tests)" if row.kind == "auto" else "by hand (written)"
-        lines.append(f"| {row.notebook} | {number} {title} | {graded} | {row.points:g} |")
-    auto = table[table.kind == "auto"].points.sum()
-    lines.append(f"| **all** | {len(table)} exercises | {auto:g} points auto, {table.points.sum() - auto:g} by hand | "
-                 f"**{table.points.sum():g}** |")
-    return "\n".join(lines) + "\n"
+    return [line for cell in nb.cells for line in _marked_lines(cell.source, HIDDEN_BEGIN, HIDDEN_END)]
