@@ -89,3 +89,17 @@ def hidden_test_lines(path: str | Path) -> list[str]:
     """Every non-blank line between hidden-test markers."""
     nb = nbformat.read(Path(path), as_version=4)
     return [line for cell in nb.cells for line in _marked_lines(cell.source, HIDDEN_BEGIN, HIDDEN_END)]
+
+
+def exercise_markdown(table: pd.DataFrame) -> str:
+    """The exercise table as Markdown: notebook, exercise, how it is graded, points, with totals."""
+    lines = ["| notebook | exercise | graded | points |", "|---|---|---|---|"]
+    for row in table.itertuples():
+        title = row.title.split(":", 1)[1].split("(")[0].strip() if ":" in row.title else row.title
+        number = row.title.split(":", 1)[0].replace("Exercise", "").replace("(written, graded by hand)", "").strip()
+        graded = "auto (visible + hidden tests)" if row.kind == "auto" else "by hand (written)"
+        lines.append(f"| {row.notebook} | {number} {title} | {graded} | {row.points:g} |")
+    auto = table[table.kind == "auto"].points.sum()
+    lines.append(f"| **all** | {len(table)} exercises | {auto:g} points auto, {table.points.sum() - auto:g} by hand | "
+                 f"**{table.points.sum():g}** |")
+    return "\n".join(lines) + "\n"
