@@ -19,6 +19,7 @@ SCHEDULERS = ("none", "cosine", "step", "plateau")
 CLASS_WEIGHTING = ("none", "pos_weight")
 SAMPLERS = ("shuffle", "balanced")
 AUGMENT_PRESETS = ("none", "light", "strong")
+INTENSITY_PRESETS = ("none", "robust")
 MONITORS = ("val_auc", "val_loss", "val_balanced_accuracy")
 DEVICES = ("auto", "cpu", "cuda")
 DATA_PATHS = ("auto", "fast", "reference")
@@ -68,6 +69,8 @@ class TrainConfig:
     augment: str = option("light", "augmentation preset for training images", "data", AUGMENT_PRESETS)
     hflip: bool = option(False, "also flip training images horizontally (mirrors the anatomy; no preset does)",
                          "data", off=False)
+    intensity: str = option("none", "photometric augmentation preset: gamma, contrast, brightness, blur and noise",
+                            "data", INTENSITY_PRESETS, off="none")
     sampler: str = option("shuffle", "shuffle, or class-balanced sampling", "data", SAMPLERS)
     data_path: str = option(
         "auto", "auto/fast: device-resident batches with on-device augmentation; reference: DataLoader + "

@@ -15,7 +15,7 @@ import pandas as pd
 
 import pneumolib  # noqa: F401  (torchvision import fix)
 from pneumolib.experiments.leaderboard import PUBLISHED
-from pneumolib.notebooks.goal import readme_tables
+from pneumolib.notebooks.goal import readme_tables, shift_readme_tables
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = REPO / "results" / "metrics"
@@ -32,6 +32,11 @@ def best_model_tables() -> str:
     return readme_tables(pd.read_csv(METRICS / "06_components.csv"), json.loads((METRICS / "06_decisions.json").read_text()),
                          pd.read_csv(METRICS / "06_goal.csv").set_index("metric"),
                          pd.read_csv(METRICS / "06_distilled.csv"), PUBLISHED)
+
+
+def shift_tables() -> str:
+    return shift_readme_tables(pd.read_csv(METRICS / "07_domain_classifier.csv"), pd.read_csv(METRICS / "07_prior_check.csv"),
+                               pd.read_csv(METRICS / "07_adaptation_scores.csv"), pd.read_csv(METRICS / "07_goal.csv"))
 
 
 def bench_table() -> str:
@@ -59,7 +64,7 @@ def exercises_table() -> str:
     return exercise_markdown(exercise_table(notebook_paths()))
 
 
-BLOCKS = {"reference": reference_tables, "06": best_model_tables, "bench": bench_table, "exercises": exercises_table}
+BLOCKS = {"reference": reference_tables, "06": best_model_tables, "07": shift_tables, "bench": bench_table, "exercises": exercises_table}
 
 
 def block(text: str, name: str) -> tuple[int, int]:

@@ -137,3 +137,55 @@ def test_augmented_views_are_what_training_draws():
     same = [np.allclose(v, plain, atol=1e-5) for v in views]
     flipped = [np.allclose(v, mirror, atol=1e-5) for v in views]
     assert views.shape == (12, 28, 28) and all(a or b for a, b in zip(same, flipped)) and any(same) and any(flipped)
+
+
+def photometric_statistics(x: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per-image mean (brightness, gamma), sd (contrast) and mean squared neighbour difference
+    (blur lowers it, noise raises it) of images x (N, S, S)."""
+    x = x.double()
+    rough = ((x[:, 1:] - x[:, :-1]) ** 2).mean((1, 2)) + ((x[:, :, 1:] - x[:, :, :-1]) ** 2).mean((1, 2))
+    return {"mean": x.mean((1, 2)).numpy(), "sd": x.std((1, 2)).numpy(), "roughness": rough.numpy()}
+
+
+def photometric_pvalues(photometric_fast, photometric_reference, size: int = 28) -> dict[str, float]:
+    """KS p-values of the photometric statistics of a textured image, fast path against reference."""
+    from pneumolib.data import build_augmentation
+
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    # a ramp (gamma, contrast, brightness) with stripes 4 px apart (blur, noise): every change shows
+    image = 0.2 + 0.4 * xx + 0.15 * torch.sin(2 * torch.pi * yy * (size - 1) / 4)
+    uint8 = (image * 255).round().to(torch.uint8).numpy()
+    split = Split(np.repeat(uint8[None], N, axis=0), np.zeros(N, np.int64))
+    batches = DeviceBatches(split, torch.device("cpu"), mean=0.0, std=1.0, photometric=photometric_fast)
+    fast = batches.transform(batches.images, torch.Generator().manual_seed(5), augment=True)[:, 0]
+    ref = reference_path(torch.from_numpy(uint8).float() / 255, build_augmentation(size, photometric=photometric_reference), 6)
+    a, b = photometric_statistics(fast), photometric_statistics(ref)
+    return {k: ks_2samp(a[k], b[k]).pvalue for k in a}
+
+
+def test_photometric_paths_agree_in_distribution():
+    from pneumolib.data.photometric import Photometric
+
+    robust = Photometric.preset("robust")
+    pvalues = photometric_pvalues(robust, robust)
+    assert min(pvalues.values()) > MIN_P, pvalues
+
+
+def test_photometric_check_detects_a_different_range():
+    """The same check tells a doubled noise sd, a missing blur, a missing gamma or a narrower
+    contrast range apart."""
+    from dataclasses import replace
+
+    from pneumolib.data.photometric import Photometric
+
+    robust = Photometric.preset("robust")
+    for changed in (replace(robust, noise=0.06), replace(robust, blur=None), replace(robust, gamma=None),
+                    replace(robust, contrast=(0.9, 1.1))):
+        assert min(photometric_pvalues(robust, changed).values()) < 1e-6, changed
+
+
+def test_photometric_presets_match_the_config_choices():
+    from pneumolib.config import INTENSITY_PRESETS as choices
+    from pneumolib.data.photometric import INTENSITY_PRESETS
+
+    assert tuple(INTENSITY_PRESETS) == choices

@@ -79,3 +79,28 @@ def test_one_row_per_recipe_budget_and_final_model_with_readable_names(tmp_path)
     assert long == ("small CNN, scratch, strong augmentation, weight decay 0.0001, pos_weight loss, mixup α=0.2, "
                     "EMA 0.99, warm-up 1 epoch")
     assert recipe_name(TrainConfig(model="small_cnn", pretrained=ssl).to_dict()) == "small CNN, SimCLR init (06_small_cnn_simclr)"
+
+
+def test_transductive_results_have_a_section_of_their_own_and_are_never_ranked(tmp_path):
+    """An adapted final model, however high it scores, sits after every inductive row, in the
+    transductive section, and the reading of the ranking leaves it out."""
+    import numpy as np
+
+    from pneumolib.experiments.leaderboard import INDUCTIVE, TRANSDUCTIVE
+    from pneumolib.experiments.runs import adapted_record
+    from pneumolib.notebooks.narrative import leaderboard_findings
+
+    store = RunStore(tmp_path / "store")
+    base = _run(store, TrainConfig(model="small_cnn", epochs=4), 0.99, 0.95)
+    _run(store, TrainConfig(model="resnet18"), 0.98, 0.93)
+    y_test = np.r_[np.zeros(234, int), np.ones(390, int)]
+    perfect = y_test.astype(float)  # an adapted result that scores perfectly on test
+    store.save_record(adapted_record(base, "AdaBN", perfect, 0.5, y_test, prior=None))
+    board = build_leaderboard(store)
+    ours = board[board.source.str.startswith("this repository")]
+    assert ours.section.tolist() == [INDUCTIVE, INDUCTIVE, TRANSDUCTIVE]
+    adapted = ours[ours.section == TRANSDUCTIVE].iloc[0]
+    assert adapted.final_model == "one run, adapted by AdaBN" and adapted.test_auc == 1.0
+    assert "uses unlabeled test images" in TRANSDUCTIVE
+    reading = leaderboard_findings(board)
+    assert "ranks 1 of 2 on test" in reading and "1 transductive row" in reading

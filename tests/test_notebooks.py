@@ -70,6 +70,7 @@ def _papermill(args, cwd, tmp_path, data_dir):
         ("04_gradcam", ["-p", "compare_method", "gradcam"], "parameter compare_method must be one of ['gradcam++', 'eigencam']"),
         ("05_ablations", ["-y", "grid_lrs: [0.001, -1]"], "parameter grid_lrs must be a non-empty list of positive floats"),
         ("06_best_model", ["-y", "seed_groups: [[0, 1], [1, 2]]"], "parameter seed_groups must hold distinct integers >= 0, each in one group only"),
+        ("07_dataset_shift", ["-y", "methods: [none, magic]"], "parameter methods must list adaptation methods"),
     ],
 )
 def test_bad_parameter_fails_early_in_one_line(real_data_dir, tmp_path, notebook, parameter, message):

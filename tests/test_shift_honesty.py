@@ -55,3 +55,27 @@ def test_adapt_refuses_too_few_images_and_images_smaller_than_the_model(tmp_path
         adapt_folder(checkpoint, [folder], data_dir=fake_data_dir)
     with pytest.raises(ConfigError, match="--method"):
         adapt_folder(checkpoint, [folder], method="magic", data_dir=fake_data_dir)
+
+
+def test_the_notebook_study_reads_no_test_label(fake_data_dir):
+    """Notebook 07's path (prior estimates and every method on every final model, with TTA) gives
+    identical numbers when the test labels are permuted; only scoring reads them."""
+    from pneumolib.experiments.shift_study import FinalModel, adapt_all, prior_estimates
+
+    data = load_pneumoniamnist(28, fake_data_dir, download=False)
+    config = TrainConfig(model="small_cnn", epochs=1, batch_size=32, device="cpu", seed=0)
+    model = build_model("small_cnn")
+    fit(model, data, config, progress=False)
+    finals = [FinalModel("plain", None, model, config, False), FinalModel("tta", None, model, config, True)]
+    permuted = PneumoniaData(data.train, data.val, Split(data.test.images, np.random.default_rng(2).permutation(data.test.labels)),
+                             image_size=data.image_size, source=data.source)
+    results = []
+    for dataset in (data, permuted):
+        adapted, errors = adapt_all(finals, dataset, METHODS)
+        results.append((adapted, errors, prior_estimates(finals, dataset, n_boot=100)))
+    (a, errors_a, priors_a), (b, errors_b, priors_b) = results
+    assert errors_a == errors_b and list(a) == list(b) and "TENT" in a
+    for method in a:
+        for one, two in zip(a[method], b[method]):
+            assert np.array_equal(one.probabilities, two.probabilities) and one.threshold == two.threshold, method
+    assert priors_a.equals(priors_b)

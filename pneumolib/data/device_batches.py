@@ -1,7 +1,7 @@
 """The fast data path: a split held as one uint8 tensor on the training device.
 
 Batches are indexed on the device, and augmentation (flip, rotation, translation, scale, resized
-crop) and upsampling to the model's input size happen for the whole batch at once, in a single
+crop, then the photometric changes of :mod:`.photometric`) and upsampling to the model's input size happen for the whole batch at once, in a single
 ``affine_grid`` + ``grid_sample`` on the device. No PIL, no DataLoader, no per-image Python.
 """
 
@@ -16,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from .core import Split
+from .photometric import Photometric
 from .splits import sample_weights
 from .tensors import AUGMENT_PRESETS
 
@@ -96,6 +97,7 @@ class DeviceBatches:
         input_size: int | None = None,
         augment: BatchAugment | None = None,
         channels_last: bool = False,
+        photometric: Photometric | None = None,
     ) -> None:
         self.device = device
         self.images = torch.from_numpy(np.ascontiguousarray(split.images)).unsqueeze(1).to(device, non_blocking=True)
@@ -105,7 +107,7 @@ class DeviceBatches:
             self.weights = torch.from_numpy(sample_weights(split.labels)).to(device)
         self.mean, self.std = mean, std
         self.size = input_size or split.images.shape[-1]
-        self.augment = augment
+        self.augment, self.photometric = augment, photometric
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __len__(self) -> int:
@@ -131,6 +133,8 @@ class DeviceBatches:
         elif self.size != x.shape[-1]:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False,
                               antialias=self.size < x.shape[-1])
+        if augment and view is None and self.photometric is not None:
+            x = self.photometric(x, generator)
         x = x.sub_(self.mean).div_(self.std)
         return x.contiguous(memory_format=self.memory_format)
 

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchvision.transforms import v2
 
 from .core import Split
+from .photometric import Photometric, RandomPhotometric
 from .splits import sample_weights
 
 # No preset flips horizontally: a mirrored chest X-ray puts the heart on the right, an image the
@@ -81,18 +82,23 @@ def build_augmentation(
     translate: float = 0.0,
     scale: tuple[float, float] | None = None,
     resized_crop: tuple[float, float] | None = None,
+    photometric: Photometric | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """A per-image ``transforms.v2`` pipeline for float image tensors (C, H, W), or None when empty.
+    """A per-image ``transforms.v2`` pipeline for float image tensors (C, H, W) in [0, 1], or None
+    when empty.
 
     Returns images of ``size`` px (resizing first if they come in another size). Its random draws
     have the same distribution as :class:`~pneumolib.data.device_batches.BatchAugment` with the same
-    arguments (tests/test_augmentation_agreement.py checks this).
+    arguments, followed by ``photometric`` as the fast path applies it
+    (tests/test_augmentation_agreement.py checks this).
     """
     steps: list[Callable] = []
     if rotation or translate or scale or resized_crop:
         steps.append(RandomAffineCrop(rotation, translate, scale, resized_crop))
     if hflip:
         steps.append(v2.RandomHorizontalFlip())
+    if photometric is not None:
+        steps.append(RandomPhotometric(photometric))
     if not steps:
         return None
     return v2.Compose([_ToSize(size), *steps])
@@ -111,12 +117,15 @@ class _ToSize(v2.Transform):
         return v2.functional.resize(inpt, [self.size, self.size], antialias=True)
 
 
-def augmentation_preset(name: str, size: int, hflip: bool = False) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def augmentation_preset(name: str, size: int, hflip: bool = False,
+                        intensity: str = "none") -> Callable[[torch.Tensor], torch.Tensor] | None:
     """One of :data:`AUGMENT_PRESETS` ("none", "light", "strong") for images of ``size`` px, plus a
-    random horizontal flip when ``hflip``."""
+    random horizontal flip when ``hflip`` and the photometric preset ``intensity``
+    (:data:`~pneumolib.data.photometric.INTENSITY_PRESETS`)."""
     if name not in AUGMENT_PRESETS:
         raise ValueError(f"Unknown augmentation preset {name!r}; choose one of {list(AUGMENT_PRESETS)}.")
-    return build_augmentation(size, **{**AUGMENT_PRESETS[name], **({"hflip": True} if hflip else {})})
+    return build_augmentation(size, **{**AUGMENT_PRESETS[name], **({"hflip": True} if hflip else {})},
+                              photometric=Photometric.preset(intensity))
 
 
 def to_float_tensor(images: np.ndarray | torch.Tensor, mean: float, std: float) -> torch.Tensor:

@@ -17,10 +17,9 @@ import pandas as pd
 from ..errors import ConfigError
 from ..images import ImageInputError, find_images, read_image
 from ..models.zoo import load_model
-from ..shift.methods import METHODS, SourceReference, adapt
+from ..shift.methods import METHODS, SourceReference, adapt, predict
 from ..shift.priors import MIN_IMAGES
 from ..shift.select import choose_method
-from ..training.loop import predict_split
 
 AUTO = "auto"
 
@@ -59,7 +58,7 @@ def adapt_folder(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLi
     if method == AUTO:
         method, _ = choose_method(model, config, data, images)
         chosen_by = "best mean ACC over simulated shifts of val"
-    source = SourceReference.fit(data.val.labels, predict_split(model, data.val, config))
+    source = SourceReference.fit(data.val.labels, predict(model, data.val.images, config))
     try:
         adapted = adapt(method, model, config, source, images)
     except ValueError as exc:  # e.g. AdaBN on a model without batch norm

@@ -202,6 +202,37 @@ def bootstrap_table(
     return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "low", "high"]).rename_axis("metric")
 
 
+def bootstrap_mean_table(
+    y_true: np.ndarray,
+    probs: list[np.ndarray],
+    thresholds: list[float],
+    metrics: tuple[str, ...] = ("auc", "acc", "balanced_accuracy", "sensitivity", "specificity"),
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The mean over several models (e.g. seeds) of each metric, each model at its own threshold,
+    with a percentile bootstrap CI of that mean: every draw resamples the images (within class)
+    once and scores every model on it. Columns estimate, sd (over the models), low, high."""
+    if not probs or len(probs) != len(thresholds):
+        raise ValueError(f"Need one threshold per model, got {len(probs)} models and {len(thresholds)} thresholds.")
+    unknown = sorted(set(metrics) - set(BOOTSTRAP_METRICS))
+    if unknown:
+        raise ValueError(f"Unknown bootstrap metrics {unknown}; choose from {list(BOOTSTRAP_METRICS)}.")
+    checked = [check_predictions(y_true, p) for p in probs]
+    y_true = checked[0][0]
+    index = _bootstrap_indices(y_true, n_boot, seed)
+    draws = [_draw_metrics(y_true[index], p[index], t) for (_, p), t in zip(checked, thresholds)]
+    points = [binary_metrics(y_true, p, t) for (_, p), t in zip(checked, thresholds)]
+    alpha = (1 - level) / 2
+    rows = {}
+    for m in metrics:
+        values = np.array([point[m] for point in points])
+        low, high = np.nanquantile(np.mean([d[m] for d in draws], axis=0), [alpha, 1 - alpha])
+        rows[m] = (values.mean(), values.std(ddof=1) if len(values) > 1 else np.nan, low, high)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "sd", "low", "high"]).rename_axis("metric")
+
+
 def bootstrap_seed_mean(
     y_true: np.ndarray,
     probs: list[np.ndarray],

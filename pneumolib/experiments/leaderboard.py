@@ -4,6 +4,8 @@ Rows are the run store's records on the official split, one row per recipe (the 
 without its seed and device, in words), final model (one run, an ensemble with or without TTA, a
 distilled student), epochs and input size, ordered by mean val AUC, the only number a selection
 may use. A run that several notebooks share is stored once, so it counts once.
+Transductive results (a final model adapted to the test cohort's unlabeled images, notebook 07)
+form a section of their own, after the inductive rows and never ranked with them.
 Published rows are marked as taken from their papers; nothing in them was run here.
 """
 
@@ -28,13 +30,17 @@ PUBLISHED = [
     ("MedMNIST+, best at 224 px", 224, 0.989, 0.916, "Doerrich et al., MedMNIST+ 2024"),
 ]
 OFFICIAL_TEST_IMAGES = 624  # PneumoniaMNIST's official test split
-GROUP_BY = ["recipe", "final_model", "epochs", "input_px"]  # one row per recipe, final model, budget and size
+GROUP_BY = ["recipe", "final_model", "epochs", "input_px"]
+INDUCTIVE = "inductive: train and val only (ranked by val AUC)"
+TRANSDUCTIVE = "transductive: uses unlabeled test images (not ranked with the inductive rows)"
+PUBLISHED_SECTION = "published (taken from the papers)"  # one row per recipe, final model, budget and size
 _DEFAULTS = TrainConfig().to_dict()
 _NOT_IN_RECIPE = {"seed", "device", "extra", "model", "epochs", "image_size", "input_size"}  # own columns
 MODEL_LABELS = {"small_cnn": "small CNN", "resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50"}
 _SETTING_LABELS = {
     "augment": lambda v: f"{v} augmentation" if v != "none" else "no augmentation",
     "hflip": lambda v: "horizontal flip" if v else "no flip",
+    "intensity": lambda v: f"{v} intensity augmentation",
     "sampler": lambda v: f"{v} sampler",
     "data_path": lambda v: f"{v} data path",
     "batch_norm": lambda v: "with BatchNorm" if v else "no BatchNorm",
@@ -77,7 +83,12 @@ def recipe_name(config: dict[str, Any]) -> str:
 
 
 def final_model_label(fields: dict[str, Any]) -> str:
-    """What was scored: one run, an ensemble of N runs (with or without TTA), or a distilled student."""
+    """What was scored: one run, an ensemble of N runs (with or without TTA), a distilled student,
+    or one of those adapted to the test cohort's unlabeled images."""
+    if fields.get("kind") == "adapted":
+        members = fields.get("members")
+        what = f"ensemble of {len(members)}" if members else "one run"
+        return f"{what}{' + TTA' if fields.get('tta') else ''}, adapted by {fields['method']}"
     if fields.get("kind") == "ensemble":
         return f"ensemble of {len(fields['members'])}" + (" + TTA" if fields.get("tta") else "")
     teacher = (fields.get("identity") or {}).get("teacher")
@@ -104,6 +115,7 @@ def collect_runs(store: RunStore | str | Path) -> pd.DataFrame:
             continue
         config = r["config"]
         rows.append({
+            "section": TRANSDUCTIVE if r.get("uses_test_images") else INDUCTIVE,
             "recipe": recipe_name(config), "final_model": final_model_label(r), "epochs": config["epochs"],
             "seed": r.get("seed"), "run_id": record.run_id, "kind": r.get("kind"),
             "input_px": config.get("input_size") or config.get("image_size"),
@@ -130,7 +142,9 @@ def _bootstrap_columns(group: pd.DataFrame, y_test: np.ndarray | None, n_boot: i
 
 def build_leaderboard(store: RunStore | str | Path | None = None, y_test: np.ndarray | None = None,
                       n_boot: int = 2000) -> pd.DataFrame:
-    """Our recipes (mean ± sd over seeds, ordered by val AUC) followed by the published results.
+    """Our inductive recipes (mean ± sd over seeds, ordered by val AUC), then our transductive
+    results in a section of their own (ordered by name: they are not ranked with the others), then
+    the published results. The ``section`` column says which is which.
 
     With the official ``y_test`` labels, recipes whose runs stored their test probabilities get
     a bootstrap 95 % CI of the seed-mean test AUC and ACC (test images resampled within class).
@@ -138,8 +152,8 @@ def build_leaderboard(store: RunStore | str | Path | None = None, y_test: np.nda
     runs = collect_runs(store if store is not None else RunStore())
     rows = []
     if len(runs):
-        for (recipe, final, epochs, input_px), group in runs.groupby(GROUP_BY, sort=False):
-            row = {"result": recipe, "final_model": final, "epochs": epochs, "input_px": input_px,
+        for (section, recipe, final, epochs, input_px), group in runs.groupby(["section", *GROUP_BY], sort=False):
+            row = {"section": section, "result": recipe, "final_model": final, "epochs": epochs, "input_px": input_px,
                    "source": "this repository (run here)",
                    "seeds": ", ".join(str(s) for s in sorted(group.seed, key=str)), "runs": len(group),
                    "run_ids": " ".join(group.run_id),
@@ -152,8 +166,10 @@ def build_leaderboard(store: RunStore | str | Path | None = None, y_test: np.nda
             rows.append(row)
     ours = pd.DataFrame(rows)
     if len(ours):
-        ours = ours.sort_values("val_auc", ascending=False)
-    published = pd.DataFrame([{"result": name, "source": f"published: {source} (taken from the paper)",
+        inductive = ours[ours.section == INDUCTIVE].sort_values("val_auc", ascending=False)
+        transductive = ours[ours.section == TRANSDUCTIVE].sort_values(["result", "final_model"])
+        ours = pd.concat([inductive, transductive])
+    published = pd.DataFrame([{"section": PUBLISHED_SECTION, "result": name, "source": f"published: {source} (taken from the paper)",
                                "input_px": px, "test_auc": auc, "test_acc_at_0.5": acc}
                               for name, px, auc, acc, source in PUBLISHED])
     board = pd.concat([ours, published], ignore_index=True)

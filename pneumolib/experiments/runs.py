@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
+from ..data.photometric import INTENSITY_PRESETS
 from ..data import AUGMENT_PRESETS, PneumoniaData, class_counts, cv_fold, load_folder_dataset, load_pneumoniamnist, subsample
 from ..devices import describe_device, resolve_device
 from ..evaluation.metrics import binary_metrics, medmnist_auc_acc
@@ -117,6 +118,8 @@ class RunSpec:
                     "fold_seed": self.fold_seed if self.fold is not None else None, "teacher": list(self.teacher),
                     # what the preset draws, not only its name: editing a preset makes new runs
                     "augmentation": AUGMENT_PRESETS[self.config.augment]}
+        if self.config.intensity != "none":  # absent when off, so runs without it keep their ids
+            identity["intensity_augmentation"] = INTENSITY_PRESETS[self.config.intensity]
         ssl = _pretrained_identity(self.config.pretrained)
         if ssl:
             identity["pretrained_checkpoint"] = ssl
@@ -244,6 +247,30 @@ def ensemble_record(name: str, members: list[RunRecord], tta: bool, y_val: np.nd
         **score(y_val, p_val, y_test, p_test),
         "data": members[0].fields["data"],
         "probabilities": {"val": round_probabilities(p_val), "test": round_probabilities(p_test)},
+    }
+    return RunRecord(fields)
+
+
+def adapted_record(base: RunRecord, method: str, p_test: np.ndarray, threshold: float, y_test: np.ndarray,
+                   prior: float | None = None) -> RunRecord:
+    """A transductive result as a record of its own: ``base`` (a run or an ensemble) adapted by
+    ``method`` to the test cohort's unlabeled images, with the adapted test probabilities and the
+    method's threshold. It is marked ``uses_test_images``, so the leaderboard never ranks it with
+    inductive results. Val metrics are the base model's (the adaptation reads test images only)."""
+    p_test = np.asarray(p_test, dtype=np.float64)
+    digest = hashlib.sha256(json.dumps({"base": base.run_id, "method": method}).encode()).hexdigest()[:12]
+    b = base.fields
+    fields = {
+        "format": RECORD_FORMAT, "format_version": RECORD_VERSION, "kind": "adapted", "uses_test_images": True,
+        "run_id": f"adapted-{digest}", "identity": {"base": base.run_id, "method": method},
+        "name": f"{b.get('name', base.run_id)} adapted by {method}", "recipe": b.get("recipe"), "method": method,
+        "base": base.run_id, "config": b["config"], "seed": b.get("seed"), "members": b.get("members"),
+        "tta": b.get("tta"), "estimated_prior": prior, "data": b["data"], "val": b["val"],
+        "test": binary_metrics(y_test, p_test),
+        "medmnist": {"val": b["medmnist"].get("val"), "test": medmnist_auc_acc(y_test, p_test)},
+        "tuned": {"criterion": f"{method} (reads unlabeled test images)", "threshold": float(threshold),
+                  "test": binary_metrics(y_test, p_test, threshold)},
+        "probabilities": {"test": round_probabilities(p_test)},
     }
     return RunRecord(fields)
 

@@ -62,3 +62,56 @@ def readme_tables(components: pd.DataFrame, decisions: dict, goal: pd.DataFrame,
         f"of the test AUC, and ACC {acc.goal:g} {'above' if acc.goal > acc.ci_high else 'inside'} the CI of the ACC at "
         "the val-picked threshold.")
     return "\n".join(lines) + "\n\n" + verdict + "\n"
+
+
+SHIFT_GOALS = {  # notebook 07's goals: section -> {metric: goal}
+    "inductive": {"auc": 0.975, "acc": 0.92},
+    "transductive": {"auc": 0.985, "acc": 0.93},
+}
+
+
+def shift_goal_table(results: dict[str, tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """Notebook 07's goal table: for each named result, its section ("inductive" or
+    "transductive") and its scores (:func:`~pneumolib.evaluation.metrics.bootstrap_mean_table`,
+    rows auc and acc), the goal, and whether the mean reaches it and where the goal lies against
+    the CI."""
+    rows = []
+    for name, (section, scores) in results.items():
+        if section not in SHIFT_GOALS:
+            raise ValueError(f"section must be one of {list(SHIFT_GOALS)}, got {section!r}.")
+        for metric, goal in SHIFT_GOALS[section].items():
+            row = scores.loc[metric]
+            where = "above the CI" if goal > row.high else "below the CI" if goal < row.low else "inside the CI"
+            rows.append({"result": name, "section": section, "metric": metric, "mean": row.estimate, "sd": row.sd,
+                         "ci_low": row.low, "ci_high": row.high, "goal": goal, "met": bool(row.estimate >= goal),
+                         "goal_vs_ci": where})
+    return pd.DataFrame(rows).set_index(["result", "metric"])
+
+
+def shift_readme_tables(domain: pd.DataFrame, prior_check: pd.DataFrame, scores: pd.DataFrame,
+                        goal: pd.DataFrame) -> str:
+    """The README's summary of notebook 07, rendered from its saved tables
+    (``07_domain_classifier.csv``, ``07_prior_check.csv``, ``07_adaptation_scores.csv``, ``07_goal.csv``)."""
+    lines = ["| domain classifier (cross-validated AUC) | train vs test | train vs val (control) |", "|---|---|---|"]
+    for inputs in dict.fromkeys(domain["inputs"]):
+        rows = domain[domain["inputs"] == inputs].set_index("cohorts")["auc"]
+        lines.append(f"| {inputs} | {rows['train vs test']:.3f} | {rows['train vs val (control)']:.3f} |")
+    lines += ["", "| test prior estimate (true share " + f"{prior_check['true'].iloc[0]:.3f}) | estimate [95% CI] |",
+              "|---|---|"]
+    for _, row in prior_check.iterrows():
+        lines.append(f"| {row.estimator}, {row['final model']} | {row.estimate:.3f} [{row.low:.3f}, {row.high:.3f}] |")
+    lines += ["", "| method (transductive except none) | test AUC | test ACC | sensitivity | specificity |",
+              "|---|---|---|---|---|"]
+    for method in dict.fromkeys(scores["method"]):
+        rows = scores[scores["method"] == method].set_index("metric")
+
+        def cell(metric: str) -> str:
+            r = rows.loc[metric]
+            return f"{r.estimate:.4f} [{r.low:.4f}, {r.high:.4f}]"
+
+        lines.append(f"| {method} | {cell('auc')} | {cell('acc')} | {cell('sensitivity')} | {cell('specificity')} |")
+    lines += ["", "| goal row | metric | ours, mean [95% CI] | goal | met |", "|---|---|---|---|---|"]
+    for _, row in goal.iterrows():
+        lines.append(f"| {row.section}: {row.result} | {row.metric.upper()} | {row['mean']:.4f} [{row.ci_low:.4f}, "
+                     f"{row.ci_high:.4f}] | ≥ {row.goal:g} | **{'yes' if row.met else 'no'}** ({row.goal_vs_ci}) |")
+    return "\n".join(lines) + "\n"

@@ -195,15 +195,24 @@ def leaderboard_findings(board: pd.DataFrame) -> str:
     row on test sits by val, as one Markdown bullet (``board`` is ordered by val AUC)."""
     if not {"val_auc", "test_auc"} <= set(board.columns):
         return "- The leaderboard holds none of our rows yet, so there is no ranking to read."
-    ours = board[board.val_auc.notna() & board.test_auc.notna()].reset_index(drop=True)
+    inductive = board.section.str.startswith("inductive") if "section" in board else True
+    ours = board[inductive & board.val_auc.notna() & board.test_auc.notna()].reset_index(drop=True)
     if len(ours) < 2:
-        return "- The leaderboard holds fewer than two of our rows, so there is no ranking to read."
+        return "- The leaderboard holds fewer than two of our inductive rows, so there is no ranking to read."
     test_rank = ours.test_auc.rank(ascending=False, method="min").astype(int)
     top, best = ours.iloc[0], ours.test_auc.idxmax()
     return (f"- The top row by val AUC, *{top.result}* ({top.final_model}, {int(top.epochs)} epochs), ranks {test_rank.iloc[0]} of {len(ours)} on test (test AUC {top.test_auc:.4f}). The best row on "
             f"test, *{ours.loc[best, 'result']}* ({ours.loc[best, 'final_model']}, test AUC "
             f"{ours.loc[best, 'test_auc']:.4f}), ranks {best + 1} of {len(ours)} by val. Rows are ordered by val because "
-            "that is what selection may read.")
+            "that is what selection may read." + _transductive_note(board))
+
+
+def _transductive_note(board: pd.DataFrame) -> str:
+    if "section" not in board:
+        return ""
+    n = int(board.section.str.startswith("transductive").sum())
+    return (f" The {n} transductive row{'s' if n != 1 else ''} (notebook 07, which read{'' if n != 1 else 's'} the test "
+            "cohort's unlabeled images) sit in a section of their own and are left out of this ranking." if n else "")
 
 
 def ablation_findings(runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFrame,

@@ -72,11 +72,11 @@ def check_fraction(name: str, value: Any) -> float:
     return float(value)
 
 
-def check_seeds(seeds: Any) -> list[int]:
-    """A non-empty list of distinct non-negative integer seeds."""
-    check_type("seeds", seeds, (list, tuple))
+def check_seeds(seeds: Any, name: str = "seeds") -> list[int]:
+    """A non-empty list of distinct non-negative integer seeds (the parameter ``name``)."""
+    check_type(name, seeds, (list, tuple))
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"parameter seeds must be a non-empty list of distinct integers >= 0, got {seeds!r}.")
+        raise ConfigError(f"parameter {name} must be a non-empty list of distinct integers >= 0, got {seeds!r}.")
     return list(seeds)
 
 

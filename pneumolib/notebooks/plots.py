@@ -319,3 +319,36 @@ def val_vs_test(runs: pd.DataFrame, hue: str = "arm", save_as: str | None = "val
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     ax.set_title(title)
     return _finish(fig, save_as)
+
+
+def typical_images(cohorts: Mapping[str, np.ndarray], title: str, save_as: str | None = "typical_images") -> Figure:
+    """One row of images per cohort (e.g. each cohort's most typical images by a domain classifier)."""
+    n = max(len(images) for images in cohorts.values())
+    fig, axes = _subplots(len(cohorts), n, figsize=(1.3 * n, 1.5 * len(cohorts) + 0.4), squeeze=False)
+    for row, (name, images) in zip(axes, cohorts.items()):
+        for ax, image in zip(row, images):
+            ax.imshow(image, vmin=0, vmax=255)
+        for ax in row:
+            _image_axes(ax)
+            ax.set_frame_on(False)
+        row[0].set_ylabel("\n".join(textwrap.wrap(name, 14)), fontsize=9)
+    fig.suptitle(title)
+    return _finish(fig, save_as)
+
+
+def metric_intervals(table: pd.DataFrame, metrics: tuple[str, ...], title: str,
+                     save_as: str | None = "metric_intervals") -> Figure:
+    """Point estimates with their 95 % CIs, one panel per metric, one row per method. ``table`` is
+    indexed by (method, metric) with columns estimate, low, high."""
+    methods = list(dict.fromkeys(table.index.get_level_values(0)))
+    fig, axes = _subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 2.0, 0.45 * len(methods) + 1.4),
+                          sharey=True, squeeze=False)
+    y = np.arange(len(methods))[::-1]
+    for ax, metric in zip(axes[0], metrics):
+        rows = table.xs(metric, level=1).loc[methods]
+        ax.errorbar(rows.estimate, y, xerr=[rows.estimate - rows.low, rows.high - rows.estimate], fmt="o", capsize=3)
+        ax.axvline(rows.estimate.iloc[0], color="0.6", linestyle="--", linewidth=1)
+        ax.set(title=metric.replace("_", " "), xlabel="test (95% CI)")
+    axes[0][0].set_yticks(y, methods)
+    fig.suptitle(title)
+    return _finish(fig, save_as)

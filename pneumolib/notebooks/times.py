@@ -7,6 +7,8 @@ keep, per notebook, the last run that trained runs into the store and the last t
 
 from __future__ import annotations
 
+import json
+
 import re
 import time
 from pathlib import Path
@@ -36,8 +38,16 @@ class NotebookRun:
 
 
 def stored_runs(store: Path) -> int:
-    """How many runs the store folder holds."""
-    return sum(1 for _ in store.glob("*/record.json"))
+    """How many trained runs the store folder holds (records that only combine or adapt stored
+    runs, such as ensembles and notebook 07's adapted models, train nothing and are not counted)."""
+    count = 0
+    for path in store.glob("*/record.json"):
+        try:
+            kind = json.loads(path.read_text()).get("kind")
+        except (OSError, ValueError):  # a record being written: not a finished run
+            continue
+        count += kind not in ("ensemble", "adapted")
+    return count
 
 
 def record_times(runs: Sequence[NotebookRun], path: Path) -> pd.DataFrame:

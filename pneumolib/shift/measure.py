@@ -1,15 +1,21 @@
 """How different two cohorts of images are, without labels: intensity statistics, and a domain
-classifier that tries to tell them apart (cross-validated AUC near 0.5: no detectable shift)."""
+classifier that tries to tell them apart (cross-validated AUC near 0.5: no detectable shift), on
+raw pixels or on a model's features."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from ..config import TrainConfig
+from ..data import model_inputs
 
 
 def intensity_statistics(images: np.ndarray) -> dict[str, float]:
@@ -45,3 +51,36 @@ def domain_classifier(features_a: np.ndarray, features_b: np.ndarray, folds: int
         out_of_fold[held] = model.predict_proba(x[held])[:, 1]
         scores.append(roc_auc_score(y[held], out_of_fold[held]))
     return {"auc": float(np.mean(scores)), "sd": float(np.std(scores, ddof=1)), "n_a": len(a), "n_b": len(b)}, out_of_fold
+
+
+@torch.no_grad()
+def model_features(model: nn.Module, images: np.ndarray, config: TrainConfig, batch_size: int = 256) -> np.ndarray:
+    """What the model's last linear layer reads for each image (its penultimate features), (N, D),
+    with the images preprocessed as in training. A :class:`ProbabilityEnsemble` gives its members'
+    features side by side."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no linear layer whose input could serve as features.")
+    heads = [linears[-1]] if not hasattr(model, "members") else [
+        [m for m in member.modules() if isinstance(m, nn.Linear)][-1] for member in model.members]
+    captured: list[list[torch.Tensor]] = [[] for _ in heads]
+    hooks = [head.register_forward_hook(lambda _m, inputs, _o, i=i: captured[i].append(inputs[0].float().cpu()))
+             for i, head in enumerate(heads)]
+    inputs = model_inputs(np.asarray(images), config.norm_mean, config.norm_std, config.input_size)
+    device = next(model.parameters()).device
+    try:
+        model.eval()
+        for start in range(0, len(inputs), batch_size):
+            model(inputs[start:start + batch_size].to(device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return torch.cat([torch.cat(c) for c in captured], dim=1).flatten(1).numpy()
+
+
+def most_typical(out_of_fold: np.ndarray, n_a: int, k: int) -> dict[str, np.ndarray]:
+    """Indices of the ``k`` images most typical of each cohort by a domain classifier's held-out
+    probabilities (:func:`domain_classifier`'s second output; cohort a's images come first):
+    ``{"a": lowest probabilities among a, "b": highest among b (indices into b)}``."""
+    p = np.asarray(out_of_fold)
+    return {"a": np.argsort(p[:n_a], kind="stable")[:k], "b": np.argsort(-p[n_a:], kind="stable")[:k]}

@@ -18,10 +18,14 @@ from ..data import Split, model_inputs
 from ..evaluation.calibration import TemperatureScaler
 from ..evaluation.thresholds import choose_threshold
 from ..training.loop import predict_split
+from ..training.tta import predict_tta
 from .adapt import adabn
 from .priors import bbse_prior, em_prior, prior_corrected
+from .tent import tent
 
-METHODS = ("none", "prior correction (BBSE)", "prior correction (EM)", "AdaBN", "AdaBN + prior correction (EM)")
+METHODS = ("none", "prior correction (BBSE)", "prior correction (EM)", "AdaBN", "AdaBN + prior correction (EM)",
+           "TENT")
+MODEL_METHODS = ("AdaBN", "TENT")  # methods that change the model (the others change its outputs)
 
 
 @dataclass(frozen=True)
@@ -62,17 +66,26 @@ def _unlabeled(images: np.ndarray) -> Split:
     return Split(np.asarray(images), np.zeros(len(images), dtype=np.int64))  # the labels are never read
 
 
-def adapt(method: str, model: nn.Module, config: TrainConfig, source: SourceReference, images: np.ndarray) -> Adapted:
-    """Apply ``method`` (one of :data:`METHODS`) to the new cohort's ``images`` (uint8 (N, H, W))."""
+def predict(model: nn.Module, images: np.ndarray, config: TrainConfig, tta: bool = False) -> np.ndarray:
+    """The model's pneumonia probabilities for unlabeled ``images``, with or without test-time
+    augmentation."""
+    split = _unlabeled(images)
+    return predict_tta(model, split, config) if tta else predict_split(model, split, config)
+
+
+def adapt(method: str, model: nn.Module, config: TrainConfig, source: SourceReference, images: np.ndarray,
+          tta: bool = False, seed: int = 0) -> Adapted:
+    """Apply ``method`` (one of :data:`METHODS`) to the new cohort's ``images`` (uint8 (N, H, W)).
+    ``tta`` must match how ``source`` was fitted (with or without test-time augmentation)."""
     if method not in METHODS:
         raise ValueError(f"Unknown adaptation method {method!r}; choose one of {list(METHODS)}.")
-    if method.startswith("AdaBN"):
-        model = adabn(model, model_inputs(images, config.norm_mean, config.norm_std, config.input_size))
-    raw = predict_split(model, _unlabeled(images), config)
-    calibrated = source.scaler(raw)
-    if method in ("none", "AdaBN"):
-        # AdaBN changes the model's features, so the val-picked threshold and calibration still
-        # apply only approximately; the threshold is the one val picked for the source model
+    if method.split(" ")[0] in MODEL_METHODS:
+        inputs = model_inputs(images, config.norm_mean, config.norm_std, config.input_size)
+        model = adabn(model, inputs) if method.startswith("AdaBN") else tent(model, inputs, seed=seed)
+    calibrated = source.scaler(predict(model, images, config, tta))
+    if method in ("none", *MODEL_METHODS):
+        # AdaBN and TENT change the model's features, so the val-picked threshold and calibration
+        # still apply only approximately; the threshold is the one val picked for the source model
         threshold = source.scaler(np.array([source.threshold]))[0]
         return Adapted(method, calibrated, float(threshold), None)
     if method.endswith("(BBSE)"):

@@ -99,7 +99,11 @@ def bootstrap_prior(estimate: Callable[[np.ndarray, np.ndarray, np.ndarray], flo
             draws.append(estimate(y_source[s], p_source[s], p_target[t]))
         except ValueError:  # a singular resample: skip it
             continue
+    estimated = float(estimate(y_source, p_source, p_target))  # raises when the full data cannot give one
+    if not draws:
+        raise ValueError(f"all {n_boot} bootstrap resamples failed to give an estimate (e.g. a singular confusion "
+                         "matrix in every draw), so there is no CI; use more source and target images.")
     alpha = (1 - level) / 2
     low, high = np.quantile(draws, [alpha, 1 - alpha])
-    return {"estimate": float(estimate(y_source, p_source, p_target)), "low": float(low), "high": float(high),
+    return {"estimate": estimated, "low": float(low), "high": float(high),
             "draws": len(draws)}

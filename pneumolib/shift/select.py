@@ -16,9 +16,8 @@ from ..config import TrainConfig
 from ..data import PneumoniaData, Split
 from ..data.splits import stratified_split
 from ..evaluation.metrics import binary_metrics
-from ..training.loop import predict_split
 from .measure import intensity_statistics
-from .methods import METHODS, Adapted, SourceReference, adapt
+from .methods import METHODS, Adapted, SourceReference, adapt, predict
 
 SIMULATED_PRIORS = (0.5, 0.6, 0.7, 0.8)
 
@@ -61,20 +60,21 @@ def score(adapted: Adapted, labels: np.ndarray) -> dict[str, float]:
 
 
 def choose_method(model: nn.Module, config: TrainConfig, data: PneumoniaData, new_images: np.ndarray,
-                  methods: tuple[str, ...] = METHODS, metric: str = "acc", seed: int = 0) -> tuple[str, pd.DataFrame]:
+                  methods: tuple[str, ...] = METHODS, metric: str = "acc", seed: int = 0,
+                  tta: bool = False) -> tuple[str, pd.DataFrame]:
     """The method with the best mean ``metric`` over :func:`simulated_shifts` of val, and the
     table of every method on every simulated shift. Reads val (images and labels) and the new
-    cohort's images; never a test label."""
+    cohort's images; never a test label. ``tta``: predict with test-time augmentation."""
     # one half of val calibrates the methods, the other half is shifted and scores them, so no
     # simulated shift is scored on the images that fitted the method
     fit_index, shift_index = stratified_split(data.val.labels, 0.5, seed)
     fit_half, shift_half = data.val.subset(fit_index), data.val.subset(shift_index)
-    source = SourceReference.fit(fit_half.labels, predict_split(model, fit_half, config))
+    source = SourceReference.fit(fit_half.labels, predict(model, fit_half.images, config, tta))
     rows = []
     for shift, split in simulated_shifts(shift_half, new_images, seed).items():
         for method in methods:
             try:
-                adapted = adapt(method, model, config, source, split.images)
+                adapted = adapt(method, model, config, source, split.images, tta, seed)
             except ValueError as exc:  # e.g. BBSE's confusion matrix is singular: recorded, not hidden
                 rows.append({"shift": shift, "method": method, "error": str(exc)})
                 continue

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..data.medmnist_files import DATA_ENV_VAR, resolve_data_dir
 from ..errors import ConfigError
+from ..experiments.best import DECISIONS_FILE
 from ..notebooks.nbtools import SMOKE_ENV_VAR
 from ..paths import RESULTS_ENV_VAR, display_path, results_dir
 from . import ASSIGNMENT
@@ -246,14 +247,19 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
 
 
 def _seed_store(results: Path, smoke: bool) -> None:
-    """Start the graders' results folder from a copy of this checkout's run store and SSL
-    checkpoints of the same profile, so that notebooks load their runs instead of training them
-    once per student. Only copies: grading never writes into the checkout's results."""
+    """Start the graders' results folder from a copy of this checkout's run store, SSL
+    checkpoints and 06's decisions (which 07 reads) of the same profile, so that notebooks load
+    their runs instead of training them once per student. Only copies: grading never writes into
+    the checkout's results."""
     profile = results_dir("smoke" if smoke else "default")
     target = results / "smoke" if smoke else results
     for kind in ("store", "ssl"):
         if (profile / kind).is_dir():
             shutil.copytree(profile / kind, target / kind, dirs_exist_ok=True)
+    decisions = profile / "metrics" / DECISIONS_FILE
+    if decisions.is_file():
+        (target / "metrics").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(decisions, target / "metrics" / DECISIONS_FILE)
 
 
 def _copy_feedback(course: Path, target: Path) -> None:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from ..config import TrainConfig
 from ..data import PneumoniaData, Split, TensorImageDataset, augmentation_preset, make_loader, pos_weight
 from ..data.device_batches import BatchAugment, DeviceBatches
+from ..data.photometric import Photometric
 from ..devices import resolve_device
 from ..evaluation.metrics import binary_metrics
 from .mixing import BatchMixer, distillation_targets
@@ -165,7 +166,7 @@ class RunBatches:
 
     def _dataset(self, split: str, augment: bool = False) -> TensorImageDataset:
         c = self.config
-        transform = augmentation_preset(c.augment, c.model_input_size, c.hflip) if augment else None
+        transform = augmentation_preset(c.augment, c.model_input_size, c.hflip, c.intensity) if augment else None
         return TensorImageDataset(self.data.split(split), c.norm_mean, c.norm_std, transform, c.input_size)
 
     def _device_split(self, split: str) -> DeviceBatches:
@@ -175,6 +176,7 @@ class RunBatches:
                 self.data.split(split), self.device, c.norm_mean, c.norm_std, c.input_size,
                 augment=BatchAugment.preset(c.augment, c.hflip) if split == "train" else None,
                 channels_last=self.channels_last,
+                photometric=Photometric.preset(c.intensity) if split == "train" else None,
             )
         return self._cache[split]
 
