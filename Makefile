@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHARED_DATA := ../shared/data/pneumoniamnist.npz
 
-.PHONY: run reference test install data clean
+.PHONY: run reference test install data lab clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,11 +36,17 @@ reference: data
 	$(BIN)/python benchmarks/reference_runs.py
 	$(BIN)/python scripts/render_readme.py
 
+# The notebooks in JupyterLab, from the project's environment (the data as for make run).
+lab: data
+	$(BIN)/jupyter lab notebooks
+
 # Unit tests, then the three notebook regression layers, all writing to a temporary results
 # folder so that committed results are never touched:
 #   1. every notebook executes headless in the smoke profile (papermill);
 #   2. pytest --nbval re-runs those executed copies and must reproduce them cell by cell;
-#   3. pytest --nbval-lax checks the committed notebooks' NBVAL_CHECK_OUTPUT cells.
+#   3. pytest --nbval-lax checks the committed notebooks' NBVAL_CHECK_OUTPUT cells;
+#   4. JupyterLab in headless Chromium runs each notebook's parameter check (skipped, with a line
+#      saying how to enable it, where chromium or chromedriver is missing).
 NBVAL := $(BIN)/python -m pytest -p no:cacheprovider --nbval-current-env
 test: data
 	$(BIN)/python -m pytest
@@ -51,6 +57,10 @@ test: data
 	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $$tmp/smoke/notebooks; \
 	echo "== layer 3: nbval-lax on the committed notebooks"; \
 	SMOKE_TEST=1 $(NBVAL) --nbval-lax notebooks; \
+	echo "== layer 4: JupyterLab in headless Chromium"; \
+	if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		$(BIN)/python -m pytest -p no:cacheprovider -m browser tests/browser; \
+	else echo "layer 4 skipped: chromium and chromedriver are not installed (enable it with: apt-get install chromium chromium-driver)"; fi; \
 	rm -rf $$tmp
 
 clean:

@@ -42,8 +42,24 @@ def _exit_when_parent_is_gone(parent_pid: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def process_pool(workers: int) -> ProcessPoolExecutor:
+def _start_worker(parent_pid: int, gpus: Any) -> None:
+    """A worker's start: watch the parent and, on a GPU machine, take one GPU of its own (before
+    torch touches CUDA, so that the worker's ``cuda`` is that GPU)."""
+    _exit_when_parent_is_gone(parent_pid)
+    if gpus is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get())
+
+
+def process_pool(workers: int, gpus: int = 0) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes started by ``spawn`` (safe with torch threads) whose workers
-    exit when this process is gone."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_exit_when_parent_is_gone, initargs=(os.getpid(),))
+    exit when this process is gone. With ``gpus``, worker i gets GPU i (``workers`` <= ``gpus``)."""
+    if gpus and workers > gpus:
+        raise ValueError(f"{workers} workers cannot each have one of {gpus} GPUs; use at most {gpus} workers.")
+    context = multiprocessing.get_context("spawn")
+    queue = None
+    if gpus:
+        queue = context.Manager().Queue()
+        for index in range(workers):
+            queue.put(index)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                               initargs=(os.getpid(), queue))

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..devices import resolve_device
 from ..errors import ConfigError
 from ..paths import display_path
 from .executors import InProcessExecutor, process_pool
@@ -70,7 +71,8 @@ def run_many(
     """Run every spec the store does not hold yet; return the table of all of them.
 
     Specs need unique keys (they name rows and log lines). By default a process pool of
-    ``workers`` processes (CPU cores / ``threads_per_worker``) is started and shut down here.
+    ``workers`` processes (one per GPU, each on its own GPU, when the runs go to CUDA; else CPU
+    cores / ``threads_per_worker``) is started and shut down here.
     With ``need_models``, a stored run whose model file is missing is run again. Failed runs are
     reported in the table (status ``failed``, with the error) and run again next time.
     """
@@ -102,8 +104,9 @@ def run_many(
     if pending:
         own = executor is None
         if own:
-            workers = workers or max(1, (os.cpu_count() or 1) // (threads_per_worker or 1))
-            executor = process_pool(min(workers, len(pending)))
+            gpus = gpus_for(pending)
+            workers = min(workers or default_workers(pending, threads_per_worker), len(pending))
+            executor = process_pool(workers, gpus=gpus if gpus > 1 else 0)
         in_process = isinstance(executor, InProcessExecutor)
         threads = None if in_process else threads_per_worker
         try:
@@ -133,6 +136,22 @@ def run_many(
                 executor.shutdown(wait=True, cancel_futures=True)
     table = results_table([(spec, done.get(spec.key), errors.get(spec.key)) for spec in specs])
     return RunResults(table, {k: done[k] for k in keys if k in done}, reused, failures)
+
+
+def gpus_for(specs: list[RunSpec]) -> int:
+    """How many GPUs the runs can use: every GPU when any of them runs on CUDA, else 0."""
+    if any(resolve_device(spec.config.device).type == "cuda" for spec in specs):
+        return torch.cuda.device_count()
+    return 0
+
+
+def default_workers(specs: list[RunSpec], threads_per_worker: int | None = 1) -> int:
+    """One worker per GPU when the runs go to CUDA (workers sharing a GPU only compete for its
+    memory), else one per ``threads_per_worker`` CPU cores."""
+    gpus = gpus_for(specs)
+    if gpus:
+        return gpus
+    return max(1, (os.cpu_count() or 1) // (threads_per_worker or 1))
 
 
 def _same_predictions(new: RunRecord, stored: RunRecord, tolerance: float = 1e-5) -> bool:

@@ -110,8 +110,19 @@ def shift_readme_tables(domain: pd.DataFrame, prior_check: pd.DataFrame, scores:
             return f"{r.estimate:.4f} [{r.low:.4f}, {r.high:.4f}]"
 
         lines.append(f"| {method} | {cell('auc')} | {cell('acc')} | {cell('sensitivity')} | {cell('specificity')} |")
-    lines += ["", "| goal row | metric | ours, mean [95% CI] | goal | met |", "|---|---|---|---|---|"]
+    lines += ["", "| goal row | metric | ours, mean [95% CI] | goal | verdict |", "|---|---|---|---|---|"]
     for _, row in goal.iterrows():
         lines.append(f"| {row.section}: {row.result} | {row.metric.upper()} | {row['mean']:.4f} [{row.ci_low:.4f}, "
-                     f"{row.ci_high:.4f}] | ≥ {row.goal:g} | **{'yes' if row.met else 'no'}** ({row.goal_vs_ci}) |")
+                     f"{row.ci_high:.4f}] | ≥ {row.goal:g} | {goal_verdict(row)} |")
     return "\n".join(lines) + "\n"
+
+
+def goal_verdict(row: pd.Series) -> str:
+    """One row of :func:`shift_goal_table` in words: whether the mean reaches the goal, and whether
+    the CI establishes or excludes it."""
+    if row.goal_vs_ci == "below the CI":
+        return "**met**, and the whole CI lies above the goal"
+    if row.goal_vs_ci == "above the CI":
+        return "**not met**, and the whole CI lies below the goal"
+    return ("**met by the mean**, but the CI also holds values below the goal, so it is not established" if row.met
+            else "**not met by the mean**, though the CI does not exclude the goal")
