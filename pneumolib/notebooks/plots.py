@@ -352,3 +352,21 @@ def metric_intervals(table: pd.DataFrame, metrics: tuple[str, ...], title: str,
     axes[0][0].set_yticks(y, methods)
     fig.suptitle(title)
     return _finish(fig, save_as)
+
+
+def threshold_view(y: np.ndarray, p: np.ndarray, threshold: float, save_as: str | None = "threshold_view") -> Figure:
+    """The confusion matrix at ``threshold`` and the ROC curve with that threshold's operating point."""
+    m = binary_metrics(y, p, threshold)
+    roc = roc_curve_data(y, p)
+    fig, (left, right) = _subplots(1, 2, figsize=(9, 3.8))
+    matrix = np.array([[m["tn"], m["fp"]], [m["fn"], m["tp"]]])
+    sns.heatmap(matrix, annot=True, fmt=".0f", cbar=False, cmap="Blues", ax=left,
+                xticklabels=[f"pred {c}" for c in CLASS_NAMES], yticklabels=[f"true {c}" for c in CLASS_NAMES])
+    left.set_title(f"Confusion matrix at threshold {threshold:.2f}")
+    right.plot(roc.fpr, roc.tpr, label=f"ROC (AUC {m['auc']:.4f})")
+    right.plot([1 - m["specificity"]], [m["sensitivity"]], "o", color="C3", markersize=9,
+               label=f"threshold {threshold:.2f}: sens {m['sensitivity']:.3f}, spec {m['specificity']:.3f}")
+    right.plot([0, 1], [0, 1], ":", color="0.6")
+    right.set(xlabel="1 - specificity", ylabel="sensitivity", title="Operating point on the ROC curve")
+    right.legend(loc="lower right", fontsize=8)
+    return _finish(fig, save_as)

@@ -16,6 +16,9 @@ from .nbtools import SMOKE_ENV_VAR
 from .times import TIMES_FILE, NotebookRun, record_times, stored_runs, update_readme, update_time_line
 
 
+HEADLESS = {"interactive": False}  # for notebooks that declare it: static views instead of widgets
+
+
 def notebook_paths(only: Sequence[str] = ()) -> list[Path]:
     """The numbered notebooks in ``notebooks/``, in order; ``only`` filters by prefix (``02``) or name."""
     folder = project_root() / "notebooks"
@@ -74,8 +77,10 @@ def run_suite(
         stored_before = stored_runs(store)
         start = time.perf_counter()
         try:
+            declared = pm.inspect_notebook(str(path))
+            headless = {name: value for name, value in HEADLESS.items() if name in declared}
             pm.execute_notebook(
-                str(path), str(out), parameters=parameters, cwd=str(path.parent),
+                str(path), str(out), parameters={**headless, **parameters}, cwd=str(path.parent),
                 kernel_name="python3", progress_bar=False, report_mode=False,
             )
             status, error = "passed", ""

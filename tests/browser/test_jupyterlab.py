@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -220,3 +221,48 @@ def test_a_student_release_runs_its_first_visible_test(lab, browser, screenshots
     finally:
         page.screenshot("_student")
     assert "NotImplementedError" in text, f"the first visible test showed {text!r}; screenshots in {screenshots}"
+
+
+def _stored_val_probabilities(results: Path, n_val: int) -> np.ndarray:
+    """The val probabilities of the one small CNN the lab's kernels trained (03's model)."""
+    records = [json.loads(p.read_text()) for p in (results / "smoke" / "store").glob("*/record.json")]
+    runs = [r for r in records if r.get("kind") == "training" and r["config"]["model"] == "small_cnn"
+            and len(r["probabilities"]["val"]) == n_val]
+    assert len(runs) == 1, f"expected the one small CNN notebook 03 trained, found {len(runs)}"
+    return np.asarray(runs[0]["probabilities"]["val"])
+
+
+def test_the_threshold_explorer_moves_with_its_slider(lab, browser, screenshots, real_data_dir):
+    """03's slider: one step right raises the threshold by 0.01, and the numbers shown are the
+    val metrics at the new threshold (recomputed here from the stored run)."""
+    import re
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from pneumolib.data import load_pneumoniamnist, subsample
+    from pneumolib.notebooks.explorers import threshold_summary
+    from pneumolib.notebooks.nbtools import SMOKE_SIZES
+
+    base, token, root = lab
+    cells = nbformat.read(REPO / "notebooks" / "03_thresholds.ipynb", as_version=4).cells
+    explorer = next(i for i, c in enumerate(cells) if "threshold_explorer(" in c.source)
+    page = Notebook(browser, base, token, "notebooks/03_thresholds.ipynb", screenshots)
+    pattern = re.compile(r"threshold (\d\.\d\d): .*")
+    try:
+        page.run(0, explorer)
+        WebDriverWait(browser, 60).until(lambda d: pattern.search(page.output(explorer)))
+        before = pattern.search(page.output(explorer)).group(0)
+        handle = page.cells()[explorer].find_element(By.CSS_SELECTOR, ".noUi-handle")
+        handle.send_keys(Keys.ARROW_RIGHT)
+        WebDriverWait(browser, 60).until(lambda d: (m := pattern.search(page.output(explorer))) and m.group(0) != before)
+        after = pattern.search(page.output(explorer)).group(0)
+    finally:
+        page.screenshot("_explorer")
+    data = subsample(load_pneumoniamnist(28, real_data_dir), seed=0, **SMOKE_SIZES)
+    p_val = _stored_val_probabilities(root / "results", len(data.val.labels))
+    old, new = float(pattern.match(before).group(1)), float(pattern.match(after).group(1))
+    assert round(new - old, 2) == 0.01, (before, after)
+    assert before == threshold_summary(data.val.labels, p_val, old)
+    assert after == threshold_summary(data.val.labels, p_val, new), "the numbers shown are not the val metrics there"
