@@ -19,6 +19,7 @@ from .cams import (
     fill_check,
     layer_contribution,
     map_consistency,
+    method_maps,
     outcome_region_shares,
     pick_donors,
     pick_outcomes,
@@ -35,7 +36,7 @@ from .cams import (
 __all__ = [
     "CAM_METHODS", "REGIONS", "DeletionTest", "area_shares", "blurred", "bootstrap_mean_ci", "cam_maps",
     "default_target_layer", "deletion_area", "deletion_curve", "deletion_summary", "deletion_test",
-    "empty_map_table", "empty_maps", "fill_check", "layer_contribution", "map_consistency",
+    "empty_map_table", "empty_maps", "fill_check", "layer_contribution", "map_consistency", "method_maps",
     "outcome_region_shares", "pick_donors", "pick_outcomes", "predicted_classes", "randomisation_summary",
     "randomization_similarity", "rank_agreement", "randomized_copy", "region_masks", "region_shares", "spatial_sizes",
 ]

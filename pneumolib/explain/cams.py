@@ -422,3 +422,10 @@ def pick_outcomes(labels: np.ndarray, probs: np.ndarray, threshold: float, n: in
     confidence = np.abs(probs - threshold)
     return {name: (idx := np.flatnonzero(mask))[np.argsort(-confidence[idx], kind="stable")][:n]
             for name, mask in masks.items()}
+
+
+def method_maps(model: nn.Module, inputs: torch.Tensor, target_layer: nn.Module,
+                target_class: int | Sequence[int] | np.ndarray = 1,
+                methods: Sequence[str] = CAM_METHODS) -> dict[str, np.ndarray]:
+    """:func:`cam_maps` of the same inputs under each of ``methods``: method -> (N, H, W)."""
+    return {method: cam_maps(model, inputs, target_layer, method, target_class) for method in methods}

@@ -7,8 +7,11 @@ their place, so committed notebooks read well on GitHub and nbval compares stabl
 
 from __future__ import annotations
 
+from typing import Callable, Mapping
+
 import numpy as np
 
+from ..data.core import CLASS_NAMES
 from ..evaluation.metrics import binary_metrics
 from . import plots
 
@@ -39,3 +42,32 @@ def threshold_explorer(y: np.ndarray, p: np.ndarray, initial: float, interactive
     slider = widgets.FloatSlider(value=initial, min=0.01, max=0.99, step=0.01, description="threshold",
                                  continuous_update=False, readout_format=".2f")
     display(widgets.VBox([slider, widgets.interactive_output(view, {"threshold": slider})]))
+
+
+def cam_summary(index: int, label: int, probability: float, threshold: float) -> str:
+    """One line of what the CAM explorer shows for test image ``index``."""
+    predicted = CLASS_NAMES[int(probability >= threshold)]
+    return (f"test image {index}: label {CLASS_NAMES[label]}, probability {probability:.4f}, predicted {predicted} "
+            f"at threshold {threshold:.3f} (the maps explain {predicted})")
+
+
+def cam_explorer(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, threshold: float,
+                 maps_for: Callable[[int], Mapping[str, np.ndarray]], interactive: bool, initial: int = 0,
+                 save_as: str | None = "cam_explorer") -> None:
+    """An image picker over ``images``: each pick shows the image, its label and probability, and
+    one map per method (``maps_for(index)``: method name -> (H, W) map); headless, image ``initial``."""
+
+    def view(index: int, save: str | None = None) -> None:
+        print(cam_summary(index, int(labels[index]), float(probs[index]), threshold))
+        plots.cam_methods_row(images[index], maps_for(index), f"Test image {index}: each method's map (jet, scaled "
+                              "to [0, 1] per image)", save_as=save)
+
+    if not interactive:
+        view(initial, save_as)
+        return
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    picker = widgets.IntSlider(value=initial, min=0, max=len(images) - 1, description="test image",
+                               continuous_update=False)
+    display(widgets.VBox([picker, widgets.interactive_output(view, {"index": picker})]))

@@ -370,3 +370,23 @@ def threshold_view(y: np.ndarray, p: np.ndarray, threshold: float, save_as: str 
     right.set(xlabel="1 - specificity", ylabel="sensitivity", title="Operating point on the ROC curve")
     right.legend(loc="lower right", fontsize=8)
     return _finish(fig, save_as)
+
+
+def cam_methods_row(image: np.ndarray, maps: Mapping[str, np.ndarray], title: str, alpha: float = 0.45,
+                    save_as: str | None = "cam_methods_row") -> Figure:
+    """One image, then its map under each method overlaid (jet), side by side; an all-zero map is
+    labelled "map empty" instead of drawn."""
+    fig, axes = _subplots(1, len(maps) + 1, figsize=(2.6 * (len(maps) + 1), 3.0))
+    axes[0].imshow(image, vmin=0, vmax=255)
+    axes[0].set_title("image", fontsize=10)
+    extent = (-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5)
+    for ax, (name, cam) in zip(axes[1:], maps.items()):
+        ax.imshow(image, vmin=0, vmax=255)
+        empty = np.max(cam, initial=0.0) <= 0
+        if not empty:
+            ax.imshow(cam, cmap="jet", alpha=alpha, vmin=0, vmax=1, extent=extent)
+        ax.set_title(f"{name}\nmap empty" if empty else name, fontsize=10)
+    for ax in axes:
+        _image_axes(ax)
+    fig.suptitle(title)
+    return _finish(fig, save_as)

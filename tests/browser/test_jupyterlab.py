@@ -223,13 +223,51 @@ def test_a_student_release_runs_its_first_visible_test(lab, browser, screenshots
     assert "NotImplementedError" in text, f"the first visible test showed {text!r}; screenshots in {screenshots}"
 
 
-def _stored_val_probabilities(results: Path, n_val: int) -> np.ndarray:
-    """The val probabilities of the one small CNN the lab's kernels trained (03's model)."""
+def _stored_probabilities(results: Path, split: str, n: int) -> np.ndarray:
+    """The ``split`` probabilities of the one small CNN the lab's kernels trained (03 and 04 share it)."""
     records = [json.loads(p.read_text()) for p in (results / "smoke" / "store").glob("*/record.json")]
     runs = [r for r in records if r.get("kind") == "training" and r["config"]["model"] == "small_cnn"
-            and len(r["probabilities"]["val"]) == n_val]
-    assert len(runs) == 1, f"expected the one small CNN notebook 03 trained, found {len(runs)}"
-    return np.asarray(runs[0]["probabilities"]["val"])
+            and len(r["probabilities"][split]) == n]
+    assert len(runs) == 1, f"expected the one small CNN that notebooks 03 and 04 share, found {len(runs)}"
+    return np.asarray(runs[0]["probabilities"][split])
+
+
+def _move_slider(browser, page: Notebook, cell: int, pattern) -> tuple[str, str]:
+    """Press the right arrow on cell ``cell``'s slider; the summary line before and after."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 120).until(lambda d: pattern.search(page.output(cell)))
+    before = pattern.search(page.output(cell)).group(0)
+    page.cells()[cell].find_element(By.CSS_SELECTOR, ".noUi-handle").send_keys(Keys.ARROW_RIGHT)
+    WebDriverWait(browser, 120).until(lambda d: (m := pattern.search(page.output(cell))) and m.group(0) != before)
+    return before, pattern.search(page.output(cell)).group(0)
+
+
+def _explore(lab, browser, screenshots, notebook: str, call: str, pattern, suffix: str):
+    """Open ``notebook``, run it down to the cell that calls ``call``, move its slider one step:
+    ``(page, cell, summary before, summary after, images in the cell's output)``."""
+    from selenium.webdriver.common.by import By
+
+    base, token, _ = lab
+    cells = nbformat.read(REPO / "notebooks" / notebook, as_version=4).cells
+    cell = next(i for i, c in enumerate(cells) if call in c.source)
+    page = Notebook(browser, base, token, f"notebooks/{notebook}", screenshots)
+    try:
+        page.run(0, cell)
+        before, after = _move_slider(browser, page, cell, pattern)
+        images = page.cells()[cell].find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img")
+    finally:
+        page.screenshot(suffix)
+    return before, after, images
+
+
+def _smoke_data(real_data_dir: Path):
+    from pneumolib.data import load_pneumoniamnist, subsample
+    from pneumolib.notebooks.nbtools import SMOKE_SIZES
+
+    return subsample(load_pneumoniamnist(28, real_data_dir), seed=0, **SMOKE_SIZES)
 
 
 def test_the_threshold_explorer_moves_with_its_slider(lab, browser, screenshots, real_data_dir):
@@ -237,32 +275,31 @@ def test_the_threshold_explorer_moves_with_its_slider(lab, browser, screenshots,
     val metrics at the new threshold (recomputed here from the stored run)."""
     import re
 
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    from pneumolib.data import load_pneumoniamnist, subsample
     from pneumolib.notebooks.explorers import threshold_summary
-    from pneumolib.notebooks.nbtools import SMOKE_SIZES
 
-    base, token, root = lab
-    cells = nbformat.read(REPO / "notebooks" / "03_thresholds.ipynb", as_version=4).cells
-    explorer = next(i for i, c in enumerate(cells) if "threshold_explorer(" in c.source)
-    page = Notebook(browser, base, token, "notebooks/03_thresholds.ipynb", screenshots)
     pattern = re.compile(r"threshold (\d\.\d\d): .*")
-    try:
-        page.run(0, explorer)
-        WebDriverWait(browser, 60).until(lambda d: pattern.search(page.output(explorer)))
-        before = pattern.search(page.output(explorer)).group(0)
-        handle = page.cells()[explorer].find_element(By.CSS_SELECTOR, ".noUi-handle")
-        handle.send_keys(Keys.ARROW_RIGHT)
-        WebDriverWait(browser, 60).until(lambda d: (m := pattern.search(page.output(explorer))) and m.group(0) != before)
-        after = pattern.search(page.output(explorer)).group(0)
-    finally:
-        page.screenshot("_explorer")
-    data = subsample(load_pneumoniamnist(28, real_data_dir), seed=0, **SMOKE_SIZES)
-    p_val = _stored_val_probabilities(root / "results", len(data.val.labels))
+    before, after, _ = _explore(lab, browser, screenshots, "03_thresholds.ipynb", "threshold_explorer(", pattern, "_explorer")
+    data = _smoke_data(real_data_dir)
+    p_val = _stored_probabilities(lab[2] / "results", "val", len(data.val.labels))
     old, new = float(pattern.match(before).group(1)), float(pattern.match(after).group(1))
     assert round(new - old, 2) == 0.01, (before, after)
     assert before == threshold_summary(data.val.labels, p_val, old)
     assert after == threshold_summary(data.val.labels, p_val, new), "the numbers shown are not the val metrics there"
+
+
+def test_the_cam_explorer_shows_the_picked_image(lab, browser, screenshots, real_data_dir):
+    """04's picker: one step right shows test image 1, with its label and the small CNN's stored
+    probability, and one map per method."""
+    import re
+
+    from pneumolib.data.core import CLASS_NAMES
+
+    pattern = re.compile(r"test image (\d+): label (\w+), probability (\d\.\d{4})")
+    before, after, figures = _explore(lab, browser, screenshots, "04_gradcam.ipynb", "cam_explorer(", pattern,
+                                      "_cam_explorer")
+    data = _smoke_data(real_data_dir)
+    p_test = _stored_probabilities(lab[2] / "results", "test", len(data.test.labels))
+    index, label, probability = pattern.match(after).groups()
+    assert pattern.match(before).group(1) == "0" and index == "1", (before, after)
+    assert label == CLASS_NAMES[int(data.test.labels[1])] and probability == f"{p_test[1]:.4f}", after
+    assert len(figures) == 1, "one figure (a row per method) for the picked image"
