@@ -37,10 +37,10 @@ def install_cell_requirement() -> str:
 
 
 def lower_bounds() -> list[str]:
-    """``name==lowest`` for every dependency with a ``>=`` bound in pyproject.toml (torch aside:
-    it is installed first, as Colab has it)."""
+    """``name==lowest`` for every dependency of the package and of its ``notebooks`` extra (what
+    runs them headless) with a ``>=`` bound in pyproject.toml; torch aside, as Colab has its own."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    specs = list(project["dependencies"]) + [s for extra in project["optional-dependencies"].values() for s in extra]
+    specs = list(project["dependencies"]) + list(project["optional-dependencies"]["notebooks"])
     pins = {}
     for spec in specs:
         match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(\[[^\]]*\])?>=([0-9][^,;\s]*)", spec.strip())
