@@ -12,6 +12,9 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
+# numpy 2 renamed trapz to trapezoid; the package supports numpy from 1.24.1 (tests/install)
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+
 CAM_METHODS = ("gradcam", "gradcam++", "eigencam")
 
 
@@ -280,7 +283,7 @@ class DeletionTest:
 
     def areas(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-image area under the curve (trapezoid): map order (N,), random orders (R, N)."""
-        return np.trapezoid(self.cam, self.fractions, axis=-1), np.trapezoid(self.random, self.fractions, axis=-1)
+        return _trapezoid(self.cam, self.fractions, axis=-1), _trapezoid(self.random, self.fractions, axis=-1)
 
     def gap(self, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, float]:
         """Deletion area in random order minus in map order (positive: the map's order removes the
@@ -357,7 +360,7 @@ def deletion_curve(
 
 def deletion_area(curve: pd.DataFrame) -> dict[str, float]:
     """Area under the deletion curves (trapezoid over the fraction removed); lower falls faster."""
-    return {name: float(np.trapezoid(curve[name], curve["fraction"])) for name in ("cam", "random")}
+    return {name: float(_trapezoid(curve[name], curve["fraction"])) for name in ("cam", "random")}
 
 
 def randomized_copy(model: nn.Module, seed: int = 0) -> nn.Module:

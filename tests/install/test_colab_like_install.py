@@ -82,6 +82,6 @@ def test_install_beside_a_preinstalled_torch_then_run_the_smoke_suite(case, tmp_
            "SMOKE_TEST": "1", "PYTHONPATH": "", "JUPYTER_PATH": str(venv / "share" / "jupyter")}  # the venv's kernel
     for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         _run([python, "-m", "papermill", notebook, tmp_path / notebook.name, "-p", "smoke", "True", "-p", "progress",
-              "False", "--kernel", "python3"], env=env, cwd=REPO / "notebooks")
+              "False", "--kernel", "python3", "--execution-timeout", "600"], env=env, cwd=REPO / "notebooks")
     print(f"{case}: " + ", ".join(f"{n} {installed[n]}" for n in sorted(installed) if n in
                                    {"torch", "numpy", "pandas", "scikit-learn", "scipy", "matplotlib", "grad-cam"}))
