@@ -9,7 +9,7 @@ arithmetic and differ only in where the random numbers come from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
@@ -46,10 +46,6 @@ class Photometric:
         if name not in INTENSITY_PRESETS:
             raise ValueError(f"Unknown intensity preset {name!r}; choose one of {list(INTENSITY_PRESETS)}.")
         return cls(**INTENSITY_PRESETS[name]) if INTENSITY_PRESETS[name] else None
-
-    def components(self) -> list["Photometric"]:
-        """Each random change on its own, with the same range."""
-        return [Photometric(**{f.name: getattr(self, f.name)}) for f in fields(self) if getattr(self, f.name)]
 
     def describe(self) -> str:
         """The ranges in words, e.g. "gamma 0.8-1.25, contrast ×0.8-1.25"."""

@@ -57,8 +57,8 @@ def process_pool(workers: int, gpus: int = 0) -> ProcessPoolExecutor:
         raise ValueError(f"{workers} workers cannot each have one of {gpus} GPUs; use at most {gpus} workers.")
     context = multiprocessing.get_context("spawn")
     queue = None
-    if gpus:
-        queue = context.Manager().Queue()
+    if gpus:  # handed to each worker as it starts, so a plain queue will do (no manager process)
+        queue = context.Queue()
         for index in range(workers):
             queue.put(index)
     return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..experiments.leaderboard import INDUCTIVE, TRANSDUCTIVE
+
 
 def fmt(value: float, digits: int = 4) -> str:
     """A number as the notebooks print it."""
@@ -195,7 +197,7 @@ def leaderboard_findings(board: pd.DataFrame) -> str:
     row on test sits by val, as one Markdown bullet (``board`` is ordered by val AUC)."""
     if not {"val_auc", "test_auc"} <= set(board.columns):
         return "- The leaderboard holds none of our rows yet, so there is no ranking to read."
-    inductive = board.section.str.startswith("inductive") if "section" in board else True
+    inductive = board.section == INDUCTIVE if "section" in board else True
     ours = board[inductive & board.val_auc.notna() & board.test_auc.notna()].reset_index(drop=True)
     if len(ours) < 2:
         return "- The leaderboard holds fewer than two of our inductive rows, so there is no ranking to read."
@@ -210,7 +212,7 @@ def leaderboard_findings(board: pd.DataFrame) -> str:
 def _transductive_note(board: pd.DataFrame) -> str:
     if "section" not in board:
         return ""
-    n = int(board.section.str.startswith("transductive").sum())
+    n = int((board.section == TRANSDUCTIVE).sum())
     return (f" The {n} transductive row{'s' if n != 1 else ''} (notebook 07, which read{'' if n != 1 else 's'} the test "
             "cohort's unlabeled images) sit in a section of their own and are left out of this ranking." if n else "")
 

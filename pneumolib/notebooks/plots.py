@@ -237,6 +237,17 @@ def reliability_diagrams(predictions: Predictions, n_bins: int = 10, save_as: st
     return _finish(fig, save_as)
 
 
+def _overlay(ax: Axes, image: np.ndarray, cam: np.ndarray, alpha: float) -> bool:
+    """Draw the uint8 ``image`` with ``cam`` (in [0, 1]) over it in jet; an all-zero map is not
+    drawn. Returns whether a map was drawn, so the caller can label an empty one."""
+    ax.imshow(image, vmin=0, vmax=255)
+    if np.max(cam, initial=0.0) <= 0:
+        return False
+    ax.imshow(cam, cmap="jet", alpha=alpha, vmin=0, vmax=1,
+              extent=(-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5))
+    return True
+
+
 def cam_grid(
     images: Mapping[str, np.ndarray],
     maps: Mapping[str, np.ndarray],
@@ -264,13 +275,9 @@ def cam_grid(
             if i >= len(group_images):
                 ax.axis("off")
                 continue
-            ax.imshow(group_images[i], vmin=0, vmax=255)
             caption = captions[group][i] if captions else ""
-            if np.max(maps[group][i], initial=0.0) <= 0:
+            if not _overlay(ax, group_images[i], maps[group][i], alpha):
                 caption = f"{caption}\nmap empty" if caption else "map empty"
-            else:
-                ax.imshow(maps[group][i], cmap="jet", alpha=alpha, vmin=0, vmax=1,
-                          extent=(-0.5, group_images[i].shape[1] - 0.5, group_images[i].shape[0] - 0.5, -0.5))
             if caption:
                 ax.set_title(caption, fontsize=8)
     bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap="jet"), cax=fig.add_subplot(grid[:, -1]))
@@ -379,13 +386,8 @@ def cam_methods_row(image: np.ndarray, maps: Mapping[str, np.ndarray], title: st
     fig, axes = _subplots(1, len(maps) + 1, figsize=(2.6 * (len(maps) + 1), 3.0))
     axes[0].imshow(image, vmin=0, vmax=255)
     axes[0].set_title("image", fontsize=10)
-    extent = (-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5)
     for ax, (name, cam) in zip(axes[1:], maps.items()):
-        ax.imshow(image, vmin=0, vmax=255)
-        empty = np.max(cam, initial=0.0) <= 0
-        if not empty:
-            ax.imshow(cam, cmap="jet", alpha=alpha, vmin=0, vmax=1, extent=extent)
-        ax.set_title(f"{name}\nmap empty" if empty else name, fontsize=10)
+        ax.set_title(name if _overlay(ax, image, cam, alpha) else f"{name}\nmap empty", fontsize=10)
     for ax in axes:
         _image_axes(ax)
     fig.suptitle(title)
