@@ -532,29 +532,54 @@ def _cmd_bench_inference(args: argparse.Namespace) -> int:
 def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "bench",
-        help="time pneumolib's training data path against MedMNIST's reference pipeline",
-        description="In one process, time the same model, batch size, recipe and steps on (a) a reference "
-        "pipeline written as MedMNIST's experiments are (medmnist dataset + PIL transforms + DataLoader + plain "
-        "loop) and (b) pneumolib's default path; report images/s and the ratio for training and evaluation, "
-        "peak host memory, and write results/metrics/bench.csv with the device and package versions.",
+        help="what training speed is made of here: data path, precision, memory format, against MedMNIST's pipeline",
+        description="In one process, time the same model, batch size and steps on MedMNIST's reference pipeline "
+        "(medmnist dataset + PIL transforms + DataLoader + plain fp32 loop), the reference loop on a batch in memory, "
+        "and, for fp32 and (where the machine has it) bf16: pneumolib's default path, the same in the other memory "
+        "format, and the same loop on a batch in memory (the synthetic limit). The configurations take turns in each "
+        "repeat. Reports images/s, the ratios to the reference and to the synthetic loop, peak host memory, and "
+        "merges the rows into results/metrics/bench.csv (bench_gpu.csv on a GPU), replacing only rows measured "
+        "on the same machine.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--data-dir", default=None, help="folder holding pneumoniamnist.npz")
     p.add_argument("--device", default="auto", choices=cfg.DEVICES, help="device to time on")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size for both pipelines")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size for every configuration")
     p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
     p.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps")
     p.add_argument("--repeats", type=int, default=3, help="repeats; the median is reported")
+    p.add_argument("--fp32", action="store_true",
+                   help="force fp32 on the CPU (sets PNEUMOLIB_FP32=1): time only the fp32 rows, as a CPU without bf16 would")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement (child processes)")
-    p.add_argument("--smoke", action="store_true", help="a few steps of one case, to check the script works (no timings worth reading)")
+    p.add_argument("--profile", metavar="MODEL@SIZE", default=None,
+                   help="instead of timing, print a torch.profiler table of the default path's training steps "
+                        "for one case, e.g. small_cnn@28 (fp32 unless the machine trains in bf16 and --fp32 is not given)")
+    p.add_argument("--smoke", action="store_true",
+                   help="a few steps of one case into bench_smoke.csv, to check the script works (no timings worth reading)")
     p.set_defaults(handler=_cmd_bench)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .training.bench import BenchCase, run_bench
+    import os
+
+    import pandas as pd
+
     from .data import resolve_data_dir
     from .paths import display_path, results_path
+    from .training.bench import BenchCase, merge_bench, profile_default_path, run_bench
+    from .training.formats import FORCE_FP32_ENV, cpu_has_native_bf16
 
+    if args.fp32:
+        os.environ[FORCE_FP32_ENV] = "1"
+    if args.profile:
+        model, _, size = args.profile.partition("@")
+        if model not in cfg.MODEL_NAMES or not size.isdigit():
+            raise cfg.ConfigError(f"--profile {args.profile!r}: give MODEL@SIZE with MODEL one of {list(cfg.MODEL_NAMES)}, "
+                              "e.g. small_cnn@28.")
+        print(profile_default_path(BenchCase(model, int(size)), resolve_data_dir(args.data_dir),
+                                   "cpu" if args.device == "auto" else args.device, args.batch_size,
+                                   fp32=not cpu_has_native_bf16()))
+        return 0
     options = dict(batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, repeats=args.repeats,
                    memory=not args.no_memory)
     cases = None
@@ -565,13 +590,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     on_gpu = not table.device[0].lower().startswith("cpu")
     name = "bench" + ("_gpu" if on_gpu else "") + ("_smoke" if args.smoke else "")
     path = results_path("metrics", f"{name}.csv")  # CPU and GPU figures live side by side
-    table.to_csv(path, index=False, float_format="%.4f")
-    shown = [c for c in ("model", "size", "phase", "reference_img_s", "pneumolib_img_s", "ratio", "synthetic_img_s",
-                         "share_of_synthetic", "reference_peak_mib", "pneumolib_peak_mib", "memory_ratio") if c in table]
-    print(f"device: {table.device[0]}; batch {args.batch_size}; median of {options['repeats']} x {options['steps']} steps "
-          f"after {options['warmup']} warm-up steps")
+    existing = pd.read_csv(path) if path.is_file() else None
+    merged, replaced = merge_bench(existing, table)
+    merged.to_csv(path, index=False, float_format="%.4f")
+    shown = [c for c in ("model", "size", "phase", "precision", "memory_format", "mode", "reference_img_s",
+                         "reference_synthetic_img_s", "pneumolib_img_s", "other_format_img_s", "synthetic_img_s",
+                         "ratio", "ratio_to_synthetic", "reference_peak_mib", "pneumolib_peak_mib") if c in table]
+    print(f"machine: {table.machine[0]}; batch {args.batch_size}; median of {options['repeats']} x {options['steps']} "
+          f"steps after {options['warmup']} warm-up steps; configurations interleaved")
     print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep=""))
-    print(f"wrote {display_path(path)}")
+    kept = len(merged) - len(table)
+    note = f"; replaced {replaced} earlier rows of this machine" if replaced else ""
+    print(f"wrote {display_path(path)} ({len(table)} rows{note}; kept {kept} rows of other machines)")
     return 0
 
 

@@ -24,6 +24,7 @@ MONITORS = ("val_auc", "val_loss", "val_balanced_accuracy")
 DEVICES = ("auto", "cpu", "cuda")
 DATA_PATHS = ("auto", "fast", "reference")
 AMP_MODES = ("auto", "off", "bf16")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
 _NO_OFF_VALUE = object()
@@ -105,6 +106,9 @@ class TrainConfig:
     patience: int | None = option(None, "early-stopping patience in epochs; none = off", "optimisation", off=None)
     amp: str = option("auto", "bf16 autocast; auto = on CUDA, and for CPU training where it pays (see README)",
                       "run", AMP_MODES)
+    memory_format: str = option(
+        "auto", "channels_last or contiguous; auto = channels_last on CUDA, on CPU the faster one by a cached "
+        "probe (fast data path only)", "run", MEMORY_FORMATS, off="auto")
     device: str = option("auto", "auto picks CUDA when available; cuda without a GPU is an error", "run", DEVICES)
     seed: int = option(0, "random seed (recorded with the results)", "run")
     extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "free-form notes kept with the config"})

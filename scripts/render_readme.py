@@ -40,20 +40,31 @@ def shift_tables() -> str:
 
 
 def bench_table() -> str:
-    """`python -m pneumolib bench`'s CPU figures (results/metrics/bench.csv)."""
+    """`python -m pneumolib bench`'s CPU figures (results/metrics/bench.csv), one table per machine."""
     bench = pd.read_csv(METRICS / "bench.csv")
-    lines = [f"Measured on {bench.device.iloc[0]} (`python -m pneumolib bench`, batch {bench.batch_size.iloc[0]}, median "
-             f"of {bench.repeats.iloc[0]} x {bench.steps.iloc[0]} steps):", "",
-             "| model | size | phase | (a) reference img/s | (b) pneumolib img/s | (b)/(a) | peak MiB (a) | peak MiB (b) |",
-             "|---|---|---|---|---|---|---|---|"]
 
     def mib(value: float) -> str:
         return "" if pd.isna(value) else f"{value:.0f}"
 
-    for _, r in bench.iterrows():
-        lines.append(f"| {r.model} | {r['size']} | {r.phase} | {r.reference_img_s:.1f} | {r.pneumolib_img_s:.1f} | "
-                     f"**{r.ratio:.2f}** | {mib(r.reference_peak_mib)} | {mib(r.pneumolib_peak_mib)} |")
-    return "\n".join(lines) + "\n"
+    def rate(value: float) -> str:
+        return "" if pd.isna(value) else f"{value:.0f}"
+
+    lines = []
+    for machine, rows in bench.groupby("machine", sort=False):
+        first = rows.iloc[0]
+        lines += [f"**{machine}** (`python -m pneumolib bench`, {first.date}, batch {first.batch_size}, median of "
+                  f"{first.repeats} x {first.steps} steps, configurations interleaved):", "",
+                  "| model | size | phase | precision | mode | memory format | reference img/s | pneumolib img/s "
+                  "| synthetic img/s | vs reference | vs synthetic | vs other format | peak MiB reference / pneumolib |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for _, r in rows.iterrows():
+            gain = "" if pd.isna(r.get("format_gain")) else f"{r.format_gain:.2f}"
+            peak = "" if pd.isna(r.get("reference_peak_mib")) else f"{mib(r.reference_peak_mib)} / {mib(r.pneumolib_peak_mib)}"
+            lines.append(f"| {r.model} | {r['size']} | {r.phase} | {r.precision} | {r['mode']} | {r.memory_format} | "
+                         f"{rate(r.reference_img_s)} | {rate(r.pneumolib_img_s)} | {rate(r.synthetic_img_s)} | "
+                         f"**{r.ratio:.2f}** | {r.ratio_to_synthetic:.2f} | {gain} | {peak} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def exercises_table() -> str:

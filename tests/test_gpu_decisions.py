@@ -37,10 +37,12 @@ def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
 
 
 def test_training_on_cuda_uses_bf16_and_channels_last_at_every_size(two_gpus):
-    from pneumolib.training.loop import use_bf16, use_channels_last
+    from pneumolib.training.formats import choose_formats, use_bf16
 
     cuda = torch.device("cuda")
-    assert use_channels_last(cuda, 28) and use_channels_last(cuda, 224)
+    for size in (28, 224):
+        formats = choose_formats(cuda, TrainConfig(image_size=size))
+        assert formats["memory_format"] == "channels_last" and formats["bf16"], formats
     assert use_bf16(cuda, TrainConfig()) and use_bf16(cuda, TrainConfig(), training=False)
     assert not use_bf16(cuda, TrainConfig(amp="off"))
     assert not use_bf16(cuda, TrainConfig(data_path="reference")), "the reference pipeline stays fp32 everywhere"

@@ -79,3 +79,27 @@ def test_the_notebook_study_reads_no_test_label(fake_data_dir):
         for one, two in zip(a[method], b[method]):
             assert np.array_equal(one.probabilities, two.probabilities) and one.threshold == two.threshold, method
     assert priors_a.equals(priors_b)
+
+
+def test_adapting_several_methods_at_once_gives_what_each_gives_alone(fake_data_dir):
+    """adapt_methods shares predictions and adapted models between methods; the outputs must be
+    exactly those of adapt called per method, and a failing method is reported, not dropped."""
+    from pneumolib.shift.methods import adapt_methods
+
+    data = load_pneumoniamnist(28, fake_data_dir, download=False)
+    config = TrainConfig(model="small_cnn", epochs=1, batch_size=32, device="cpu", seed=0)
+    model = build_model("small_cnn")
+    fit(model, data, config, progress=False)
+    source = SourceReference.fit(data.val.labels, predict_split(model, data.val, config))
+    together, errors = adapt_methods(METHODS, model, config, source, data.test.images, seed=0)
+    for method in METHODS:
+        try:
+            alone = adapt(method, model, config, source, data.test.images, seed=0)
+        except ValueError as exc:
+            assert errors[method] == str(exc), method
+            continue
+        assert np.array_equal(together[method].probabilities, alone.probabilities), method
+        assert together[method].threshold == alone.threshold and together[method].prior == alone.prior, method
+    base = predict_split(model, Split(data.test.images, data.test.labels), config)
+    shared, _ = adapt_methods(("none",), model, config, source, data.test.images, base_probabilities=base)
+    assert np.array_equal(shared["none"].probabilities, together["none"].probabilities)

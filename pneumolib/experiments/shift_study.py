@@ -7,7 +7,7 @@ The adaptation reads the test images only; test labels enter in :func:`score_met
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -19,7 +19,7 @@ from ..data import PneumoniaData
 from ..evaluation.metrics import bootstrap_mean_table
 from ..models import ProbabilityEnsemble
 from ..paths import resolve_display_path
-from ..shift.methods import Adapted, SourceReference, adapt, predict
+from ..shift.methods import Adapted, SourceReference, adapt_methods, predict
 from ..shift.priors import bbse_prior, bootstrap_prior, em_prior
 from .best import recipe_name
 from .runner import run_many
@@ -38,6 +38,16 @@ class FinalModel:
     model: nn.Module
     config: TrainConfig
     tta: bool
+    _predicted: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """The model's probabilities for ``images`` (with TTA when the model uses it), computed
+        once per images array: the study's steps share them instead of predicting again."""
+        cached = self._predicted.get(id(images))
+        if cached is None or cached[0] is not images:
+            cached = (images, predict(self.model, images, self.config, self.tta))
+            self._predicted[id(images)] = cached
+        return cached[1]
 
 
 def final_config(decisions: dict[str, Any], data: PneumoniaData, device: str = "auto",
@@ -91,7 +101,7 @@ def load_final_models(data_spec: DataSpec, decisions: dict[str, Any], config: Tr
 
 def source_reference(final: FinalModel, data: PneumoniaData) -> SourceReference:
     """What val tells the methods about ``final`` (val labels and its val probabilities)."""
-    return SourceReference.fit(data.val.labels, predict(final.model, data.val.images, final.config, final.tta))
+    return SourceReference.fit(data.val.labels, final.probabilities(data.val.images))
 
 
 def prior_estimates(finals: list[FinalModel], data: PneumoniaData, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -102,7 +112,7 @@ def prior_estimates(finals: list[FinalModel], data: PneumoniaData, n_boot: int =
     for final in finals:
         source = source_reference(final, data)
         p_val = source.scaler(source.p_val)
-        p_test = source.scaler(predict(final.model, data.test.images, final.config, final.tta))
+        p_test = source.scaler(final.probabilities(data.test.images))
         estimators = {"BBSE": lambda y, p, q: bbse_prior(y, p, q),
                       "EM": lambda y, p, q: em_prior(q, float(np.mean(y)))}
         for name, estimate in estimators.items():
@@ -124,15 +134,12 @@ def adapt_all(finals: list[FinalModel], data: PneumoniaData, methods: tuple[str,
     adapted: dict[str, list[Adapted]] = {m: [] for m in methods}
     errors: dict[str, str] = {}
     for final in finals:
-        source = source_reference(final, data)
-        for method in methods:
-            if method in errors:
-                continue
-            try:
-                adapted[method].append(adapt(method, final.model, final.config, source, data.test.images, final.tta,
-                                             seed))
-            except ValueError as exc:  # e.g. BBSE's confusion matrix is singular for this model
-                errors[method] = f"{final.name}: {exc}"
+        outputs, failed = adapt_methods([m for m in methods if m not in errors], final.model, final.config,
+                                        source_reference(final, data), data.test.images, final.tta, seed,
+                                        base_probabilities=final.probabilities(data.test.images))
+        for method, output in outputs.items():
+            adapted[method].append(output)
+        errors.update({method: f"{final.name}: {error}" for method, error in failed.items()})
     return {m: out for m, out in adapted.items() if m not in errors}, errors
 
 

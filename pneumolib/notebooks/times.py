@@ -20,6 +20,7 @@ import pandas as pd
 from ..devices import describe_device, resolve_device
 from ..paths import project_root, results_dir
 from ..repro import package_versions
+from ..training.formats import describe_cpu
 
 TIMES_FILE = "suite_times.csv"
 TIME_LINE = re.compile(r"^\*\*Time:\*\*.*$", re.MULTILINE)
@@ -53,7 +54,8 @@ def stored_runs(store: Path) -> int:
 def record_times(runs: Sequence[NotebookRun], path: Path) -> pd.DataFrame:
     """Update the times table with the notebooks that passed: one row per notebook and kind of
     run, ``trained`` (it added runs to the store) or ``from store`` (it trained nothing)."""
-    device = describe_device(resolve_device("auto"))
+    device = resolve_device("auto")
+    device = describe_cpu() if device.type == "cpu" else describe_device(device)  # names the CPU and its bf16 case
     fresh = pd.DataFrame([{"notebook": r.notebook, "kind": "trained" if r.new_runs else "from store",
                            "new_runs": r.new_runs, "seconds": round(r.seconds, 1), "device": device,
                            "date": time.strftime("%Y-%m-%d"), "torch": package_versions().get("torch")}

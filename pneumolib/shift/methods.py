@@ -73,16 +73,14 @@ def predict(model: nn.Module, images: np.ndarray, config: TrainConfig, tta: bool
     return predict_tta(model, split, config) if tta else predict_split(model, split, config)
 
 
-def adapt(method: str, model: nn.Module, config: TrainConfig, source: SourceReference, images: np.ndarray,
-          tta: bool = False, seed: int = 0) -> Adapted:
-    """Apply ``method`` (one of :data:`METHODS`) to the new cohort's ``images`` (uint8 (N, H, W)).
-    ``tta`` must match how ``source`` was fitted (with or without test-time augmentation)."""
-    if method not in METHODS:
-        raise ValueError(f"Unknown adaptation method {method!r}; choose one of {list(METHODS)}.")
-    if method.split(" ")[0] in MODEL_METHODS:
-        inputs = model_inputs(images, config.norm_mean, config.norm_std, config.input_size)
-        model = adabn(model, inputs) if method.startswith("AdaBN") else tent(model, inputs, seed=seed)
-    calibrated = source.scaler(predict(model, images, config, tta))
+def _check(methods: tuple[str, ...] | list[str]) -> None:
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"Unknown adaptation method {unknown[0]!r}; choose one of {list(METHODS)}.")
+
+
+def _correct(method: str, source: SourceReference, calibrated: np.ndarray) -> Adapted:
+    """A method's output from calibrated posteriors of the (possibly adapted) model."""
     if method in ("none", *MODEL_METHODS):
         # AdaBN and TENT change the model's features, so the val-picked threshold and calibration
         # still apply only approximately; the threshold is the one val picked for the source model
@@ -94,3 +92,46 @@ def adapt(method: str, model: nn.Module, config: TrainConfig, source: SourceRefe
         prior = em_prior(calibrated, source.prior)
     prior = float(np.clip(prior, 0.01, 0.99))
     return Adapted(method, prior_corrected(calibrated, source.prior, prior), 0.5, prior)
+
+
+def adapt_methods(methods: tuple[str, ...] | list[str], model: nn.Module, config: TrainConfig, source: SourceReference,
+                  images: np.ndarray, tta: bool = False, seed: int = 0,
+                  base_probabilities: np.ndarray | None = None) -> tuple[dict[str, Adapted], dict[str, str]]:
+    """:func:`adapt` for several methods at once, each model change made once: the methods that
+    only change outputs share one prediction (``base_probabilities``, the unadapted model's
+    probabilities for ``images``, when the caller has them), AdaBN and AdaBN + EM share one
+    adapted model. Returns ``(adapted, errors)``: a method that fails (ValueError) is in
+    ``errors`` with its message, not in ``adapted``."""
+    _check(methods)
+    by_model: dict[str, list[str]] = {}
+    for method in methods:
+        by_model.setdefault(method.split(" ")[0] if method.split(" ")[0] in MODEL_METHODS else "", []).append(method)
+    adapted, errors = {}, {}
+    for change, group in by_model.items():
+        if change:
+            inputs = model_inputs(images, config.norm_mean, config.norm_std, config.input_size)
+            try:
+                changed = adabn(model, inputs) if change == "AdaBN" else tent(model, inputs, seed=seed)
+            except ValueError as exc:  # e.g. TENT on a model without batch norm
+                errors.update({method: str(exc) for method in group})
+                continue
+            probabilities = predict(changed, images, config, tta)
+        else:
+            probabilities = predict(model, images, config, tta) if base_probabilities is None else base_probabilities
+        calibrated = source.scaler(probabilities)
+        for method in group:
+            try:
+                adapted[method] = _correct(method, source, calibrated)
+            except ValueError as exc:  # e.g. BBSE's confusion matrix is singular for this model
+                errors[method] = str(exc)
+    return {m: adapted[m] for m in methods if m in adapted}, errors
+
+
+def adapt(method: str, model: nn.Module, config: TrainConfig, source: SourceReference, images: np.ndarray,
+          tta: bool = False, seed: int = 0) -> Adapted:
+    """Apply ``method`` (one of :data:`METHODS`) to the new cohort's ``images`` (uint8 (N, H, W)).
+    ``tta`` must match how ``source`` was fitted (with or without test-time augmentation)."""
+    adapted, errors = adapt_methods((method,), model, config, source, images, tta, seed)
+    if errors:
+        raise ValueError(errors[method])
+    return adapted[method]

@@ -17,7 +17,7 @@ from ..data import PneumoniaData, Split
 from ..data.splits import stratified_split
 from ..evaluation.metrics import binary_metrics
 from .measure import intensity_statistics
-from .methods import METHODS, Adapted, SourceReference, adapt, predict
+from .methods import METHODS, Adapted, SourceReference, adapt_methods, predict
 
 SIMULATED_PRIORS = (0.5, 0.6, 0.7, 0.8)
 
@@ -72,13 +72,12 @@ def choose_method(model: nn.Module, config: TrainConfig, data: PneumoniaData, ne
     source = SourceReference.fit(fit_half.labels, predict(model, fit_half.images, config, tta))
     rows = []
     for shift, split in simulated_shifts(shift_half, new_images, seed).items():
+        adapted, errors = adapt_methods(methods, model, config, source, split.images, tta, seed)
         for method in methods:
-            try:
-                adapted = adapt(method, model, config, source, split.images, tta, seed)
-            except ValueError as exc:  # e.g. BBSE's confusion matrix is singular: recorded, not hidden
-                rows.append({"shift": shift, "method": method, "error": str(exc)})
-                continue
-            rows.append({"shift": shift, "method": method, **score(adapted, split.labels), "error": ""})
+            if method in errors:  # e.g. BBSE's confusion matrix is singular: recorded, not hidden
+                rows.append({"shift": shift, "method": method, "error": errors[method]})
+            else:
+                rows.append({"shift": shift, "method": method, **score(adapted[method], split.labels), "error": ""})
     table = pd.DataFrame(rows)
     complete = table.groupby("method", sort=False).filter(lambda g: (g.error == "").all())
     if complete.empty:

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..config import MODEL_NAMES, STEMS
+from ..config import MODEL_NAMES, STEMS, TrainConfig
 from ..models.pretrained import SSL_PREFIX, load_ssl_checkpoint, save_ssl_checkpoint
 from ..models.zoo import build_model
 from ..data import Split
@@ -28,6 +28,7 @@ from ..devices import resolve_device
 from ..errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
 from ..paths import display_path
 from ..repro import seed_everything
+from .formats import autocast, choose_formats, fused_optimizer
 
 # Views for X-rays: crops of 35-100% of the area, small rotations, no flips (anatomy is not
 # symmetric), then per-image brightness/contrast jitter and occasional blur.
@@ -129,9 +130,16 @@ def pretrain(train: Split, config: PretrainConfig, progress: bool = True) -> tup
     encoder = backbone(build_model(config.model, stem=config.stem)).to(device)
     size = config.input_size or config.image_size
     model = SimCLR(encoder, _feature_width(encoder, size, device), config.projection_dim).to(device)
+    formats = choose_formats(device, TrainConfig(model=config.model, stem=config.stem, image_size=config.image_size,
+                                                 input_size=config.input_size, batch_size=config.batch_size))
+    channels_last = formats["memory_format"] == "channels_last"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     unlabeled = Split(train.images, np.zeros(len(train), np.int64))
-    views = DeviceBatches(unlabeled, device, config.norm_mean, config.norm_std, config.input_size, SSL_AUGMENT)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    views = DeviceBatches(unlabeled, device, config.norm_mean, config.norm_std, config.input_size, SSL_AUGMENT,
+                          channels_last=channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=fused_optimizer(device))
     steps = config.epochs * (len(unlabeled) // config.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
     generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -144,14 +152,17 @@ def pretrain(train: Split, config: PretrainConfig, progress: bool = True) -> tup
             images = views.images[order[first: first + config.batch_size]]
             x1 = _jitter(views.transform(images, generator, augment=True), config.jitter, generator)
             x2 = _jitter(views.transform(images, generator, augment=True), config.jitter, generator)
-            loss = nt_xent(model(x1), model(x2), config.temperature)
+            with autocast(device, formats["bf16"]):
+                z1, z2 = model(x1), model(x2)
+            loss = nt_xent(z1.float(), z2.float(), config.temperature)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             total += float(loss.detach()) * len(images)
             count += len(images)
-        history.append({"epoch": epoch, "loss": total / max(count, 1), "seconds": time.perf_counter() - start})
+        history.append({"epoch": epoch, "loss": total / max(count, 1), "seconds": time.perf_counter() - start,
+                        "bf16": formats["bf16"], "memory_format": formats["memory_format"]})
     return encoder.eval(), history
 
 
