@@ -104,7 +104,8 @@ class TrainConfig:
                                    "optimisation", off=0.0)
     monitor: str = option("val_auc", "val metric for epoch selection and early stopping", "optimisation", MONITORS)
     patience: int | None = option(None, "early-stopping patience in epochs; none = off", "optimisation", off=None)
-    amp: str = option("auto", "bf16 autocast; auto = on CUDA, and for CPU training where it pays (see README)",
+    amp: str = option("auto", "bf16 autocast; auto = on CUDA; on a CPU with native bf16 when the cached probe measures "
+                      "it faster for this model; without native bf16 from 128 px (see README, Fast training)",
                       "run", AMP_MODES)
     memory_format: str = option(
         "auto", "channels_last or contiguous; auto = channels_last on CUDA, on CPU the faster one by a cached "
