@@ -224,7 +224,8 @@ def train_run(
                  "images": {s: len(used.split(s)) for s in ("train", "val", "test")},
                  "counts": {s: class_counts(used.split(s).labels) for s in ("train", "val", "test")}},
         "device": describe_device(device), "threads": torch.get_num_threads(),
-        "formats": {**history.formats, "cpu": describe_cpu()} if device.type == "cpu" else history.formats,
+        "formats": ({**history.formats, "cpu": describe_cpu(), "denormals": "flushed to zero"} if device.type == "cpu"
+                    else history.formats),
         "wall_seconds": round(time.perf_counter() - start, 1), "versions": package_versions(),
         "history": json.loads(history.to_frame().to_json(orient="records", double_precision=6)),
         "probabilities": {s: round_probabilities(probs[s]) for s in SPLITS_SCORED},

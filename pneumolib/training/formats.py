@@ -23,6 +23,9 @@ Switches (environment variables, read at each decision):
   so a bf16 machine can show the fp32 case.
 * ``PNEUMOLIB_MEMORY_FORMAT=channels_last`` or ``contiguous`` fixes the layout (no probe for it).
 * ``PNEUMOLIB_CACHE`` moves the cache folder.
+
+On a CPU, every training and evaluation step also flushes denormal floats to zero
+(:func:`flush_denormals`).
 """
 
 from __future__ import annotations
@@ -98,6 +101,16 @@ def use_bf16(device: torch.device, config: TrainConfig, training: bool = True) -
     """Whether a training step (or, ``training=False``, evaluation) runs under bf16 autocast."""
     rule = _precision_rule(device, config, training)
     return choose_formats(device, config)["bf16"] if rule is None else rule
+
+
+def flush_denormals(device: torch.device) -> None:
+    """Flush denormal floats to zero on the CPU (FTZ/DAZ) for the calling thread. Training on real
+    images produces denormal values that x86 CPUs handle in slow microcode: measured on the 2-core
+    CPU, a ResNet-18 epoch at 28 px in fp32 took several times longer without this. Values below
+    1.2e-38 become 0; nothing a model computes depends on them. Called by every training and
+    evaluation step, so that it holds whatever else ran in the thread before."""
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
 
 
 def autocast(device: torch.device, enabled: bool):
@@ -219,6 +232,7 @@ def time_formats(model: nn.Module, size: int, candidates: list[tuple[bool, str]]
 
     def step(candidate: tuple[bool, str]) -> None:
         net, optimizer, batch = setups[candidate]
+        flush_denormals(cpu)
         with autocast(cpu, candidate[0]):
             output = net(batch)
         loss = output.float().square().mean()  # any scalar: only the time of the step matters

@@ -26,7 +26,7 @@ from ..evaluation.metrics import binary_metrics
 from .mixing import BatchMixer, distillation_targets
 from ..models.zoo import apply_freeze
 from ..repro import seed_everything
-from .formats import autocast, choose_formats, fused_optimizer, use_bf16
+from .formats import autocast, choose_formats, flush_denormals, fused_optimizer, use_bf16
 
 
 @dataclass
@@ -185,6 +185,7 @@ def predict_proba(
     """``(labels, probabilities)`` over batches of ``(images, labels)``, in order."""
     device = resolve_device(device) if isinstance(device, str) else device
     model.eval().to(device)
+    flush_denormals(device)
     amp = _autocast(device, config, training=False) if config is not None else nullcontext()
     labels, probs = [], []
     for x, y in batches:
@@ -210,6 +211,7 @@ def train_step(
 ) -> torch.Tensor:
     """One optimisation step on a batch (autocast, finite-loss check, clipping); returns the loss."""
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    flush_denormals(device)
     with _autocast(device, config):
         logits = model(x)
     loss = criterion(logits.float(), y)

@@ -28,7 +28,7 @@ from ..devices import resolve_device
 from ..errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
 from ..paths import display_path
 from ..repro import seed_everything
-from .formats import autocast, choose_formats, fused_optimizer
+from .formats import autocast, choose_formats, flush_denormals, fused_optimizer
 
 # Views for X-rays: crops of 35-100% of the area, small rotations, no flips (anatomy is not
 # symmetric), then per-image brightness/contrast jitter and occasional blur.
@@ -152,6 +152,7 @@ def pretrain(train: Split, config: PretrainConfig, progress: bool = True) -> tup
             images = views.images[order[first: first + config.batch_size]]
             x1 = _jitter(views.transform(images, generator, augment=True), config.jitter, generator)
             x2 = _jitter(views.transform(images, generator, augment=True), config.jitter, generator)
+            flush_denormals(device)
             with autocast(device, formats["bf16"]):
                 z1, z2 = model(x1), model(x2)
             loss = nt_xent(z1.float(), z2.float(), config.temperature)
