@@ -55,8 +55,8 @@ MEMORY_FORMATS = ("channels_last", "contiguous")
 
 CPU_EMULATED_BF16_MIN_SIZE = 128  # without native bf16, autocast pays only for large inputs (README, bench)
 MIN_GAIN = 1.05  # bf16 or channels_last must be this much faster than fp32 / contiguous to be chosen
-PROBE_ROUNDS = 3
-PROBE_STEPS = 2
+PROBE_ROUNDS = 5
+PROBE_STEPS = 3
 
 
 def fp32_forced() -> bool:
