@@ -2,8 +2,8 @@
 
 Which of bf16 autocast / fp32 and channels_last / contiguous trains fastest depends on the model,
 the input size, the thread count and the CPU (``python -m pneumolib bench`` shows it: on one
-native-bf16 CPU, bf16 trains the small CNN 1.5x faster than fp32 but ResNet-18 at 28 px more
-slowly; channels_last helps the small CNN and slows ResNet-18 at 28 px). So:
+native-bf16 CPU, bf16 speeds the small CNN up and not ResNet-18 at 28 px; channels_last helps the
+small CNN and slows ResNet-18 at 28 px). So:
 
 * **Rules** where the answer does not depend on the machine: ``amp="off"``/``"bf16"`` and
   ``memory_format`` set in the config decide; CUDA trains in bf16 and channels_last; the
