@@ -42,12 +42,11 @@ class FinalModel:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """The model's probabilities for ``images`` (with TTA when the model uses it), computed
-        once per images array: the study's steps share them instead of predicting again."""
-        cached = self._predicted.get(id(images))
-        if cached is None or cached[0] is not images:
-            cached = (images, predict(self.model, images, self.config, self.tta))
-            self._predicted[id(images)] = cached
-        return cached[1]
+        once per images array: the study's steps share them instead of predicting again. The
+        cache keeps each array alive beside its probabilities, so its id cannot be reused."""
+        if id(images) not in self._predicted:
+            self._predicted[id(images)] = (images, predict(self.model, images, self.config, self.tta))
+        return self._predicted[id(images)][1]
 
 
 def final_config(decisions: dict[str, Any], data: PneumoniaData, device: str = "auto",
