@@ -1,13 +1,14 @@
 # Quick start:  make run   (the main job)   |   make test   (the whole test suite)
 # Both create and fill .venv on first use; only Python 3.11 (or 3.10+) is needed beforehand.
 
+SHELL  := /bin/bash
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHARED_DATA := ../shared/data/pneumoniamnist.npz
 
-.PHONY: run reference test install data lab clean
+.PHONY: run reproduce reference test install data lab clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,9 +27,23 @@ data: $(STAMP)
 	elif [ -f $(SHARED_DATA) ]; then cp $(SHARED_DATA) data/ && echo "data: copied $(SHARED_DATA) to data/"; \
 	else $(BIN)/python -m pneumolib download --size 28 --data-dir data; fi
 
-# The main job: the notebook suite, headless, default profile, into results/.
+# The main job: the notebook suite, headless, default profile. It renders the committed reference
+# (results/store holds every record and every model a notebook loads, checked against
+# results/store/checksums.sha256): nothing is retrained, no committed file changes, on any CPU.
 run: data
-	$(BIN)/python -m pneumolib notebooks run
+	@set -e; git=$$(git rev-parse --is-inside-work-tree 2>/dev/null || true); \
+	before=$$( [ -n "$$git" ] && git status --porcelain -- results notebooks README.md || true); \
+	$(BIN)/python -m pneumolib notebooks run; \
+	if [ -n "$$git" ]; then after=$$(git status --porcelain -- results notebooks README.md); \
+		if [ "$$before" = "$$after" ]; then echo "make run: the committed results were rendered unchanged (git status as before)"; \
+		else echo "make run: the run changed these files:"; diff <(echo "$$before") <(echo "$$after") || true; exit 1; fi; fi
+
+# This machine's own replicate: every notebook retrained here into results/replicate/ (never over
+# the reference), then the reproduction report (each headline number against the seed sd, and
+# whether each decision of 06 came out the same).
+reproduce: data
+	$(BIN)/python -m pneumolib notebooks run --replicate $(if $(ONLY),--only $(ONLY),)
+	$(BIN)/python -m pneumolib notebooks report
 
 # The README's reference runs (ResNet-18 and small CNN, seeds 0-2, fast and reference data path)
 # into the run store, their table results/metrics/reference_runs.csv, and the README's tables.

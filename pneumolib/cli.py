@@ -14,8 +14,22 @@ from pathlib import Path
 from typing import Sequence
 
 from . import config as cfg
-from .errors import PneumolibError
-from .paths import display_path, resolve_display_path
+from .errors import ConfigError, PneumolibError
+from .paths import REPLICATE_FOLDER, RESULTS_ENV_VAR, display_path, project_root, resolve_display_path
+
+
+def _where(path: str | os.PathLike) -> str:
+    """A path as a command prints it: where the file is, read from the working directory.
+
+    :func:`~pneumolib.paths.display_path` writes results files as ``results/...`` whatever the
+    results base is, and other files relative to the project root. That names the file only when
+    the results base is the project's ``results/`` folder and the working directory is the project
+    root; otherwise (``$PNEUMOLIB_RESULTS`` set elsewhere, another working directory, a file
+    outside both) the absolute path is printed."""
+    path = Path(path).resolve()
+    shown = display_path(path)
+    return shown if Path(shown).resolve() == path else str(path)
+
 
 def _none_or(parse):
     """A flag parser where 'none' means None."""
@@ -113,7 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"run {record.run_id}: {how}")
     print(f"selection: {fields['selection']}  ({fields['device']}, {fields['wall_seconds']} s)")
     _print_record(fields)
-    print(f"run folder: {display_path(store.folder(record.run_id))} (record.json, model.pt)")
+    print(f"run folder: {_where(store.folder(record.run_id))} (record.json, model.pt)")
     return 0
 
 
@@ -156,8 +170,8 @@ def _cmd_best(args: argparse.Namespace) -> int:
     student = best.student.fields
     print(f"distilled student (one small CNN, no TTA): val AUC {student['val']['auc']:.4f}, test AUC "
           f"{student['test']['auc']:.4f}, test ACC at its val-picked threshold {student['tuned']['test']['acc']:.4f}")
-    print(f"final record: {display_path(RunStore().folder(best.record.run_id))}; student: {display_path(best.student_path)} "
-          f"(use it with `predict --model {display_path(best.student_path)}` or `export`)")
+    print(f"final record: {_where(RunStore().folder(best.record.run_id))}; student: {_where(best.student_path)} "
+          f"(use it with `predict --model {_where(best.student_path)}` or `export`)")
     return 0
 
 
@@ -200,16 +214,16 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     size = config.input_size or config.image_size
     out = resolve_display_path(args.out or f"results/ssl/{config.model}_{size}px_seed{config.seed}.pt")
     if out.exists() and not args.overwrite:
-        raise cfg.ConfigError(f"{display_path(out)} exists already; pass --out elsewhere, or --overwrite to replace it.")
+        raise cfg.ConfigError(f"{_where(out)} exists already; pass --out elsewhere, or --overwrite to replace it.")
     encoder, history = pretrain(data.train, config, progress=not args.no_progress)
     save_ssl_checkpoint(out, encoder, config, history, data_provenance(data))
     seconds = sum(h["seconds"] for h in history)
     print(f"SimCLR on {len(data.train)} train images: loss {history[0]['loss']:.4f} -> {history[-1]['loss']:.4f} "
           f"in {len(history)} epochs ({seconds:.0f} s)")
-    shown = display_path(out)
-    if resolve_display_path(shown).resolve() != out.resolve():  # outside the project and results: the path itself
-        shown = str(out)
-    print(f"wrote {shown}; use it with --pretrained ssl:{shown}")
+    flag = display_path(out)  # a --pretrained value resolves results/... in $PNEUMOLIB_RESULTS, as here
+    if resolve_display_path(flag).resolve() != out.resolve():  # outside the project and results: the path itself
+        flag = str(out)
+    print(f"wrote {_where(out)}; use it with --pretrained ssl:{flag}")
     return 0
 
 
@@ -249,7 +263,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     table.to_csv(out, index=False, float_format="%.6f")  # as the notebooks write tables
     ours = table[table.source.str.startswith("this repository")]
     print(f"{len(ours)} rows from {int(ours.runs.sum()) if len(ours) else 0} runs, "
-          f"{len(table) - len(ours)} published results -> {display_path(out)}")
+          f"{len(table) - len(ours)} published results -> {_where(out)}")
     return 0
 
 
@@ -293,9 +307,23 @@ def _add_notebooks_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--only", nargs="+", default=[], help="run only these notebooks, by number or name prefix (e.g. 02)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="override a parameter in every selected notebook (value parsed as a Python literal)")
-    run.add_argument("--write-back", action="store_true",
-                     help="also write each passing notebook's outputs back into notebooks/ (to commit a default run)")
+    run.add_argument("--update-reference", "--write-back", dest="write_back", action="store_true",
+                     help="make new reference results on purpose: may replace stored records, writes each passing "
+                     "notebook back into notebooks/, the committed times and the store's checksums (to commit)")
+    run.add_argument("--replicate", action="store_true",
+                     help="retrain everything on this machine into results/replicate/ (or $PNEUMOLIB_RESULTS), "
+                     "never over the reference; compare with `notebooks report`")
     run.set_defaults(handler=_cmd_notebooks_run)
+    report = sub.add_parser(
+        "report",
+        help="the reproduction report: a replicate's numbers and decisions beside the reference",
+        description="Compare a replicate (notebooks run --replicate) with the committed reference: every "
+        "headline number with the arm's seed sd and a verdict, and each decision of notebook 06.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    report.add_argument("--replicate", default=REPLICATE_FOLDER, help="the replicate's results folder")
+    report.add_argument("--reference", default="results", help="the reference results folder")
+    report.set_defaults(handler=_cmd_notebooks_report)
     p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
 
 
@@ -303,16 +331,39 @@ def _cmd_notebooks_run(args: argparse.Namespace) -> int:
     from .notebooks.suite import parse_value, run_suite
 
     parameters = {name: parse_value(value) for name, value in args.parameter}
+    if args.replicate and args.write_back:
+        raise ConfigError("--replicate and --update-reference exclude each other: a replicate never writes the reference.")
+    if args.replicate and not os.environ.get(RESULTS_ENV_VAR):
+        os.environ[RESULTS_ENV_VAR] = str(project_root() / REPLICATE_FOLDER)  # the kernels inherit it
+        print(f"replicate: retraining into {REPLICATE_FOLDER}/ (the reference in results/ is not touched)")
     runs = run_suite(args.only, smoke=args.smoke, parameters=parameters, write_back=args.write_back)
     width = max(len(r.notebook) for r in runs)
     print(f"{'notebook':<{width}}  status  seconds  output")
     for r in runs:
-        print(f"{r.notebook:<{width}}  {r.status:<6}  {r.seconds:7.1f}  {display_path(r.output)}")
+        print(f"{r.notebook:<{width}}  {r.status:<6}  {r.seconds:7.1f}  {_where(r.output)}")
         if r.error:
             print(f"{'':<{width}}  -> {r.error}")
     failed = sum(r.status == "failed" for r in runs)
     print(f"{len(runs) - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def _cmd_notebooks_report(args: argparse.Namespace) -> int:
+    from .experiments.reproduction import decisions_compared, headline_numbers, report_markdown
+
+    reference, replicate = (project_root() / p if not Path(p).is_absolute() else Path(p)
+                            for p in (args.reference, args.replicate))
+    if not (replicate / "store").is_dir():
+        raise ConfigError(f"No replicate at {args.replicate}/ (no store/ there); make one with "
+                          "`python -m pneumolib notebooks run --replicate`.")
+    numbers, decisions = headline_numbers(reference, replicate), decisions_compared(reference, replicate)
+    text = report_markdown(numbers, decisions)
+    (replicate / "metrics").mkdir(parents=True, exist_ok=True)
+    numbers.to_csv(replicate / "metrics" / "reproduction_numbers.csv", index=False)
+    (replicate / "reproduction_report.md").write_text(text)
+    print(text)
+    print(f"written: {args.replicate}/reproduction_report.md, {args.replicate}/metrics/reproduction_numbers.csv")
+    return 0
 
 
 def _add_assignments_parser(commands: argparse._SubParsersAction) -> None:
@@ -403,7 +454,7 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if out.exists():
-        raise cfg.ConfigError(f"{display_path(out)} exists; adapt never overwrites results. Choose another --out.")
+        raise cfg.ConfigError(f"{_where(out)} exists; adapt never overwrites results. Choose another --out.")
     table, info = adapt_folder(args.model, args.images, args.method, args.data_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
@@ -513,7 +564,7 @@ def _add_bench_inference_parser(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_bench_inference(args: argparse.Namespace) -> int:
     from .deploy.bench_inference import benchmark_inference
-    from .paths import display_path, results_path
+    from .paths import results_path
 
     config, images = _checkpoint_test_images(args.model, args.data_dir)
     table = benchmark_inference(args.model, images, args.single_repeats, args.batch_repeats, args.batch_size)
@@ -525,7 +576,7 @@ def _cmd_bench_inference(args: argparse.Namespace) -> int:
     onnx, torch_row = table.set_index("backend").loc["onnxruntime"], table.set_index("backend").loc["pytorch"]
     print(f"onnxruntime / pytorch: latency x{torch_row.single_latency_ms_median / onnx.single_latency_ms_median:.2f} faster, "
           f"throughput x{onnx.batch_throughput_img_s / torch_row.batch_throughput_img_s:.2f}")
-    print(f"wrote {display_path(path)}")
+    print(f"wrote {_where(path)}")
     return 0
 
 
@@ -565,7 +616,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .data import resolve_data_dir
-    from .paths import display_path, results_path
+    from .paths import results_path
     from .training.bench import BenchCase, merge_bench, profile_default_path, run_bench
     from .training.formats import FORCE_FP32_ENV, cpu_has_native_bf16
 
@@ -601,7 +652,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep=""))
     kept = len(merged) - len(table)
     note = f"; replaced {replaced} earlier rows of this machine" if replaced else ""
-    print(f"wrote {display_path(path)} ({len(table)} rows{note}; kept {kept} rows of other machines)")
+    print(f"wrote {_where(path)} ({len(table)} rows{note}; kept {kept} rows of other machines)")
     return 0
 
 

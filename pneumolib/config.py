@@ -104,12 +104,12 @@ class TrainConfig:
                                    "optimisation", off=0.0)
     monitor: str = option("val_auc", "val metric for epoch selection and early stopping", "optimisation", MONITORS)
     patience: int | None = option(None, "early-stopping patience in epochs; none = off", "optimisation", off=None)
-    amp: str = option("auto", "bf16 autocast; auto = on CUDA; on a CPU with native bf16 when the cached probe measures "
-                      "it faster for this model; without native bf16 from 128 px (see README, Fast training)",
+    amp: str = option("auto", "bf16 autocast; auto = on CUDA; on a CPU with native bf16; without native bf16 from "
+                      "128 px (a rule, never a timing: see pneumolib.training.formats)",
                       "run", AMP_MODES)
     memory_format: str = option(
-        "auto", "channels_last or contiguous; auto = channels_last on CUDA, on CPU the faster one by a cached "
-        "probe (fast data path only)", "run", MEMORY_FORMATS, off="auto")
+        "auto", "channels_last or contiguous; auto = channels_last, except ResNets below 64 px on a CPU "
+        "(fast data path only)", "run", MEMORY_FORMATS, off="auto")
     device: str = option("auto", "auto picks CUDA when available; cuda without a GPU is an error", "run", DEVICES)
     seed: int = option(0, "random seed (recorded with the results)", "run")
     extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "free-form notes kept with the config"})

@@ -37,3 +37,8 @@ class DeviceUnavailableError(PneumolibError, RuntimeError):
 
 class ConfigError(PneumolibError, ValueError):
     """A configuration value (or notebook parameter) is invalid."""
+
+
+class ReferenceChangedError(PneumolibError, RuntimeError):
+    """A command would replace reference results (another machine's, or another precision's) with
+    its own, or a reference file does not match its checksum."""

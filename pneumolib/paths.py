@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Callable
 
 RESULTS_ENV_VAR = "PNEUMOLIB_RESULTS"
+REPLICATE_FOLDER = "results/replicate"  # `notebooks run --replicate`: this machine's own runs (not committed)
 PROFILES = ("default", "smoke")  # the default profile writes to the base folder, the others below it
 _active_profile = "default"
 

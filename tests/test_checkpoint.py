@@ -65,3 +65,35 @@ def test_malicious_pickle_is_refused(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "evil2.pt")
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_saturated_val_pick_saves_a_model_that_predict_accepts(tmp_path, capsys):
+    """A run whose val probabilities saturate at 1.0 (Youden's best cut is then 1.0) is scored and
+    saved by the run store as train and best do; the detector and ``predict`` load its model."""
+    import numpy as np
+    from PIL import Image
+
+    from pneumolib.cli import main
+    from pneumolib.deploy.detector import PneumoniaDetector
+    from pneumolib.experiments.runs import RunRecord, score
+    from pneumolib.experiments.store import RunStore
+
+    y_val, p_val = np.array([0, 0, 0, 0, 1, 1, 1, 1]), np.array([0.2, 0.6, 0.9, 0.99, 1.0, 1.0, 1.0, 1.0])
+    config = TrainConfig(model="small_cnn")
+    record = RunRecord({"run_id": "saturated", "config": config.to_dict(), **score(y_val, p_val, y_val, p_val)})
+    assert 0 < record.threshold < 1
+    torch.manual_seed(0)
+    store = RunStore(tmp_path / "store")
+    path = store.save_model(record, build_model("small_cnn").eval(), provenance={})
+    detector = PneumoniaDetector.from_checkpoint(path, device="cpu")
+    assert detector.threshold == record.threshold
+    Image.fromarray(np.full((28, 28), 128, np.uint8)).save(tmp_path / "x.png")
+    assert main(["predict", str(tmp_path / "x.png"), "--model", str(path), "--device", "cpu"]) == 0
+    assert f"{record.threshold:9.4f}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, float("inf"), float("nan")])
+def test_a_threshold_the_detector_refuses_is_not_saved(tmp_path, threshold):
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        save_checkpoint(tmp_path / "m.pt", build_model("small_cnn"), TrainConfig(model="small_cnn"), threshold=threshold)
+    assert not (tmp_path / "m.pt").exists()

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,7 +59,10 @@ def test_train_writes_run_folder(fake_data_dir, store, capsys):
     folder = store.folder(metrics["run_id"])
     assert sorted(p.name for p in folder.iterdir()) == ["model.pt", "record.json"]
     printed = capsys.readouterr().out
-    assert "MedMNIST test AUC/ACC" in printed and f"run folder: results/store/{metrics['run_id']}" in printed
+    assert "MedMNIST test AUC/ACC" in printed
+    # $PNEUMOLIB_RESULTS is a temporary folder here: the printed folder is where the run is, not results/store/...
+    (shown,) = [line.split("run folder: ")[1].split(" (")[0] for line in printed.splitlines() if "run folder: " in line]
+    assert Path(shown).resolve() == folder.resolve() and (Path(shown) / "model.pt").is_file()
     assert main(args) == 0  # the same run again: loaded from the store, not trained
     assert f"run {metrics['run_id']}: loaded from the store" in capsys.readouterr().out
     assert len(stored_records(store)) == 1
@@ -108,3 +112,29 @@ def test_train_has_no_out_flag_and_writes_to_the_run_store(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--out", "somewhere"])
     assert "unrecognized arguments: --out somewhere" in capsys.readouterr().err
+
+
+def test_printed_paths_are_where_the_files_are(tmp_path, monkeypatch):
+    """Results paths read ``results/...`` only where that is where they are: from the project root
+    with the project's results folder; elsewhere (another $PNEUMOLIB_RESULTS, another working
+    directory) the command prints the absolute path."""
+    from pneumolib.cli import _where
+    from pneumolib.paths import project_root, results_base
+
+    root = project_root()
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("PNEUMOLIB_RESULTS", raising=False)
+    assert _where(results_base() / "store" / "run-x") == str(Path("results", "store", "run-x"))
+    assert _where(root / "pneumolib" / "cli.py") == str(Path("pneumolib", "cli.py"))
+    monkeypatch.setenv("PNEUMOLIB_RESULTS", str(tmp_path / "elsewhere"))
+    assert _where(results_base() / "store" / "run-x") == str((tmp_path / "elsewhere" / "store" / "run-x").resolve())
+    monkeypatch.delenv("PNEUMOLIB_RESULTS")
+    monkeypatch.chdir(tmp_path)
+    assert _where(root / "results" / "store" / "run-x") == str(root / "results" / "store" / "run-x")
+    assert _where(tmp_path / "other" / "file.csv") == str(Path("other", "file.csv"))  # relative to the working directory
+
+
+def test_leaderboard_prints_where_it_wrote(fake_data_dir, store, capsys):
+    assert main(["leaderboard", "--data-dir", str(fake_data_dir)]) == 0
+    shown = capsys.readouterr().out.strip().splitlines()[-1].split(" -> ")[1]
+    assert Path(shown).is_file() and Path(shown).resolve() == (store.root.parent / "metrics" / "leaderboard.csv").resolve()

@@ -169,7 +169,13 @@ def test_report_mode_keeps_going(trained, test_pngs, tmp_path):
     good = str(next(test_pngs.glob("*.png")))
     results = detector.predict([good, str(tmp_path / "bad.png"), good], errors="report")
     assert "error" in results[1] and "not an image" in results[1]["error"]
-    assert results[0]["probability"] == results[2]["probability"]
+    # The same image sits at positions 0 and 1 of one batch of two. Batched fp32 inference on a
+    # CPU is not bit-identical across batch positions: oneDNN picks its convolution kernels and
+    # blocking by batch shape, so rows can be summed in a different order (seen on an AVX2 CPU
+    # without native bf16: 0.82201129 and 0.82201135, one float32 ulp). Equal up to float rounding,
+    # the tolerance the other batch-layout comparisons in this file use.
+    assert results[0]["probability"] == pytest.approx(results[2]["probability"], abs=1e-6)
+    assert results[0]["input"] == results[2]["input"] == good
 
 
 def test_threshold_and_explain(trained, real_data):

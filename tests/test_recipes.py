@@ -30,16 +30,20 @@ from pneumolib.experiments.store import RunStore
 COMMITTED_DECISIONS = Path(__file__).parents[1] / "results" / "metrics" / best_module.DECISIONS_FILE
 
 
-def _arms(val: dict[str, float]) -> pd.DataFrame:
-    return pd.DataFrame({"val_auc_mean": val}).rename_axis("arm")
+def _runs(val: dict[str, list[float]]) -> pd.DataFrame:
+    """A run table: one row per arm and seed (seeds 0, 1, ...), all ran."""
+    return pd.DataFrame([{"arm": arm, "seed": seed, "val_auc": v, "status": "ran"}
+                         for arm, values in val.items() for seed, v in enumerate(values)])
 
 
-def test_components_are_kept_only_when_val_auc_rises():
-    arms = _arms({"base": 0.990, "+ mixup (alpha 0.2)": 0.992, "+ CutMix (alpha 1.0)": 0.989,
-                  "+ EMA of weights (0.99)": 0.991})
-    assert recipes.kept_components(arms) == ["mixup (alpha 0.2)", "EMA of weights (0.99)"]
-    assert recipes.choose_arm(arms) == "+ mixup (alpha 0.2)"
-    assert recipes.kept_components(_arms({"base": 0.99, "+ mixup (alpha 0.2)": 0.99})) == []  # a tie is no gain
+def test_components_are_kept_only_when_val_auc_rises_beyond_the_seed_noise():
+    base = [0.9900, 0.9910, 0.9905]  # seed sd 0.0005
+    runs = _runs({"base": base, "+ mixup (alpha 0.2)": [v + 0.0020 for v in base],
+                  "+ CutMix (alpha 1.0)": [v - 0.0010 for v in base],
+                  "+ EMA of weights (0.99)": [v + 0.0002 for v in base]})  # a gain, but inside the noise
+    assert recipes.kept_components(runs) == ["mixup (alpha 0.2)"]
+    assert recipes.choose_arm(runs)[0] == "+ mixup (alpha 0.2)"
+    assert recipes.kept_components(_runs({"base": base, "+ mixup (alpha 0.2)": base})) == []  # a tie is no gain
 
 
 def test_combined_recipe_adds_every_kept_component():

@@ -10,6 +10,8 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
+from pneumolib.errors import ReferenceChangedError
+
 from pneumolib.config import TrainConfig
 from pneumolib.data import cv_fold, cv_pool
 from pneumolib.errors import ConfigError, DatasetNotFoundError
@@ -302,9 +304,12 @@ def test_one_run_function_for_every_path_with_resume_and_shared_runs(fake_data_d
     assert sorted(p.name for p in store.root.iterdir()) == sorted(r.run_id for r in records)  # each run stored once
 
 
-def test_a_missing_model_is_recreated_and_a_reproduced_record_kept(fake_data_dir, tmp_path):
-    """A fresh clone has records but no model files: a run that needs its model trains again; when
-    it reproduces the stored predictions the committed record stays byte for byte, else it is replaced."""
+def test_a_missing_model_is_recreated_and_a_reproduced_record_kept(fake_data_dir, tmp_path, monkeypatch):
+    """A run whose model file is missing trains again; when it reproduces the stored predictions the
+    record stays byte for byte. When it does not, the stored record is another machine's measurement:
+    it is kept, the run fails with a message that names the replicate, and its model file is not left
+    beside the wrong record. Only ``--update-reference`` replaces it."""
+    monkeypatch.delenv("PNEUMOLIB_UPDATE_REFERENCE", raising=False)
     spec, store = DataSpec(str(fake_data_dir)), RunStore(tmp_path / "store")
     task = tasks_for()[:1]
     run_id = run_many(task, spec, store, executor=InProcessExecutor(), log=None)[task[0].key].run_id
@@ -317,5 +322,27 @@ def test_a_missing_model_is_recreated_and_a_reproduced_record_kept(fake_data_dir
     changed["probabilities"]["test"][0] = 0.123456  # a record this machine does not reproduce
     record_file.write_text(json.dumps(changed))
     store.model_path(run_id).unlink()
+    refused = run_many(task, spec, store, executor=InProcessExecutor(), need_models=True, log=None)
+    assert json.loads(record_file.read_text())["probabilities"]["test"][0] == 0.123456, "the stored record is kept"
+    assert "ReferenceChangedError" in refused.table.error.iloc[0] and "--replicate" in refused.table.error.iloc[0]
+    assert not store.has_model(run_id), "the refused run's model must not sit beside the stored record"
+    monkeypatch.setenv("PNEUMOLIB_UPDATE_REFERENCE", "1")
     run_many(task, spec, store, executor=InProcessExecutor(), need_models=True, log=None)
     assert json.loads(record_file.read_text())["probabilities"]["test"][0] != 0.123456
+    assert store.has_model(run_id)
+
+
+def test_the_store_checks_its_files_against_its_checksums(fake_data_dir, tmp_path):
+    """A reference store lists its files' SHA-256; a changed record or model is a clear error on read."""
+    spec, store = DataSpec(str(fake_data_dir)), RunStore(tmp_path / "store")
+    task = tasks_for()[:1]
+    run_id = run_many(task, spec, store, executor=InProcessExecutor(), log=None)[task[0].key].run_id
+    store.write_checksums()
+    listed = (store.root / "checksums.sha256").read_text()
+    assert f"{run_id}/record.json" in listed and f"{run_id}/model.pt" in listed
+    fresh = RunStore(store.root)
+    assert fresh.get(run_id) is not None and fresh.load_model(run_id) is not None
+    with open(store.model_path(run_id), "ab") as handle:
+        handle.write(b"damage")
+    with pytest.raises(ReferenceChangedError, match="does not match its checksum.*git checkout"):
+        RunStore(store.root).load_model(run_id)

@@ -139,3 +139,55 @@ def test_youden_and_balanced_accuracy_always_agree():
         y = rng.integers(0, 2, 150)
         p = np.clip(0.4 * y + 0.6 * rng.random(150), 0, 1)
         assert choose_threshold(y, p, "youden") == choose_threshold(y, p, "balanced_accuracy")
+
+
+# Perfectly separated val set whose pneumonia probabilities saturate at exactly 1.0 (a float32
+# sigmoid does so for logits above about 17): only a cut in (0.99, 1.0] separates the classes, so
+# the best candidate is 1.0 itself, which the detector refuses (thresholds lie strictly in (0, 1)).
+Y_SATURATED = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+P_SATURATED = np.array([0.2, 0.6, 0.9, 0.99, 1.0, 1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("criterion, target", [("youden", None), ("balanced_accuracy", None), ("f1", None),
+                                               ("sensitivity", 1.0), ("specificity", 1.0)])
+def test_a_pick_of_one_moves_inside_the_interval_with_the_same_calls_on_val(criterion, target):
+    t = choose_threshold(Y_SATURATED, P_SATURATED, criterion, target)
+    assert 0 < t < 1 and t == pytest.approx(0.995)  # the midpoint between 0.99 and 1.0
+    assert np.array_equal(P_SATURATED >= t, P_SATURATED >= 1.0)  # the calls the pick of 1.0 made
+    assert binary_metrics(Y_SATURATED, P_SATURATED, t)["balanced_accuracy"] == 1.0
+
+
+def test_saturated_float32_probabilities_and_adjacent_floats_stay_below_one():
+    just_below_f32 = float(np.nextafter(np.float32(1), np.float32(0)))  # the largest float32 below 1
+    p = np.array([0.1, 0.2, just_below_f32, 1.0, 1.0])
+    y = np.array([0, 0, 0, 1, 1])
+    t = choose_threshold(y, p.astype(np.float32), "youden")
+    assert just_below_f32 < t < 1 and np.array_equal(p >= t, y == 1)
+    just_below_f64 = float(np.nextafter(1.0, 0.0))  # nothing lies between it and 1.0
+    t = choose_threshold(y, np.array([0.1, 0.2, just_below_f64, 1.0, 1.0]), "youden")
+    assert t == just_below_f64 and t < 1
+
+
+def test_zero_is_never_picked():
+    # anti-correlated scores: before, "pneumonia for every image" (threshold 0.0, J = 0) won
+    y, p = np.array([1, 1, 0, 0]), np.array([0.0, 0.1, 0.8, 0.9])
+    for criterion in ("youden", "f1"):
+        assert 0 < choose_threshold(y, p, criterion) < 1
+    with pytest.raises(ValueError, match="No threshold reaches sensitivity 1.0"):
+        choose_threshold(np.array([0, 1, 1]), np.array([0.5, 0.0, 0.9]), "sensitivity", 1.0)
+
+
+def test_thresholds_inside_the_interval_are_unchanged_and_all_picks_lie_inside():
+    assert choose_threshold(Y, np.r_[P[:-1], 1.0], "youden") == 0.5  # a 1.0 that is not the pick changes nothing
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        y = rng.integers(0, 2, 30)
+        y[:2] = (0, 1)
+        p = np.round(rng.uniform(0, 1, 30) ** rng.choice([0.1, 1, 10]), 2)  # many exact 0.0 and 1.0
+        for criterion in ("youden", "f1"):
+            assert 0 < choose_threshold(y, p, criterion) < 1
+        for criterion in ("sensitivity", "specificity"):
+            try:
+                assert 0 < choose_threshold(y, p, criterion, 0.9) < 1
+            except ValueError as exc:
+                assert "No threshold reaches" in str(exc)

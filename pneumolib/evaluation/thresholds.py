@@ -16,8 +16,30 @@ SWEEP_THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
 
 
 def _candidates(y_prob: np.ndarray) -> np.ndarray:
-    """Every distinct probability (each changes the confusion matrix), plus 0.5 for ties."""
-    return np.unique(np.append(y_prob, 0.5))
+    """Every distinct probability (each changes the confusion matrix), plus 0.5 for ties; 0.0 is
+    left out (see :func:`_inside_unit_interval`)."""
+    candidates = np.unique(np.append(y_prob, 0.5))
+    return candidates[candidates > 0.0]
+
+
+def _inside_unit_interval(threshold: float, y_prob: np.ndarray) -> float:
+    """``threshold`` moved strictly inside (0, 1) where it sits on an end, classifying every val
+    image as before, so that a model saved with it is one the detector accepts.
+
+    A sigmoid saturates at exactly 1.0 in float32 (logits above about 17), so the pick can be
+    1.0: "pneumonia only where the probability is 1.0". The midpoint between 1.0 and the largest
+    val probability below it makes the same calls on val (and still calls 1.0 pneumonia). Only
+    if that probability is the float just below 1.0 (nothing lies between) does it become that
+    float, which then counts as pneumonia as well. The other end needs no rule: 0.0 is never a
+    candidate, because "pneumonia for every image" is no decision rule worth keeping (Youden's J
+    is 0 there) and, with some probability exactly 0.0, no threshold above 0 makes those calls.
+    Thresholds inside (0, 1) are returned unchanged."""
+    if threshold < 1.0:
+        return threshold
+    below = y_prob[y_prob < 1.0]
+    lower = float(below.max()) if below.size else 0.5
+    midpoint = (lower + 1.0) / 2
+    return midpoint if midpoint < 1.0 else float(np.nextafter(1.0, 0.0))
 
 
 def _rates(y_true: np.ndarray, y_prob: np.ndarray, thresholds: np.ndarray) -> dict[str, np.ndarray]:
@@ -45,7 +67,10 @@ def choose_threshold(y_val: np.ndarray, p_val: np.ndarray, criterion: str = "you
     - ``specificity``: the lowest threshold whose specificity is >= ``target``
       (most pneumonia found at that specificity)
 
-    Ties go to the threshold closest to 0.5.
+    Ties go to the threshold closest to 0.5. The result always lies strictly between 0 and 1 (the
+    detector accepts no other threshold): a pick of 1.0, which saturated probabilities can give,
+    becomes the midpoint between 1.0 and the next lower val probability (the same calls on val),
+    and 0.0 is never a candidate (:func:`_inside_unit_interval`). Nothing else changes.
     """
     y_val, p_val = check_predictions(y_val, p_val)
     if criterion not in CRITERIA:
@@ -60,11 +85,12 @@ def choose_threshold(y_val: np.ndarray, p_val: np.ndarray, criterion: str = "you
         ok = rates[criterion] >= target - 1e-12
         if not ok.any():
             raise ValueError(f"No threshold reaches {criterion} {target} on the validation split.")
-        return float(thresholds[ok].max() if criterion == "sensitivity" else thresholds[ok].min())
+        picked = float(thresholds[ok].max() if criterion == "sensitivity" else thresholds[ok].min())
+        return _inside_unit_interval(picked, p_val)
     score = rates["f1"] if criterion == "f1" else rates["sensitivity"] + rates["specificity"]
     score = np.nan_to_num(score, nan=-np.inf)
     best = np.flatnonzero(score >= score.max() - 1e-12)
-    return float(thresholds[best[np.argmin(np.abs(thresholds[best] - 0.5))]])
+    return _inside_unit_interval(float(thresholds[best[np.argmin(np.abs(thresholds[best] - 0.5))]]), p_val)
 
 
 def select_thresholds(

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from ..devices import resolve_device
-from ..errors import ConfigError
+from ..errors import ConfigError, ReferenceChangedError
 from ..paths import display_path
 from .executors import InProcessExecutor, process_pool
 from .runs import DataSpec, RunRecord, RunSpec, data_fingerprint, data_provenance, train_run
@@ -124,6 +124,8 @@ def run_many(
                         else:
                             store.save_record(record)
                     except Exception as exc:  # one failed run must not lose the others
+                        if spec.key in recreating and isinstance(exc, ReferenceChangedError):  # its model file belongs to the refused numbers
+                            store.model_path(spec.run_id(fingerprint)).unlink(missing_ok=True)
                         errors[spec.key] = f"{type(exc).__name__}: {exc}"
                         failures[spec.key] = exc
                         say(f"[{finished}/{len(pending)}] {spec.key}: FAILED ({errors[spec.key]})")

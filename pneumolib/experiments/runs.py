@@ -32,7 +32,7 @@ from ..models.pretrained import SSL_PREFIX, load_ssl_checkpoint
 from ..paths import resolve_display_path
 from ..repro import package_versions, seed_everything
 from ..training import fit, predict_split
-from ..training.formats import describe_cpu
+from ..training.formats import cpu_kind, describe_cpu
 from ..training.tta import predict_tta
 
 RECORD_FORMAT = "pneumolib-run-record"
@@ -224,8 +224,11 @@ def train_run(
                  "images": {s: len(used.split(s)) for s in ("train", "val", "test")},
                  "counts": {s: class_counts(used.split(s).labels) for s in ("train", "val", "test")}},
         "device": describe_device(device), "threads": torch.get_num_threads(),
-        "formats": ({**history.formats, "cpu": describe_cpu(), "denormals": "flushed to zero"} if device.type == "cpu"
-                    else history.formats),
+        # where and how it ran: numbers from another machine or precision are a replicate, not this run
+        "formats": ({**history.formats, "precision": "bf16" if history.formats.get("bf16") else "fp32",
+                     "cpu": describe_cpu(), "machine": cpu_kind(), "denormals": "flushed to zero"}
+                    if device.type == "cpu" else
+                    {**history.formats, "precision": "bf16" if history.formats.get("bf16") else "fp32"}),
         "wall_seconds": round(time.perf_counter() - start, 1), "versions": package_versions(),
         "history": json.loads(history.to_frame().to_json(orient="records", double_precision=6)),
         "probabilities": {s: round_probabilities(probs[s]) for s in SPLITS_SCORED},

@@ -15,10 +15,17 @@ from ..models import average_probabilities
 from .runs import RunRecord, score
 
 
+def val_auc_by_run(runs: dict[str, RunRecord], y_val: np.ndarray, tta: bool) -> pd.Series:
+    """Val AUC of each run (index: its key), with or without TTA: one value per seed, so that a
+    decision can pair runs seed by seed (:mod:`pneumolib.evaluation.noise`)."""
+    return pd.Series({key: binary_metrics(y_val, r.probabilities("val", tta))["auc"] for key, r in runs.items()},
+                     dtype=float)
+
+
 def tta_gain(runs: list[RunRecord], y_val: np.ndarray) -> float:
     """Mean over runs of val AUC with TTA minus without."""
-    return float(np.mean([binary_metrics(y_val, r.probabilities("val", True))["auc"]
-                          - binary_metrics(y_val, r.probabilities("val", False))["auc"] for r in runs]))
+    keyed = dict(enumerate(runs))
+    return float((val_auc_by_run(keyed, y_val, True) - val_auc_by_run(keyed, y_val, False)).mean())
 
 
 @dataclass

@@ -1,27 +1,33 @@
 """The search for the best honest recipe at 28 px, and the recipe it found.
 
-Every decision uses val alone (mean over seeds of the val AUC), in a fixed order:
+Every decision uses val alone, in a fixed order, and every one applies the same rule
+(:mod:`pneumolib.evaluation.noise`): a change is kept only when its **paired** val-AUC gain over
+the simpler option (mean over the same seeds, seed by seed) is larger than the seed sd of the
+simpler option's val AUC, the noise a re-run with another seed brings. Within the noise (or with a
+single seed, where the noise cannot be estimated) the simpler option stays.
 
 1. **Training components**: the base recipe, and the base plus each component alone. A
-   component is *kept* when it raises the mean val AUC above the base's.
+   component is *kept* when its arm beats the base beyond the noise.
 2. **Combination**: the base plus every kept component (when two or more were kept). The
-   training recipe is the candidate (base, single additions, combination) with the highest
-   mean val AUC.
-3. **Test-time augmentation** is kept when it raises the chosen recipe's mean val AUC.
+   training recipe is chosen among base, single additions (in the fixed order of
+   :data:`TRAINING_COMPONENTS`) and combination, simplest first: a candidate replaces the current
+   choice only when it beats it beyond the noise, so the base stays unless something is better.
+3. **Test-time augmentation** is kept when the chosen recipe's runs with TTA beat the same runs
+   without it beyond the noise (same runs, so the pairs are exact).
 4. **Seed ensemble**: equal-weight mean of the members' probabilities (weights fixed in
-   advance, not fitted), kept when the ensemble's val AUC beats its members' mean.
+   advance, not fitted), kept when each ensemble, paired with each of its own members, beats them
+   beyond the noise (the seed sd of the single runs).
 5. **Threshold**: Youden's J on the final model's val probabilities.
-6. **Distillation** of the ensemble into one small CNN, reported as the cheap-inference model
-   (kept when its val AUC beats a single member's).
+6. **Distillation** of the ensemble into one small CNN, reported as the cheap-inference model.
 
 Test metrics are computed for every arm and written next to the val numbers, but no step reads
-them. The decisions are saved by ``notebooks/06_best_model.ipynb``; ``experiments.best``
-reproduces the final model from that file.
+them. The decisions, with the gain and the noise behind each, are saved by
+``notebooks/06_best_model.ipynb``; ``experiments.best`` reproduces the final model from that file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,11 +35,12 @@ import pandas as pd
 
 from ..config import TrainConfig
 from ..data import PneumoniaData
+from ..evaluation.noise import RULES, SEED_NOISE, Decision, beyond_noise, choose_simplest
 from ..paths import results_path
 from ..training.ssl import PretrainConfig, load_or_pretrain
 from .runner import RunResults, run_many
 from .runs import DataSpec, RunRecord, RunSpec, data_provenance
-from .scoring import ScoredModel, ensemble, score_models, seed_mean_ci, single, tta_gain
+from .scoring import ScoredModel, ensemble, score_models, seed_mean_ci, single, val_auc_by_run
 from .store import RunStore
 
 BASE_RECIPE = TrainConfig(model="small_cnn", epochs=10)  # the strongest plain recipe of 02/leaderboard
@@ -90,11 +97,28 @@ def arm_table(table: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def kept_components(arms: pd.DataFrame) -> list[str]:
-    """Components whose arm beats the base's mean val AUC, best first."""
-    base = arms.loc[BASE_ARM, "val_auc_mean"]
-    gains = arms.val_auc_mean.drop(BASE_ARM) - base
-    return [arm.removeprefix("+ ") for arm, gain in gains.sort_values(ascending=False).items() if gain > 0]
+def seed_values(runs: pd.DataFrame, arm: str) -> pd.Series:
+    """One arm's val AUC per seed (index: seed), from a run table (``arm``, ``seed``, ``val_auc``;
+    runs whose ``status`` is not "ran" are left out)."""
+    ran = runs[runs.status == "ran"] if "status" in runs else runs
+    return ran[ran.arm == arm].set_index("seed").val_auc.astype(float).sort_index()
+
+
+def _arms_in_order(runs: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(runs.arm))
+
+
+def component_decisions(runs: pd.DataFrame) -> list[Decision]:
+    """Each single-component arm (``+ name``) against the base, paired by seed, in the table's order."""
+    base = seed_values(runs, BASE_ARM)
+    return [beyond_noise(arm, seed_values(runs, arm), BASE_ARM, base, SEED_NOISE)
+            for arm in _arms_in_order(runs) if arm.startswith("+ ")]
+
+
+def kept_components(runs: pd.DataFrame) -> list[str]:
+    """Components whose arm beats the base beyond the noise (:mod:`pneumolib.evaluation.noise`),
+    in the fixed order of the table (not by gain, so no within-noise reordering)."""
+    return [d.option.removeprefix("+ ") for d in component_decisions(runs) if d.kept]
 
 
 def combined_recipe(base: TrainConfig, settings: dict[str, dict[str, Any]], kept: list[str]) -> TrainConfig:
@@ -105,10 +129,23 @@ def combined_recipe(base: TrainConfig, settings: dict[str, dict[str, Any]], kept
     return combined
 
 
-def choose_arm(arms: pd.DataFrame) -> str:
-    """The arm with the highest mean val AUC (ties: the earlier, simpler arm)."""
-    return str(arms.val_auc_mean.idxmax())
+def choose_arm(runs: pd.DataFrame) -> tuple[str, list[Decision]]:
+    """The training recipe: the base, unless a candidate is better beyond the noise. Candidates are
+    visited simplest first (base, single additions in the table's order, the combination last); each
+    replaces the current choice only when it beats it by the rule of :mod:`pneumolib.evaluation.noise`.
+    Returns the chosen arm and one decision per candidate visited."""
+    arms = _arms_in_order(runs)
+    singles = [a for a in arms if a.startswith("+ ")]
+    candidates = [BASE_ARM] + singles + ([COMBINED_ARM] if COMBINED_ARM in arms else [])
+    return choose_simplest(candidates, lambda arm: seed_values(runs, arm), SEED_NOISE)
 
+
+def ensemble_decision(ensembles: pd.DataFrame, singles: pd.DataFrame) -> Decision:
+    """The seed ensemble against single runs: each member's val AUC paired with its own ensemble's,
+    the noise being the seed sd of the single runs (``ensembles``/``singles``: :func:`score_models`
+    tables, the ensembles' ``members`` naming the singles' index)."""
+    own = pd.Series({m: row.val_auc for _, row in ensembles.iterrows() for m in str(row.members).split()}, dtype=float)
+    return beyond_noise("seed ensemble", own, "single runs", singles.val_auc.astype(float), SEED_NOISE)
 
 
 # --- the whole search ----------------------------------------------------------------------------
@@ -133,13 +170,23 @@ class SearchResult:
     final_runs: list[dict[str, RunRecord]]  # the members of each final model, by key
     runs: pd.DataFrame  # every run of the search
     reused: list[str]  # keys of runs loaded from the store
+    component_decisions: list[Decision] = field(default_factory=list)  # each component against the base
+    arm_decisions: list[Decision] = field(default_factory=list)  # the recipe choice, step by step
+    tta_decision: Decision | None = None
+    ensemble_decision: Decision | None = None
 
     def decisions(self) -> dict[str, Any]:
-        """The choices, as saved to ``results/metrics/06_decisions.json``."""
+        """The choices, as saved to ``results/metrics/06_decisions.json``: what was chosen, the rule,
+        and for each decision its paired gain and the noise it had to exceed (``evidence``)."""
         return {"kept_components": self.kept, "chosen_arm": self.chosen_arm,
                 "chosen_config": {k: v for k, v in self.chosen_config.to_dict().items() if k not in ("seed", "device")},
                 "tta": self.use_tta, "ensemble": self.use_ensemble,
-                "ensemble_groups": [m.members for m in self.final] if self.use_ensemble else None}
+                "ensemble_groups": [m.members for m in self.final] if self.use_ensemble else None,
+                "rule": RULES[SEED_NOISE],
+                "evidence": {"components": [d.to_dict() for d in self.component_decisions],
+                             "recipe": [d.to_dict() for d in self.arm_decisions],
+                             "tta": self.tta_decision.to_dict() if self.tta_decision else None,
+                             "ensemble": self.ensemble_decision.to_dict() if self.ensemble_decision else None}}
 
 
 def require_all_ran(result: RunResults) -> RunResults:
@@ -168,20 +215,23 @@ def run_search(
     first = seed_groups[0]
     runs = require_all_ran(run_many(arm_specs(arms, first, "components"), data_spec, store, log=log, **runner_options))
     results = [runs]
-    components = arm_table(runs.table)
-    kept = kept_components(components)
+    arm_runs = runs.table
+    per_component = component_decisions(arm_runs)
+    kept = [d.option.removeprefix("+ ") for d in per_component if d.kept]
     if len(kept) >= 2:
         arms[COMBINED_ARM] = combined_recipe(base, settings, kept)
         combined = require_all_ran(run_many(arm_specs({COMBINED_ARM: arms[COMBINED_ARM]}, first, "components"),
                                             data_spec, store, log=log, **runner_options))
         results.append(combined)
-        components = arm_table(pd.concat([runs.table, combined.table], ignore_index=True))
-    chosen = choose_arm(components)
+        arm_runs = pd.concat([runs.table, combined.table], ignore_index=True)
+    components = arm_table(arm_runs)
+    chosen, arm_steps = choose_arm(arm_runs)
     config = arms[chosen]
     records = {k: v for r in results for k, v in r.records.items()}
     first_runs = {f"components/{_slug(chosen)}/seed{s}": records[f"components/{_slug(chosen)}/seed{s}"] for s in first}
-    gain = tta_gain(list(first_runs.values()), y_val)
-    use_tta = gain > 0
+    tta = beyond_noise("TTA", val_auc_by_run(first_runs, y_val, True), "runs without TTA",
+                       val_auc_by_run(first_runs, y_val, False), SEED_NOISE)
+    gain, use_tta = tta.gain, tta.kept
 
     extra = [s for group in seed_groups[1:] for s in group]
     members = require_all_ran(run_many(arm_specs({chosen: config}, extra, "members"), data_spec, store, log=log,
@@ -195,8 +245,8 @@ def run_search(
     singles = [single(key, run, use_tta) for group in groups for key, run in group.items()]
     ensemble_table = score_models(ensembles, y_val, y_test)
     single_table = score_models(singles, y_val, y_test)
-    ens_gain = float(ensemble_table.val_auc.mean() - single_table.val_auc.mean())
-    use_ensemble = ens_gain > 0
+    ens = ensemble_decision(ensemble_table, single_table)
+    ens_gain, use_ensemble = ens.gain, ens.kept
     final = ensembles if use_ensemble else singles[: len(first)]
     final_runs = groups if use_ensemble else [{k: v} for k, v in list(first_runs.items())]
     final_table = ensemble_table if use_ensemble else single_table.iloc[: len(first)]
@@ -211,7 +261,9 @@ def run_search(
     table = pd.concat([r.table for r in results], ignore_index=True)
     reused = [k for r in results for k in r.reused]
     return SearchResult(components, kept, chosen, config, gain, use_tta, ensemble_table, single_table, ens_gain,
-                        use_ensemble, distilled, ci, final, final_runs, table, reused)
+                        use_ensemble, distilled, ci, final, final_runs, table, reused,
+                        component_decisions=per_component, arm_decisions=arm_steps, tta_decision=tta,
+                        ensemble_decision=ens)
 
 
 # --- the SSL component's backbone ----------------------------------------------------------------

@@ -1,5 +1,11 @@
 """The run store: one folder per run, named by its run id, holding ``record.json`` and ``model.pt``.
 
+The committed store (``results/store/``) is the **reference**: its ``checksums.sha256`` lists the
+SHA-256 of every record and model file it ships, checked whenever one is read, and no run made
+elsewhere replaces a record there (:meth:`RunStore.save_record` refuses a record whose numbers
+differ from the stored one, unless the reference is being updated on purpose with
+``notebooks run --update-reference``, which sets ``PNEUMOLIB_UPDATE_REFERENCE=1``).
+
 Any notebook or command that asks for a run the store already holds (same config, data
 fingerprint, fold and teachers) loads it instead of training again. ``record.json`` is written
 last and atomically, so a folder with a record is a finished run; a record whose model file is
@@ -8,19 +14,45 @@ missing still serves tables, and is trained again only where the model itself is
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ReferenceChangedError
 from ..models import load_model, save_checkpoint
-from ..paths import results_dir, write_atomically
+from ..paths import display_path, results_dir, write_atomically
 from .runs import RECORD_FORMAT, RunRecord, RunSpec, data_provenance, teacher_ensemble
 
 RECORD_FILE = "record.json"
 MODEL_FILE = "model.pt"
+CHECKSUMS_FILE = "checksums.sha256"  # ``sha256sum`` format, paths relative to the store root
+UPDATE_REFERENCE_ENV = "PNEUMOLIB_UPDATE_REFERENCE"
+SCORED_FIELDS = ("val", "test", "tuned", "probabilities")  # what makes two records of one run the same numbers
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def updating_reference() -> bool:
+    """Whether this process may replace stored records with other numbers (``--update-reference``)."""
+    return os.environ.get(UPDATE_REFERENCE_ENV, "") == "1"
+
+
+def where_it_ran(fields: dict[str, Any]) -> str:
+    """A record's machine and precision in a few words, for messages."""
+    formats = fields.get("formats") or {}
+    precision = "bf16" if formats.get("bf16") else "fp32"
+    return f"{formats.get('cpu') or fields.get('device', 'an unknown device')}, {precision}"
 
 
 def default_store_root() -> Path:
@@ -33,6 +65,36 @@ class RunStore:
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_store_root()
+        self._checksums: dict[str, str] | None = None
+
+    def checksums(self) -> dict[str, str]:
+        """``{relative path: sha256}`` from ``checksums.sha256`` (empty when the store ships none)."""
+        if self._checksums is None:
+            self._checksums = {}
+            path = self.root / CHECKSUMS_FILE
+            if path.is_file():
+                for line in path.read_text().splitlines():
+                    if line.strip():
+                        digest, name = line.split(maxsplit=1)
+                        self._checksums[name.lstrip("*")] = digest
+        return self._checksums
+
+    def verify(self, path: Path) -> None:
+        """Check ``path`` against the store's checksum list (files it does not list pass)."""
+        name = path.relative_to(self.root).as_posix()
+        expected = self.checksums().get(name)
+        if expected is not None and sha256_of(path) != expected:
+            raise ReferenceChangedError(
+                f"{display_path(path)} does not match its checksum in {display_path(self.root / CHECKSUMS_FILE)}: the "
+                "file was changed or damaged. Restore it with `git checkout -- results/store`; to make new "
+                "reference results on purpose, run `python -m pneumolib notebooks run --update-reference`.")
+
+    def write_checksums(self) -> Path:
+        """List every record and model file of the store in ``checksums.sha256`` (``--update-reference``)."""
+        files = sorted(p for p in self.root.glob("*/*") if p.name in (RECORD_FILE, MODEL_FILE))
+        lines = [f"{sha256_of(p)}  {p.relative_to(self.root).as_posix()}" for p in files]
+        self._checksums = None
+        return write_atomically(self.root / CHECKSUMS_FILE, lambda h: h.write("\n".join(lines) + "\n"))
 
     def folder(self, run_id: str) -> Path:
         return self.root / run_id
@@ -45,10 +107,12 @@ class RunStore:
 
     def get(self, run_id: str) -> RunRecord | None:
         """The finished run ``run_id``, or None (also for an unreadable or foreign file)."""
+        path = self.folder(run_id) / RECORD_FILE
         try:
-            fields = json.loads((self.folder(run_id) / RECORD_FILE).read_text())
+            fields = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
+        self.verify(path)
         return RunRecord(fields) if fields.get("format") == RECORD_FORMAT and fields.get("run_id") == run_id else None
 
     def find(self, spec: RunSpec, fingerprint: str, need_model: bool = False) -> RunRecord | None:
@@ -67,7 +131,21 @@ class RunStore:
                                metrics=record.fields["test"], provenance=provenance)
 
     def save_record(self, record: RunRecord) -> Path:
-        """Write ``record.json`` (last, atomically: a record means a finished run)."""
+        """Write ``record.json`` (last, atomically: a record means a finished run). A stored record
+        of the same run with other numbers is another machine's (or precision's) measurement: it is
+        never replaced, except with ``--update-reference``."""
+        stored = self.get(record.run_id)
+        if stored is not None:
+            same = all(stored.fields.get(k) == json.loads(json.dumps(record.fields.get(k))) for k in SCORED_FIELDS)
+            if same:
+                return self.folder(record.run_id) / RECORD_FILE  # nothing new: leave the file (and its checksum) as it is
+            if not updating_reference():
+                raise ReferenceChangedError(
+                    f"Run {record.run_id} in {display_path(self.root)}/ holds other numbers (made on "
+                    f"{where_it_ran(stored.fields)}) than this run (made on {where_it_ran(record.fields)}); "
+                    "it is not replaced. A run on another machine or in another precision is a replicate: run "
+                    "`python -m pneumolib notebooks run --replicate` (or set PNEUMOLIB_RESULTS to a folder of "
+                    "your own), and compare with `python -m pneumolib notebooks report`.")
         return write_atomically(self.folder(record.run_id) / RECORD_FILE, lambda h: h.write(record.to_json() + "\n"))
 
     def save(self, record: RunRecord, data=None) -> RunRecord:
@@ -83,6 +161,7 @@ class RunStore:
         if not path.is_file():
             raise CheckpointError(f"Run {run_id} has no model file in {self.root.name}/ ({MODEL_FILE}); "
                                   "run it again (the runner does this when a model is needed).")
+        self.verify(path)
         return load_model(path)[0]
 
     def teacher(self, run_ids: tuple[str, ...]) -> nn.Module:

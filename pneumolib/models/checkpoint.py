@@ -30,7 +30,12 @@ def save_checkpoint(
     """Write model weights, config, decision threshold and metrics; atomic (temp file + rename).
 
     ``provenance`` records what the model was trained on (e.g. ``{"data_source": ...}``).
+    ``threshold`` must lie strictly between 0 and 1, as the detector and ``predict`` require:
+    a saved model is always one they load.
     """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be a number strictly between 0 and 1, got {threshold!r}; "
+                         "the detector could not load this checkpoint.")
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

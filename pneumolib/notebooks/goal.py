@@ -29,6 +29,31 @@ def goal_table(final: pd.DataFrame, ci: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("metric")
 
 
+def decision_rows(decisions: dict) -> list[str]:
+    """The rule and, per decision, its paired val-AUC gain and the noise it had to exceed, as
+    Markdown lines (from the ``rule`` and ``evidence`` of ``06_decisions.json``; none when a file
+    saved before them lacks them)."""
+    evidence = decisions.get("evidence")
+    if not evidence:
+        return []
+
+    def number(value) -> str:
+        return "n/a" if value is None else f"{value:+.5f}"
+
+    lines = ["", f"Rule: {decisions['rule']}.", "",
+             "| decision (on val) | against | mean paired gain | noise | pairs | kept |", "|---|---|---|---|---|---|"]
+    shown = set()
+    steps = evidence.get("components", []) + evidence.get("recipe", []) + [evidence.get("tta"), evidence.get("ensemble")]
+    for d in steps:
+        if not d or (d["option"], d["simpler"]) in shown:
+            continue
+        shown.add((d["option"], d["simpler"]))
+        noise = "n/a" if d["noise"] is None else f"{d['noise']:.5f}"
+        lines.append(f"| {d['option']} | {d['simpler']} | {number(d['gain'])} | {noise} | {d['pairs']} | "
+                     f"{'**yes**' if d['kept'] else 'no'} |")
+    return lines
+
+
 def readme_tables(components: pd.DataFrame, decisions: dict, goal: pd.DataFrame, distilled: pd.DataFrame,
                   published: list[tuple]) -> str:
     """The README's summary of notebook 06, rendered from its saved tables (``06_components.csv``,
@@ -42,6 +67,7 @@ def readme_tables(components: pd.DataFrame, decisions: dict, goal: pd.DataFrame,
             name = f"**chosen:** {row.arm}{kept}"
         lines.append(f"| {name} | {row.val_auc_mean:.4f} ± {row.val_auc_sd:.4f} | {row.test_auc_mean:.4f} ± "
                      f"{row.test_auc_sd:.4f} | {row['test_acc_at_0.5_mean']:.4f} |")
+    lines += decision_rows(decisions)
     auc, acc, acc05 = (goal.loc[m] for m in ("test_auc", "test_acc_val_threshold", "test_acc_at_0.5"))
 
     def cell(row: pd.Series) -> str:

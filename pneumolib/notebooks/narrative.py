@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..evaluation.noise import PAIRED_NOISE, RULES, SEED_NOISE
 from ..experiments.leaderboard import INDUCTIVE, TRANSDUCTIVE
 
 
@@ -129,27 +130,35 @@ def search_findings(result, goal: pd.DataFrame, published: Sequence[tuple]) -> l
     comp = result.components if result.components.index.name == "arm" else result.components.set_index("arm")
     base = comp.loc["base"]
     others = comp.drop(index="base")
-    kept = [f"{arm} ({comp.loc[f'+ {arm}', 'val_auc_mean'] - base.val_auc_mean:+.5f} val AUC)" for arm in result.kept]
-    dropped = [arm for arm in others.index
-               if arm.startswith("+ ") and arm.removeprefix("+ ") not in result.kept and arm != result.chosen_arm]
-    lines = [f"- **Components kept on val:** {', '.join(kept) if kept else 'none'}; the seed sd of the base's val "
-             f"AUC is {base.val_auc_sd:.4f}, so gains below it are ties in practice. Not kept: {', '.join(dropped)}."]
+    lines = [f"- **The rule:** {RULES[SEED_NOISE]}."]
+    per_component = result.component_decisions
+    kept = [f"{d.option.removeprefix('+ ')} ({d.gain:+.5f})" for d in per_component if d.kept]
+    dropped = [f"{d.option.removeprefix('+ ')} ({d.gain:+.5f}, {d.verdict})" for d in per_component if not d.kept]
+    noise = per_component[0].noise if per_component else base.val_auc_sd
+    lines.append(f"- **Components kept on val** (mean paired val-AUC gain over the base, seed by seed, against the "
+                 f"base's seed sd of {noise:.5f}): {', '.join(kept) if kept else 'none'}. Not kept: "
+                 f"{', '.join(dropped) if dropped else 'none'}.")
     worst = others.test_auc_mean.idxmin()
     lines.append(f"- On test, the arms range from {others.test_auc_mean.min():.4f} ({worst}) to "
                  f"{others.test_auc_mean.max():.4f} ({others.test_auc_mean.idxmax()}), against {base.test_auc_mean:.4f} "
                  f"± {base.test_auc_sd:.4f} for the base.")
     chosen = comp.loc[result.chosen_arm]
-    lines.append(f"- **Chosen recipe:** {result.chosen_arm}, val AUC {chosen.val_auc_mean:.4f} ± {chosen.val_auc_sd:.4f}, "
-                 f"test AUC {chosen.test_auc_mean:.4f} ± {chosen.test_auc_sd:.4f} (base {base.test_auc_mean:.4f} ± "
-                 f"{base.test_auc_sd:.4f}): " + ("the gap on test exceeds the seed sd."
-                                                  if abs(chosen.test_auc_mean - base.test_auc_mean) > max(chosen.test_auc_sd, base.test_auc_sd)
-                                                  else "about level on test, within the seed sd."))
-    ties = [name for name, gain in (("TTA", result.tta_gain), ("the ensemble", result.ensemble_gain))
-            if abs(gain) < base.val_auc_sd]
-    lines.append(f"- **TTA** {'kept' if result.use_tta else 'not kept'} ({result.tta_gain:+.4f} val AUC), the **seed "
-                 f"ensemble** {'kept' if result.use_ensemble else 'not kept'} ({result.ensemble_gain:+.4f} val AUC)"
-                 + (f"; for {' and '.join(ties)} the change is below that seed sd too, a tie in practice: the rule keeps "
-                    "any positive change on val, and it costs only inference time." if ties else "."))
+    steps = [d for d in result.arm_decisions if d.kept]
+    why = (f"it beats {steps[-1].simpler} by {steps[-1].describe(5)}" if steps and steps[-1].option == result.chosen_arm
+           else "the simplest candidate, as no other beats it beyond the noise")
+    lines.append(f"- **Chosen recipe:** {result.chosen_arm} ({why}), val AUC {chosen.val_auc_mean:.4f} ± "
+                 f"{chosen.val_auc_sd:.4f}, test AUC {chosen.test_auc_mean:.4f} ± {chosen.test_auc_sd:.4f} (base "
+                 f"{base.test_auc_mean:.4f} ± {base.test_auc_sd:.4f})"
+                 + ("." if result.chosen_arm == "base" else
+                    ": the gap on test exceeds the seed sd." if abs(chosen.test_auc_mean - base.test_auc_mean)
+                    > max(chosen.test_auc_sd, base.test_auc_sd) else ": about level on test, within the seed sd."))
+
+    tta, ens = result.tta_decision, result.ensemble_decision
+    lines.append(f"- **TTA** {'kept' if result.use_tta else 'not kept'} "
+                 f"({tta.describe(5) if tta else f'{result.tta_gain:+.5f} val AUC'}); the **seed ensemble** "
+                 f"{'kept' if result.use_ensemble else 'not kept'} "
+                 f"({ens.describe(5) if ens else f'{result.ensemble_gain:+.5f} val AUC'}). Each had to beat the simpler "
+                 "option (the same runs without TTA; the single runs it averages) beyond the seed noise.")
     singles = result.singles
     final = result.ensembles if result.use_ensemble else singles
     if result.use_ensemble:
@@ -175,6 +184,18 @@ def search_findings(result, goal: pd.DataFrame, published: Sequence[tuple]) -> l
                  f"{mean_sd(result.ensembles.test_auc if result.use_ensemble else result.singles.test_auc)} for the "
                  f"final models; ACC at its val-picked threshold {mean_sd(dist.test_acc_val_threshold)}.")
     return lines
+
+
+def method_choice_findings(chosen: str, decisions: Sequence, metric: str = "acc") -> str:
+    """Notebook 07: the adaptation method chosen on val's simulated shifts, with the rule and, per
+    candidate, its mean paired gain over the choice current when it was visited and the noise (the
+    sd of the paired per-shift differences), as one Markdown bullet. ``decisions``: the second item
+    of :func:`pneumolib.shift.select.method_choice`."""
+    rule = RULES[PAIRED_NOISE]
+    numbers = "; ".join(f"{d.option} against {d.simpler}: {d.describe(4, metric)}" for d in decisions)
+    verdict = (f"no method beats no adaptation beyond the noise, so **none** (no adaptation) is kept"
+               if chosen == "none" else f"**{chosen}** is chosen")
+    return f"- **Choice on val's simulated shifts:** {verdict}. The rule: {rule}. " + (numbers + "." if numbers else "")
 
 
 IMBALANCE_ARMS = ("− class weighting", "− balanced sampling")

@@ -58,16 +58,24 @@ def run_suite(
     """Execute notebooks with papermill into the profile's ``notebooks/`` folder: ``results/notebooks/``,
     or ``results/smoke/notebooks/`` for the smoke profile (where the kernels write their results too).
 
-    Every notebook gets ``parameters`` (and ``smoke=True`` in the smoke profile). With
-    ``write_back``, a passing notebook's outputs are also written over ``notebooks/<name>``.
+    Every notebook gets ``parameters`` (and ``smoke=True`` in the smoke profile). A plain run
+    renders: the run store serves every run it holds, stored records are never replaced with other
+    numbers, and the times go to ``<profile>/notebooks/suite_times.csv`` (not committed), so a fresh
+    clone stays clean. With ``write_back`` (``--update-reference``), the run may replace reference
+    records, writes the committed times, writes each passing notebook's outputs over
+    ``notebooks/<name>``, and lists the store's files in its ``checksums.sha256``.
     """
     import papermill as pm
+
+    from ..experiments.store import UPDATE_REFERENCE_ENV, RunStore
 
     custom = bool(parameters)
     parameters = {"progress": False, **(parameters or {})}  # nobody watches a headless run
     if smoke:
         parameters["smoke"] = True
         os.environ[SMOKE_ENV_VAR] = "1"
+    if write_back:
+        os.environ[UPDATE_REFERENCE_ENV] = "1"  # the kernels inherit it
     profile_dir = results_dir("smoke" if smoke else "default")
     out_dir, store = profile_dir / "notebooks", profile_dir / "store"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -91,11 +99,14 @@ def run_suite(
         if status == "passed":
             strip_run_metadata(out)
             if not custom:  # times with other parameters measure other work
-                record_times(runs[-1:], profile_dir / "metrics" / TIMES_FILE)
+                times_folder = profile_dir / ("metrics" if write_back else "notebooks")
+                record_times(runs[-1:], times_folder / TIMES_FILE)
             if write_back:
                 write_outputs_back(out, path)
     if write_back and not custom and not smoke:
         update_readme([p.stem for p in notebook_paths()])
+    if write_back:
+        RunStore(store).write_checksums()
     return runs
 
 

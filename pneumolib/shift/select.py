@@ -1,5 +1,6 @@
 """Choosing an adaptation method without test labels: simulate shifts on val, where the labels
-are ours to use, and keep the method that does best across them.
+are ours to use, and adapt only when a method beats no adaptation across them beyond the noise
+(:func:`method_choice`).
 
 Two kinds of simulated shift: val resampled to other pneumonia priors (label shift), and val
 images with their brightness and contrast moved to the new cohort's measured statistics (which
@@ -16,6 +17,7 @@ from ..config import TrainConfig
 from ..data import PneumoniaData, Split
 from ..data.splits import stratified_split
 from ..evaluation.metrics import binary_metrics
+from ..evaluation.noise import PAIRED_NOISE, Decision, choose_simplest
 from .measure import intensity_statistics
 from .methods import METHODS, Adapted, SourceReference, adapt_methods, predict
 
@@ -59,12 +61,37 @@ def score(adapted: Adapted, labels: np.ndarray) -> dict[str, float]:
     return {k: metrics[k] for k in ("auc", "acc", "balanced_accuracy", "sensitivity", "specificity")}
 
 
+def method_choice(table: pd.DataFrame, metric: str = "acc", reference: str = "none") -> tuple[str, list[Decision]]:
+    """The adaptation method chosen from the table of every method on every simulated shift (the
+    table :func:`choose_method` returns), and the numbers behind it.
+
+    The rule (:mod:`pneumolib.evaluation.noise`, ``PAIRED_NOISE``): ``reference`` ("none", no
+    adaptation) is kept unless a method beats it **beyond the noise**: the method's ``metric`` minus
+    the reference's, paired shift by shift, has a mean larger than the sd (ddof 1) of those
+    per-shift differences. Methods are visited in the table's order (the order of ``METHODS``, so
+    simplest first), and each replaces the current choice only when it beats that choice by the same
+    rule. Methods that failed on some shift are no candidates; if the reference failed, the first
+    complete method takes its place. Returns ``(method, decisions)``, one decision per other
+    candidate with its gain, its noise and the number of shifts."""
+    complete = table.groupby("method", sort=False).filter(lambda g: (g.error == "").all())
+    if complete.empty:
+        raise ValueError("every adaptation method failed on some simulated shift; see the table's error column.")
+    per_shift = complete.pivot_table(index="shift", columns="method", values=metric, sort=False)
+    order = list(dict.fromkeys(complete.method))
+    if reference in order:
+        order.remove(reference)
+        order.insert(0, reference)
+    return choose_simplest(order, per_shift, PAIRED_NOISE)
+
+
 def choose_method(model: nn.Module, config: TrainConfig, data: PneumoniaData, new_images: np.ndarray,
                   methods: tuple[str, ...] = METHODS, metric: str = "acc", seed: int = 0,
                   tta: bool = False) -> tuple[str, pd.DataFrame]:
-    """The method with the best mean ``metric`` over :func:`simulated_shifts` of val, and the
-    table of every method on every simulated shift. Reads val (images and labels) and the new
-    cohort's images; never a test label. ``tta``: predict with test-time augmentation."""
+    """The method chosen by :func:`method_choice` on :func:`simulated_shifts` of val ("none" unless
+    a method beats it beyond the noise of the paired per-shift differences), and the table of every
+    method on every simulated shift; ``method_choice(table, metric)`` gives the gains and noise
+    behind the choice. Reads val (images and labels) and the new cohort's images; never a test
+    label. ``tta``: predict with test-time augmentation."""
     # one half of val calibrates the methods, the other half is shifted and scores them, so no
     # simulated shift is scored on the images that fitted the method
     fit_index, shift_index = stratified_split(data.val.labels, 0.5, seed)
@@ -79,8 +106,5 @@ def choose_method(model: nn.Module, config: TrainConfig, data: PneumoniaData, ne
             else:
                 rows.append({"shift": shift, "method": method, **score(adapted[method], split.labels), "error": ""})
     table = pd.DataFrame(rows)
-    complete = table.groupby("method", sort=False).filter(lambda g: (g.error == "").all())
-    if complete.empty:
-        raise ValueError("every adaptation method failed on some simulated shift; see the table's error column.")
-    means = complete.groupby("method", sort=False)[metric].mean()
-    return str(means.idxmax()), table
+    chosen, _ = method_choice(table, metric)
+    return chosen, table
