@@ -68,6 +68,8 @@ test: data
 	@set -e; tmp=$$(mktemp -d); export PNEUMOLIB_RESULTS=$$tmp; \
 	export PNEUMOLIB_DATA=$${PNEUMOLIB_DATA:-$(CURDIR)/data}; \
 	echo "== layer 1: smoke execution"; $(BIN)/python -m pneumolib notebooks run --smoke; \
+	echo "== layer 1b: every table of that run shows each run id's numbers as its record holds them"; \
+	PNEUMOLIB_CHECK_RESULTS=$$tmp/smoke $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_reference_consistency.py; \
 	echo "== layer 2: nbval on the fresh executions"; \
 	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $$tmp/smoke/notebooks; \
 	echo "== layer 3: nbval-lax on the committed notebooks"; \

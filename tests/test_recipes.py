@@ -37,11 +37,13 @@ def _runs(val: dict[str, list[float]]) -> pd.DataFrame:
 
 
 def test_components_are_kept_only_when_val_auc_rises_beyond_the_seed_noise():
-    base = [0.9900, 0.9910, 0.9905]  # seed sd 0.0005
-    runs = _runs({"base": base, "+ mixup (alpha 0.2)": [v + 0.0020 for v in base],
+    base = [0.9900, 0.9910, 0.9905]  # seed sd 0.0005: the noise is two of them, 0.0010
+    runs = _runs({"base": base, "+ mixup (alpha 0.2)": [v + 0.0020 for v in base],  # 4 seed sds: kept
                   "+ CutMix (alpha 1.0)": [v - 0.0010 for v in base],
-                  "+ EMA of weights (0.99)": [v + 0.0002 for v in base]})  # a gain, but inside the noise
+                  "+ EMA of weights (0.99)": [v + 0.0007 for v in base]})  # a gain beyond one seed sd, inside two
     assert recipes.kept_components(runs) == ["mixup (alpha 0.2)"]
+    ema = next(d for d in recipes.component_decisions(runs) if d.option == "+ EMA of weights (0.99)")
+    assert ema.noise == pytest.approx(0.0010) and not ema.kept and ema.verdict == "within the noise"
     assert recipes.choose_arm(runs)[0] == "+ mixup (alpha 0.2)"
     assert recipes.kept_components(_runs({"base": base, "+ mixup (alpha 0.2)": base})) == []  # a tie is no gain
 

@@ -2,10 +2,16 @@
 tables, the README's reference runs, the leaderboard) shows that run's numbers as its record in
 the reference store holds them, and the reference store is complete and intact: every file is
 listed in ``results/store/checksums.sha256`` with the right hash, and every model a notebook
-loads is there."""
+loads is there.
+
+``PNEUMOLIB_CHECK_RESULTS`` points the table checks at another results folder: ``make test`` runs
+them on the smoke suite it has just executed, so that no two notebooks of one run show different
+numbers for the same run id.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -14,15 +20,17 @@ import pytest
 from pneumolib.experiments.store import CHECKSUMS_FILE, MODEL_FILE, RECORD_FILE, RunStore, sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
-STORE = RunStore(REPO / "results" / "store")
+RESULTS = Path(os.environ.get("PNEUMOLIB_CHECK_RESULTS") or REPO / "results")
+STORE = RunStore(RESULTS / "store")
+CHECKING_REFERENCE = RESULTS.resolve() == (REPO / "results").resolve()
 COLUMNS = {"val_auc": ("val", "auc"), "test_auc": ("test", "auc"), "test_acc": ("test", "acc"),
            "best_epoch": None}
-TABLES = sorted(p for p in (REPO / "results" / "metrics").glob("*.csv")
+TABLES = sorted(p for p in (RESULTS / "metrics").glob("*.csv")
                 if "run_id" in pd.read_csv(p, nrows=0).columns)
 
 
 def test_there_are_tables_to_check():
-    assert len(TABLES) >= 5, [p.name for p in TABLES]
+    assert len(TABLES) >= 4, [p.name for p in TABLES]
 
 
 @pytest.mark.parametrize("table_path", TABLES, ids=lambda p: p.stem)
@@ -34,7 +42,7 @@ def test_each_table_shows_its_runs_as_the_store_holds_them(table_path):
         if run_id in ("nan", ""):
             continue
         record = STORE.get(run_id)
-        assert record is not None, f"{table_path.name}: run {run_id} is not in results/store"
+        assert record is not None, f"{table_path.name}: run {run_id} is not in {STORE.root}"
         for column, where in COLUMNS.items():
             if column not in table.columns or pd.isna(getattr(row, column)):
                 continue
@@ -45,6 +53,10 @@ def test_each_table_shows_its_runs_as_the_store_holds_them(table_path):
     assert checked, f"{table_path.name}: no number checked"
 
 
+reference_only = pytest.mark.skipif(not CHECKING_REFERENCE, reason="checks of the committed reference store")
+
+
+@reference_only
 def test_every_reference_file_is_listed_with_its_hash():
     listed = STORE.checksums()
     files = {p.relative_to(STORE.root).as_posix(): p for p in STORE.root.glob("*/*")
@@ -55,8 +67,33 @@ def test_every_reference_file_is_listed_with_its_hash():
     assert not wrong, f"changed since the checksums were written: {wrong[:5]}"
 
 
+@reference_only
 def test_the_reference_ships_the_models_the_notebooks_load_within_the_size_budget():
     models = sorted(STORE.root.glob(f"*/{MODEL_FILE}"))
     assert models, "the reference store ships no model: 03, 04 and 07 would retrain them"
     megabytes = sum(p.stat().st_size for p in models) / 2**20
     assert megabytes <= 50, f"reference models take {megabytes:.1f} MB; the budget is about 50 MB"
+
+
+@reference_only
+def test_half_precision_reference_models_predict_as_their_records(real_data_dir):
+    """ResNet weights are committed at half precision (the budget): loaded back as fp32 they give
+    the val probabilities their record holds within 2e-3 (measured: see the issue note), and the
+    same val AUC to 4 decimals."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from pneumolib.data import load_pneumoniamnist
+    from pneumolib.models.checkpoint import load_checkpoint
+    from pneumolib.training import predict_split
+
+    halves = [p for p in sorted(STORE.root.glob(f"*/{MODEL_FILE}")) if load_checkpoint(p).get("weights_dtype") == "float16"]
+    assert halves, "no model is stored at half precision"
+    data = load_pneumoniamnist(28, real_data_dir)
+    for path in halves:
+        record = STORE.get(path.parent.name)
+        model = STORE.load_model(record.run_id)
+        probabilities = predict_split(model, data.val, record.config, __import__("torch").device("cpu"))
+        stored = record.probabilities("val")
+        assert np.abs(probabilities - stored).max() <= 2e-3, np.abs(probabilities - stored).max()
+        assert round(roc_auc_score(data.val.labels, probabilities), 4) == round(record.fields["val"]["auc"], 4)

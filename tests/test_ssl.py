@@ -88,3 +88,31 @@ def test_cli_pretrain_then_train_from_it(fake_data_dir, tmp_path, capsys, monkey
                  "--epochs", "1", "--device", "cpu", "--no-progress"]) == 2
     assert "holds a 'small_cnn' backbone" in capsys.readouterr().err
     assert main([*pretrain_args, "--overwrite"]) == 0 and ckpt.read_bytes() != written
+
+
+def test_a_described_pretraining_needs_no_weights_until_a_run_trains_from_it(fake_data_dir, tmp_path, monkeypatch):
+    """The reference ships each SSL checkpoint's description (config, history, provenance), not its
+    weights: run ids and the notebooks' account of the pretraining come from the description, and
+    the weights are pretrained only when a run must train from them, leaving the description as it is."""
+    from pneumolib.experiments.runs import _pretrained_identity
+    from pneumolib.training import ssl
+
+    monkeypatch.setenv("PNEUMOLIB_RESULTS", str(tmp_path / "results"))
+    data = load_pneumoniamnist(28, fake_data_dir)
+    config, provenance = PretrainConfig(model="small_cnn", epochs=1, batch_size=64, device="cpu"), {"data_source": data.source}
+    path = tmp_path / "results" / "ssl" / "06_small_cnn_simclr.pt"
+    source, how = ssl.load_or_pretrain(config, data.train, path, provenance, progress=False)
+    description = path.with_suffix(".json")
+    committed, identity = description.read_bytes(), _pretrained_identity(source)
+    assert source == "ssl:results/ssl/06_small_cnn_simclr.pt" and how.startswith("pretrained now, ") and identity
+    path.unlink()  # a fresh clone of the reference: the description only
+    with monkeypatch.context() as patched:
+        patched.setattr(ssl, "pretrain", lambda *a, **k: pytest.fail("a described pretraining must not run again"))
+        again, how_again = ssl.load_or_pretrain(config, data.train, path, provenance, progress=False)
+    assert again == source and how_again == how.removeprefix("pretrained now, ")
+    assert _pretrained_identity(source) == identity, "the run ids must not depend on the weights being there"
+    ssl.ensure_ssl_weights(source, data.train, provenance)
+    assert path.is_file() and description.read_bytes() == committed
+    with pytest.raises(CheckpointError, match="describes a pretraining on other data"):
+        path.unlink()
+        ssl.ensure_ssl_weights(source, data.train, {"data_source": "other"})

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..evaluation.noise import NOISE_SDS  # within NOISE_SDS seed sds of the arm: within the noise
 from .store import RunStore
 
 HEADLINE = {"val_auc": ("val", "auc"), "test_auc": ("test", "auc"), "test_acc": ("test", "acc")}
-NOISE_SDS = 2.0  # a difference within two seed sds of the arm is within the noise
 DECISION_KEYS = ("kept_components", "chosen_arm", "tta", "ensemble")
 
 

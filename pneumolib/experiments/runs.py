@@ -28,11 +28,12 @@ from ..devices import describe_device, resolve_device
 from ..evaluation.metrics import binary_metrics, medmnist_auc_acc
 from ..evaluation.thresholds import choose_threshold
 from ..models import ProbabilityEnsemble, average_probabilities, build_model_from_config
-from ..models.pretrained import SSL_PREFIX, load_ssl_checkpoint
+from ..models.pretrained import SSL_PREFIX, read_ssl_description
 from ..paths import resolve_display_path
 from ..repro import package_versions, seed_everything
 from ..training import fit, predict_split
 from ..training.formats import cpu_kind, describe_cpu
+from ..training.ssl import ensure_ssl_weights
 from ..training.tta import predict_tta
 
 RECORD_FORMAT = "pneumolib-run-record"
@@ -88,10 +89,9 @@ def _pretrained_identity(source: str | None) -> str | None:
     pretraining config and data (so a re-pretrained backbone is a different run)."""
     if not source or not source.startswith(SSL_PREFIX):
         return None
-    path = resolve_display_path(source[len(SSL_PREFIX):])
-    if not path.is_file():
+    payload = read_ssl_description(resolve_display_path(source[len(SSL_PREFIX):]))
+    if payload is None:
         return None
-    payload = load_ssl_checkpoint(path)
     described = json.dumps({"config": payload.get("config"), "provenance": payload.get("provenance")}, sort_keys=True)
     return hashlib.sha256(described.encode()).hexdigest()[:16]
 
@@ -207,6 +207,7 @@ def train_run(
     start = time.perf_counter()
     device = resolve_device(config.device)
     used = run_data(spec, data)
+    ensure_ssl_weights(config.pretrained, data.train, data_provenance(data), progress=progress)
     seed_everything(config.seed)
     model = build_model_from_config(config)
     history = fit(model, used, config, progress=progress, teacher=teacher)  # two-stage when config.head_epochs

@@ -2,8 +2,8 @@
 
 Every decision uses val alone, in a fixed order, and every one applies the same rule
 (:mod:`pneumolib.evaluation.noise`): a change is kept only when its **paired** val-AUC gain over
-the simpler option (mean over the same seeds, seed by seed) is larger than the seed sd of the
-simpler option's val AUC, the noise a re-run with another seed brings. Within the noise (or with a
+the simpler option (mean over the same seeds, seed by seed) is larger than two seed sds of the
+simpler option's val AUC, the noise a re-run with other seeds or on another machine brings. Within the noise (or with a
 single seed, where the noise cannot be estimated) the simpler option stays.
 
 1. **Training components**: the base recipe, and the base plus each component alone. A
@@ -16,7 +16,7 @@ single seed, where the noise cannot be estimated) the simpler option stays.
    without it beyond the noise (same runs, so the pairs are exact).
 4. **Seed ensemble**: equal-weight mean of the members' probabilities (weights fixed in
    advance, not fitted), kept when each ensemble, paired with each of its own members, beats them
-   beyond the noise (the seed sd of the single runs).
+   beyond the noise (two seed sds of the single runs).
 5. **Threshold**: Youden's J on the final model's val probabilities.
 6. **Distillation** of the ensemble into one small CNN, reported as the cheap-inference model.
 
@@ -142,7 +142,7 @@ def choose_arm(runs: pd.DataFrame) -> tuple[str, list[Decision]]:
 
 def ensemble_decision(ensembles: pd.DataFrame, singles: pd.DataFrame) -> Decision:
     """The seed ensemble against single runs: each member's val AUC paired with its own ensemble's,
-    the noise being the seed sd of the single runs (``ensembles``/``singles``: :func:`score_models`
+    the noise being two seed sds of the single runs (``ensembles``/``singles``: :func:`score_models`
     tables, the ensembles' ``members`` naming the singles' index)."""
     own = pd.Series({m: row.val_auc for _, row in ensembles.iterrows() for m in str(row.members).split()}, dtype=float)
     return beyond_noise("seed ensemble", own, "single runs", singles.val_auc.astype(float), SEED_NOISE)

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ReferenceChangedError
 from ..models import load_model, save_checkpoint
+from ..models.checkpoint import store_half_precision
 from ..paths import display_path, results_dir, write_atomically
 from .runs import RECORD_FORMAT, RunRecord, RunSpec, data_provenance, teacher_ensemble
 
@@ -81,6 +82,8 @@ class RunStore:
 
     def verify(self, path: Path) -> None:
         """Check ``path`` against the store's checksum list (files it does not list pass)."""
+        if updating_reference():
+            return  # new reference files are being written; the list is rewritten at the end
         name = path.relative_to(self.root).as_posix()
         expected = self.checksums().get(name)
         if expected is not None and sha256_of(path) != expected:
@@ -90,7 +93,10 @@ class RunStore:
                 "reference results on purpose, run `python -m pneumolib notebooks run --update-reference`.")
 
     def write_checksums(self) -> Path:
-        """List every record and model file of the store in ``checksums.sha256`` (``--update-reference``)."""
+        """List every record and model file of the store in ``checksums.sha256`` (``--update-reference``),
+        after storing the large models' weights at half precision (:func:`store_half_precision`)."""
+        for path in sorted(self.root.glob(f"*/{MODEL_FILE}")):
+            store_half_precision(path)
         files = sorted(p for p in self.root.glob("*/*") if p.name in (RECORD_FILE, MODEL_FILE))
         lines = [f"{sha256_of(p)}  {p.relative_to(self.root).as_posix()}" for p in files]
         self._checksums = None

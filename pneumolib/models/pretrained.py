@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from torch import nn
 from torchvision import models as tv_models
 
 from ..errors import CheckpointError, PretrainedWeightsUnavailableError
-from ..paths import resolve_display_path
+from ..paths import resolve_display_path, write_atomically
 from ..repro import package_versions
 from .checkpoint import atomic_torch_save
 
@@ -69,15 +70,50 @@ def local_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def ssl_description_path(path: str | os.PathLike) -> Path:
+    """The description beside an SSL checkpoint (``x_simclr.pt`` -> ``x_simclr.json``): its pretraining
+    config, history and data provenance without the weights. It is small and committed with the
+    reference results, so a run's identity (and the notebooks' account of the pretraining) never
+    needs the weights; they are pretrained only when a run must train from them."""
+    return Path(path).with_suffix(".json")
+
+
 def save_ssl_checkpoint(path: str | os.PathLike, encoder: nn.Module, config: Any,
-                        history: list[dict[str, float]], provenance: dict[str, Any]) -> Path:
-    """Write the backbone weights with the pretraining config, history and data provenance (atomic)."""
+                        history: list[dict[str, float]], provenance: dict[str, Any],
+                        describe: bool = True) -> Path:
+    """Write the backbone weights with the pretraining config, history and data provenance (atomic),
+    and (``describe``) the description beside them (:func:`ssl_description_path`)."""
     payload = {
         "format": SSL_FORMAT, "model": config.model, "stem": config.stem, "config": dataclasses.asdict(config),
         "state_dict": {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()},
         "history": history, "provenance": provenance, "versions": package_versions(),
     }
-    return atomic_torch_save(payload, path)
+    saved = atomic_torch_save(payload, path)
+    if describe:
+        description = {k: v for k, v in payload.items() if k != "state_dict"}
+        text = json.dumps(description, indent=1, sort_keys=True, default=str) + "\n"
+        write_atomically(ssl_description_path(path), lambda handle: handle.write(text))
+    return saved
+
+
+def read_ssl_description(path: str | os.PathLike) -> dict[str, Any] | None:
+    """An SSL checkpoint's description: from its ``.json`` when there is one, else from the
+    checkpoint itself (without the weights); None when neither exists or is readable."""
+    described = ssl_description_path(path)
+    if described.is_file():
+        try:
+            description = json.loads(described.read_text())
+        except ValueError:
+            description = None
+        if isinstance(description, dict) and description.get("format") == SSL_FORMAT:
+            return description
+    if Path(path).is_file():
+        try:
+            payload = load_ssl_checkpoint(path)
+        except (CheckpointError, PretrainedWeightsUnavailableError):
+            return None
+        return {k: v for k, v in payload.items() if k != "state_dict"}
+    return None
 
 
 def load_ssl_checkpoint(path: str | os.PathLike, model: str = "resnet18") -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..evaluation.noise import PAIRED_NOISE, RULES, SEED_NOISE
+from ..evaluation.noise import NOISE_SDS, PAIRED_NOISE, RULES, SEED_NOISE
 from ..experiments.leaderboard import INDUCTIVE, TRANSDUCTIVE
 
 
@@ -134,9 +134,9 @@ def search_findings(result, goal: pd.DataFrame, published: Sequence[tuple]) -> l
     per_component = result.component_decisions
     kept = [f"{d.option.removeprefix('+ ')} ({d.gain:+.5f})" for d in per_component if d.kept]
     dropped = [f"{d.option.removeprefix('+ ')} ({d.gain:+.5f}, {d.verdict})" for d in per_component if not d.kept]
-    noise = per_component[0].noise if per_component else base.val_auc_sd
+    noise = per_component[0].noise if per_component else NOISE_SDS * base.val_auc_sd
     lines.append(f"- **Components kept on val** (mean paired val-AUC gain over the base, seed by seed, against the "
-                 f"base's seed sd of {noise:.5f}): {', '.join(kept) if kept else 'none'}. Not kept: "
+                 f"noise of {noise:.5f}, two seed sds of the base): {', '.join(kept) if kept else 'none'}. Not kept: "
                  f"{', '.join(dropped) if dropped else 'none'}.")
     worst = others.test_auc_mean.idxmin()
     lines.append(f"- On test, the arms range from {others.test_auc_mean.min():.4f} ({worst}) to "
@@ -189,7 +189,7 @@ def search_findings(result, goal: pd.DataFrame, published: Sequence[tuple]) -> l
 def method_choice_findings(chosen: str, decisions: Sequence, metric: str = "acc") -> str:
     """Notebook 07: the adaptation method chosen on val's simulated shifts, with the rule and, per
     candidate, its mean paired gain over the choice current when it was visited and the noise (the
-    sd of the paired per-shift differences), as one Markdown bullet. ``decisions``: the second item
+    two sds of the paired per-shift differences), as one Markdown bullet. ``decisions``: the second item
     of :func:`pneumolib.shift.select.method_choice`."""
     rule = RULES[PAIRED_NOISE]
     numbers = "; ".join(f"{d.option} against {d.simpler}: {d.describe(4, metric)}" for d in decisions)

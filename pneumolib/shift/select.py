@@ -67,7 +67,7 @@ def method_choice(table: pd.DataFrame, metric: str = "acc", reference: str = "no
 
     The rule (:mod:`pneumolib.evaluation.noise`, ``PAIRED_NOISE``): ``reference`` ("none", no
     adaptation) is kept unless a method beats it **beyond the noise**: the method's ``metric`` minus
-    the reference's, paired shift by shift, has a mean larger than the sd (ddof 1) of those
+    the reference's, paired shift by shift, has a mean larger than two sds (ddof 1) of those
     per-shift differences. Methods are visited in the table's order (the order of ``METHODS``, so
     simplest first), and each replaces the current choice only when it beats that choice by the same
     rule. Methods that failed on some shift are no candidates; if the reference failed, the first

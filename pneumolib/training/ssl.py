@@ -7,6 +7,7 @@ train split's images are read: val and test labels and images play no part.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -20,13 +21,13 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..config import MODEL_NAMES, STEMS, TrainConfig
-from ..models.pretrained import SSL_PREFIX, load_ssl_checkpoint, save_ssl_checkpoint
+from ..models.pretrained import SSL_PREFIX, load_ssl_checkpoint, read_ssl_description, save_ssl_checkpoint
 from ..models.zoo import build_model
 from ..data import Split
 from ..data.device_batches import BatchAugment, DeviceBatches
 from ..devices import resolve_device
 from ..errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
-from ..paths import display_path
+from ..paths import display_path, resolve_display_path
 from ..repro import seed_everything
 from .formats import autocast, choose_formats, flush_denormals, fused_optimizer
 
@@ -169,23 +170,50 @@ def pretrain(train: Split, config: PretrainConfig, progress: bool = True) -> tup
 
 def load_or_pretrain(config: PretrainConfig, train: Split, path: str | os.PathLike, provenance: dict[str, Any],
                      progress: bool = True) -> tuple[str, str]:
-    """An ``ssl:<path>`` source for ``config`` on these images: reused when ``path`` already holds
-    exactly this pretraining (config and data provenance), else pretrained now and saved there.
-    Returns ``(source, how)``; the source names the file relative to the project (``results/...``)
-    so that configs saved with results carry no machine-specific path."""
+    """An ``ssl:<path>`` source for ``config`` on these images: reused when ``path`` (its weights, or
+    only its committed description, :func:`~pneumolib.models.pretrained.ssl_description_path`)
+    describes exactly this pretraining (config and data provenance), else pretrained now and saved
+    there. Weights that are only described are pretrained when a run must train from them
+    (:func:`ensure_ssl_weights`), so rendering stored runs never pretrains.
+    Returns ``(source, how)``: the source names the file relative to the project (``results/...``)
+    so that configs saved with results carry no machine-specific path; ``how`` reads the same
+    whether the weights were made now or earlier (the loss of the described pretraining)."""
     path = Path(path)
-    reason = "no saved SSL checkpoint"
-    if path.is_file():
-        try:
-            payload = load_ssl_checkpoint(path)
-        except (CheckpointError, PretrainedWeightsUnavailableError) as exc:
-            reason = f"saved SSL checkpoint unreadable ({str(exc).splitlines()[0]})"
-        else:
-            same_config = {**payload["config"], "device": "auto"} == {**asdict(config), "device": "auto"}
-            if same_config and payload.get("provenance") == provenance:
-                return f"{SSL_PREFIX}{display_path(path)}", f"loaded {path.name} (same pretraining and data)"
-            reason = "saved SSL checkpoint has a different configuration or data"
+    source = f"{SSL_PREFIX}{display_path(path)}"
+    description = read_ssl_description(path)
+    if description is not None and _describes(description, config, provenance):
+        return source, _account(path, description)
+    pretrained_now = "pretrained now, " if description is None else "pretrained now (the saved one differs), "
     encoder, history = pretrain(train, config, progress=progress)
     save_ssl_checkpoint(path, encoder, config, history, provenance)
-    return f"{SSL_PREFIX}{display_path(path)}", (f"pretrained now ({reason}): loss {history[0]['loss']:.3f} -> "
-                                   f"{history[-1]['loss']:.3f} in {len(history)} epochs; saved to {path.name}")
+    return source, pretrained_now + _account(path, read_ssl_description(path))
+
+
+def _describes(description: dict[str, Any], config: PretrainConfig, provenance: dict[str, Any]) -> bool:
+    same_config = {**description["config"], "device": "auto"} == json.loads(json.dumps({**asdict(config), "device": "auto"}))
+    return same_config and description.get("provenance") == json.loads(json.dumps(provenance))
+
+
+def _account(path: Path, description: dict[str, Any]) -> str:
+    history = description.get("history") or [{"loss": float("nan")}]
+    return (f"{path.stem}: SimCLR, {len(history)} epochs, loss {history[0]['loss']:.3f} -> {history[-1]['loss']:.3f}")
+
+
+def ensure_ssl_weights(source: str | None, train: Split, provenance: dict[str, Any], progress: bool = False) -> None:
+    """Make the weights of an ``ssl:`` source that is only described (a fresh clone of the reference)
+    before a run trains from them: the described pretraining, run now on ``train``. The description
+    stays as committed; the weights get a history of their own."""
+    if not source or not source.startswith(SSL_PREFIX):
+        return
+    path = resolve_display_path(source[len(SSL_PREFIX):])
+    if path.is_file():
+        return
+    description = read_ssl_description(path)
+    if description is None:
+        load_ssl_checkpoint(path)  # the clear "does not exist, make it with ..." error
+    if description.get("provenance") != json.loads(json.dumps(provenance)):
+        raise CheckpointError(f"{display_path(path)} describes a pretraining on other data "
+                              f"({description.get('provenance')}); pretrain again for this data.")
+    config = PretrainConfig(**description["config"])
+    encoder, history = pretrain(train, config, progress=progress)
+    save_ssl_checkpoint(path, encoder, config, history, provenance, describe=False)
