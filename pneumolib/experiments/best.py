@@ -97,7 +97,8 @@ def train_best(
         config = replace(config, pretrained=source)
     seeds = [int(s.removeprefix("seed")) for s in decisions["ensemble_groups"][0]] if decisions["ensemble"] else [0]
     specs = [RunSpec(replace(config, seed=s), key=f"members/{_slug(decisions['chosen_arm'])}/seed{s}") for s in seeds]
-    members = require_all_ran(run_many(specs, data_spec, store, log=log, **runner_options))
+    # the members teach the distilled student, which needs their models, not only their records
+    members = require_all_ran(run_many(specs, data_spec, store, need_models=distill, log=log, **runner_options))
     runs = [members[s.key] for s in specs]
     record = ensemble_record("final", runs, decisions["tta"], data.val.labels, data.test.labels, recipe_name(decisions))
     store.save_record(record)

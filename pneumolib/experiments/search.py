@@ -39,7 +39,7 @@ from ..evaluation.noise import RULES, SEED_NOISE, Decision, beyond_noise, choose
 from ..paths import results_path
 from ..training.ssl import PretrainConfig, load_or_pretrain
 from .runner import RunResults, run_many
-from .runs import DataSpec, RunRecord, RunSpec, data_provenance
+from .runs import DataSpec, RunRecord, RunSpec, data_fingerprint, data_provenance
 from .scoring import ScoredModel, ensemble, score_models, seed_mean_ci, single, val_auc_by_run
 from .store import RunStore
 
@@ -255,6 +255,11 @@ def run_search(
     teacher_ids = tuple(r.run_id for r in first_runs.values())
     student_specs = [RunSpec(replace(config, distill_weight=distill_weight, seed=s), key=f"distilled/{_slug(chosen)}/seed{s}",
                              labels={"arm": "distilled"}, teacher=teacher_ids) for s in first]
+    fingerprint = data_fingerprint(data_spec.load())
+    if any(store.find(spec, fingerprint) is None for spec in student_specs):
+        # a student to train needs its teachers' models, which a stored record alone does not give
+        require_all_ran(run_many(arm_specs({chosen: config}, first, "components"), data_spec, store,
+                                 need_models=True, log=log, **runner_options))
     students = require_all_ran(run_many(student_specs, data_spec, store, log=log, **runner_options))
     results.append(students)
     distilled = score_models([single(key, run, use_tta) for key, run in students.records.items()], y_val, y_test)

@@ -32,6 +32,7 @@ RECORD_FILE = "record.json"
 MODEL_FILE = "model.pt"
 CHECKSUMS_FILE = "checksums.sha256"  # ``sha256sum`` format, paths relative to the store root
 UPDATE_REFERENCE_ENV = "PNEUMOLIB_UPDATE_REFERENCE"
+MODEL_LOG_ENV = "PNEUMOLIB_MODEL_LOG"  # a file that collects the run ids whose models were loaded
 SCORED_FIELDS = ("val", "test", "tuned", "probabilities")  # what makes two records of one run the same numbers
 
 
@@ -168,7 +169,18 @@ class RunStore:
             raise CheckpointError(f"Run {run_id} has no model file in {self.root.name}/ ({MODEL_FILE}); "
                                   "run it again (the runner does this when a model is needed).")
         self.verify(path)
+        log = os.environ.get(MODEL_LOG_ENV)
+        if log:  # `notebooks run --update-reference` ships exactly the models the notebooks load
+            with open(log, "a") as handle:
+                handle.write(run_id + "\n")
         return load_model(path)[0]
+
+    def prune_models(self, keep: set[str]) -> list[str]:
+        """Delete the model files of runs not in ``keep`` (their records stay); returns their run ids."""
+        removed = [p.parent.name for p in self.root.glob(f"*/{MODEL_FILE}") if p.parent.name not in keep]
+        for run_id in removed:
+            self.model_path(run_id).unlink()
+        return sorted(removed)
 
     def teacher(self, run_ids: tuple[str, ...]) -> nn.Module:
         """The equal-weight ensemble of stored runs' models (a distillation teacher)."""

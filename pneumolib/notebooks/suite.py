@@ -66,17 +66,24 @@ def run_suite(
     ``notebooks/<name>``, and lists the store's files in its ``checksums.sha256``.
     """
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
 
-    from ..experiments.store import UPDATE_REFERENCE_ENV, RunStore
+    from ..experiments.store import MODEL_LOG_ENV, UPDATE_REFERENCE_ENV, RunStore
 
     custom = bool(parameters)
     parameters = {"progress": False, **(parameters or {})}  # nobody watches a headless run
     if smoke:
         parameters["smoke"] = True
         os.environ[SMOKE_ENV_VAR] = "1"
+    profile_dir = results_dir("smoke" if smoke else "default")
+    model_log = None
     if write_back:
         os.environ[UPDATE_REFERENCE_ENV] = "1"  # the kernels inherit it
-    profile_dir = results_dir("smoke" if smoke else "default")
+        if not only and not smoke and not custom:  # the whole suite: note which models it loads
+            model_log = profile_dir / "notebooks" / "models_loaded.txt"
+            model_log.parent.mkdir(parents=True, exist_ok=True)
+            model_log.write_text("")
+            os.environ[MODEL_LOG_ENV] = str(model_log)
     out_dir, store = profile_dir / "notebooks", profile_dir / "store"
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = []
@@ -94,6 +101,8 @@ def run_suite(
             status, error = "passed", ""
         except pm.PapermillExecutionError as exc:
             status, error = "failed", f"{exc.ename}: {exc.evalue}".splitlines()[0]
+        except DeadKernelError:  # killed (out of memory, or by hand): this notebook fails, the suite goes on
+            status, error = "failed", "the kernel died (out of memory, or killed) before the notebook finished"
         runs.append(NotebookRun(path.stem, status, time.perf_counter() - start, out, error,
                                 stored_runs(store) - stored_before))
         if status == "passed":
@@ -106,7 +115,12 @@ def run_suite(
     if write_back and not custom and not smoke:
         update_readme([p.stem for p in notebook_paths()])
     if write_back:
-        RunStore(store).write_checksums()
+        reference = RunStore(store)
+        if model_log is not None and all(r.status == "passed" for r in runs):
+            removed = reference.prune_models(set(model_log.read_text().split()))
+            print(f"reference models: {len(list(store.glob('*/model.pt')))} loaded by the notebooks kept, "
+                  f"{len(removed)} no notebook loads removed (their records stay)")
+        reference.write_checksums()
     return runs
 
 
