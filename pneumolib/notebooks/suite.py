@@ -112,6 +112,12 @@ def run_suite(
                 record_times(runs[-1:], times_folder / TIMES_FILE)
             if write_back:
                 write_outputs_back(out, path)
+            elif not custom and not smoke:  # a render of the reference must show the committed numbers
+                differing = differing_outputs(out, path)
+                if differing:
+                    status, error = "failed", (f"outputs differ from the committed notebook in {', '.join(differing[:5])}"
+                                               f"{' and more' if len(differing) > 5 else ''}")
+                    runs[-1] = NotebookRun(path.stem, status, runs[-1].seconds, out, error, runs[-1].new_runs)
     if write_back and not custom and not smoke:
         update_readme([p.stem for p in notebook_paths()])
     if write_back:
@@ -122,6 +128,36 @@ def run_suite(
                   f"{len(removed)} no notebook loads removed (their records stay)")
         reference.write_checksums()
     return runs
+
+
+IGNORE_MARK = "NBVAL_IGNORE_OUTPUT"
+
+
+def _text_outputs(cell) -> list[str]:
+    """A code cell's text as a reader sees it: streams, errors and text/plain results (figures and
+    HTML are left out: the figures are compared as files by ``git status`` after ``make run``)."""
+    texts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            texts.append("".join(output.get("text", "")))
+        elif output.get("output_type") == "error":
+            texts.append(f"{output.get('ename')}: {output.get('evalue')}")
+        elif "text/plain" in output.get("data", {}) and "image/png" not in output.get("data", {}):
+            texts.append("".join(output["data"]["text/plain"]))
+    return texts
+
+
+def differing_outputs(executed: Path, committed: Path) -> list[str]:
+    """The code cells whose text outputs differ between an executed notebook and the committed one
+    (cells marked ``# NBVAL_IGNORE_OUTPUT`` are skipped, as nbval skips them): empty when the run
+    rendered the committed numbers."""
+    ran = [c for c in nbformat.read(executed, as_version=4).cells
+           if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+    kept = [c for c in nbformat.read(committed, as_version=4).cells if c.cell_type == "code"]
+    if len(ran) != len(kept):
+        return [f"{len(ran)} code cells, the committed notebook has {len(kept)}"]
+    return [f"code cell {i + 1}" for i, (a, b) in enumerate(zip(ran, kept))
+            if IGNORE_MARK not in b.source and _text_outputs(a) != _text_outputs(b)]
 
 
 def write_outputs_back(executed: Path, notebook: Path) -> None:

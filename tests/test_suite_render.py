@@ -1,0 +1,27 @@
+"""A plain `notebooks run` renders the reference: its outputs are compared with the committed
+notebooks, cell by cell, as nbval does (cells marked NBVAL_IGNORE_OUTPUT are skipped)."""
+
+from __future__ import annotations
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from pneumolib.notebooks.suite import differing_outputs
+
+
+def _notebook(path, *texts, ignored="12 s"):
+    cells = [new_code_cell("print(x)", outputs=[new_output("stream", name="stdout", text=t)]) for t in texts]
+    cells.append(new_code_cell("# NBVAL_IGNORE_OUTPUT\nprint(seconds)",
+                               outputs=[new_output("stream", name="stdout", text=ignored)]))
+    nbformat.write(new_notebook(cells=cells), path)
+    return path
+
+
+def test_a_render_with_other_numbers_is_caught_and_timings_are_not(tmp_path):
+    committed = _notebook(tmp_path / "committed.ipynb", "val AUC 0.9958\n", "test AUC 0.9716\n")
+    same = _notebook(tmp_path / "same.ipynb", "val AUC 0.9958\n", "test AUC 0.9716\n", ignored="40 s")
+    other = _notebook(tmp_path / "other.ipynb", "val AUC 0.9958\n", "test AUC 0.9721\n")
+    assert differing_outputs(same, committed) == []
+    assert differing_outputs(other, committed) == ["code cell 2"]
+    shorter = _notebook(tmp_path / "short.ipynb", "val AUC 0.9958\n")
+    assert differing_outputs(shorter, committed) == ["2 code cells, the committed notebook has 3"]
