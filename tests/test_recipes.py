@@ -168,13 +168,18 @@ def test_train_best_reproduces_a_recorded_recipe(fake_data_dir, tmp_path):
     assert payload["threshold"] == json.loads((store.folder(student_id) / "record.json").read_text())["tuned"]["threshold"]
 
 
+def _expected_name(decisions: dict) -> str:
+    """The final model's name as the decisions say it: the chosen arm, single or an ensemble, TTA or not."""
+    what = f"ensemble of {len(decisions['ensemble_groups'][0])} x" if decisions["ensemble"] else "single"
+    return f"best recipe (06): {what} small_cnn '{decisions['chosen_arm']}'" + (" + TTA" if decisions["tta"] else "")
+
+
 def test_saved_decisions_of_notebook_06_load_into_a_valid_recipe(monkeypatch):
     committed = json.loads(COMMITTED_DECISIONS.read_text())
     decisions = best_module.load_decisions(COMMITTED_DECISIONS)
     assert decisions == committed
     TrainConfig.from_dict(decisions["chosen_config"])  # a valid configuration
-    arm = committed["chosen_arm"]  # whatever 06 chose last; the name must carry it
-    assert best_module.recipe_name(decisions) == f"best recipe (06): ensemble of 3 x small_cnn '{arm}' + TTA"
+    assert best_module.recipe_name(decisions) == _expected_name(committed)  # whatever 06 chose last
     monkeypatch.setenv("PNEUMOLIB_RESULTS", str(COMMITTED_DECISIONS.parents[1]))
     assert best_module.load_decisions() == committed  # the default: results/metrics/06_decisions.json
 
@@ -214,8 +219,9 @@ def test_cli_best_end_to_end(fake_data_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "best"
     assert main(["best", "--data-dir", str(fake_data_dir), "--out", str(out), "--device", "cpu", "--workers", "2"]) == 0
     printed = capsys.readouterr().out
-    arm = json.loads(COMMITTED_DECISIONS.read_text())["chosen_arm"]
-    assert f"best recipe (06): ensemble of 3 x small_cnn '{arm}' + TTA (members: seeds 0 1 2)" in printed
+    committed = json.loads(COMMITTED_DECISIONS.read_text())
+    seeds = [s.removeprefix("seed") for s in committed["ensemble_groups"][0]] if committed["ensemble"] else ["0"]
+    assert f"{_expected_name(committed)} (members: seeds {' '.join(seeds)})" in printed
     assert "distilled student (one small CNN, no TTA)" in printed and (out / "student.pt").is_file()
     # the student is a drop-in model for the detector, with its own val-picked threshold
     from PIL import Image
