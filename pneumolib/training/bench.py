@@ -8,7 +8,7 @@ For each case (model, image size), in one process, with the same model, batch si
 * **reference, synthetic**: the reference's model, format and optimizer on one batch already in
   memory (no data work): what the reference would reach with a free data path;
 * for each precision (fp32 always; bf16 on CUDA and on CPUs with native bf16), set explicitly
-  (``amp="off"`` / ``"bf16"``), with the memory format the probe picks for it:
+  (``amp="off"`` / ``"bf16"``), with the memory format the rule picks for it:
 
   * **pneumolib**: the default path of :func:`pneumolib.train.fit` (device-resident uint8
     tensor, on-device augmentation, the memory format :mod:`.formats` chooses, fit's own step);
