@@ -26,6 +26,7 @@ from ..errors import CheckpointError, ReferenceChangedError
 from ..models import load_model, save_checkpoint
 from ..models.checkpoint import store_half_precision
 from ..paths import display_path, results_dir, write_atomically
+from ..training.formats import describe_cpu
 from .runs import RECORD_FORMAT, RunRecord, RunSpec, data_provenance, teacher_ensemble
 
 RECORD_FILE = "record.json"
@@ -51,8 +52,12 @@ def updating_reference() -> bool:
 
 
 def where_it_ran(fields: dict[str, Any]) -> str:
-    """A record's machine and precision in a few words, for messages."""
-    formats = fields.get("formats") or {}
+    """A record's machine and precision in a few words, for messages. Records that combine or adapt
+    stored runs (ensembles, 07's adapted models) carry no machine of their own: they were computed
+    from stored weights or probabilities by whatever machine rendered them."""
+    formats = fields.get("formats")
+    if not formats:
+        return f"a {fields.get('kind', 'derived')} record, computed from stored runs by the machine that rendered it"
     precision = "bf16" if formats.get("bf16") else "fp32"
     return f"{formats.get('cpu') or fields.get('device', 'an unknown device')}, {precision}"
 
@@ -148,8 +153,8 @@ class RunStore:
                 return self.folder(record.run_id) / RECORD_FILE  # nothing new: leave the file (and its checksum) as it is
             if not updating_reference():
                 raise ReferenceChangedError(
-                    f"Run {record.run_id} in {display_path(self.root)}/ holds other numbers (made on "
-                    f"{where_it_ran(stored.fields)}) than this run (made on {where_it_ran(record.fields)}); "
+                    f"Run {record.run_id} in {display_path(self.root)}/ holds other numbers (stored: "
+                    f"{where_it_ran(stored.fields)}) than this run (computed here, on {describe_cpu()}); "
                     "it is not replaced. A run on another machine or in another precision is a replicate: run "
                     "`python -m pneumolib notebooks run --replicate` (or set PNEUMOLIB_RESULTS to a folder of "
                     "your own), and compare with `python -m pneumolib notebooks report`.")
