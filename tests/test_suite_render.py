@@ -25,3 +25,15 @@ def test_a_render_with_other_numbers_is_caught_and_timings_are_not(tmp_path):
     assert differing_outputs(other, committed) == ["code cell 2"]
     shorter = _notebook(tmp_path / "short.ipynb", "val AUC 0.9958\n")
     assert differing_outputs(shorter, committed) == ["2 code cells, the committed notebook has 3"]
+
+
+def test_a_stream_split_into_other_chunks_is_the_same_output(tmp_path):
+    """A kernel may send one cell's printout as one stream output or as several; a reader sees the same text."""
+    one = tmp_path / "one.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("print(a); print(b)", outputs=[
+        new_output("stream", name="stdout", text="resnet18 at 28 px\nsmall_cnn at 28 px\n")])]), one)
+    two = tmp_path / "two.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("print(a); print(b)", outputs=[
+        new_output("stream", name="stdout", text="resnet18 at 28 px\n"),
+        new_output("stream", name="stdout", text="small_cnn at 28 px\n")])]), two)
+    assert differing_outputs(one, two) == [] and differing_outputs(two, one) == []

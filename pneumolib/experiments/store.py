@@ -57,7 +57,7 @@ def where_it_ran(fields: dict[str, Any]) -> str:
     from stored weights or probabilities by whatever machine rendered them."""
     formats = fields.get("formats")
     if not formats:
-        return f"a {fields.get('kind', 'derived')} record, computed from stored runs by the machine that rendered it"
+        return f"{fields.get('kind', 'derived')} record, computed from stored runs by the machine that rendered it"
     precision = "bf16" if formats.get("bf16") else "fp32"
     return f"{formats.get('cpu') or fields.get('device', 'an unknown device')}, {precision}"
 

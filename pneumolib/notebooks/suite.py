@@ -134,17 +134,22 @@ IGNORE_MARK = "NBVAL_IGNORE_OUTPUT"
 
 
 def _text_outputs(cell) -> list[str]:
-    """A code cell's text as a reader sees it: streams, errors and text/plain results (figures and
+    """A code cell's text as a reader sees it: streams (consecutive parts of one stream joined),
+    errors and text/plain results (figures and
     HTML are left out: the figures are compared as files by ``git status`` after ``make run``)."""
     texts = []
     for output in cell.get("outputs", []):
-        if output.get("output_type") == "stream":
-            texts.append("".join(output.get("text", "")))
+        if output.get("output_type") == "stream":  # how a kernel splits a stream into outputs varies
+            text = "".join(output.get("text", ""))
+            if texts and texts[-1][0] == output.get("name"):
+                texts[-1] = (texts[-1][0], texts[-1][1] + text)
+            else:
+                texts.append((output.get("name"), text))
         elif output.get("output_type") == "error":
-            texts.append(f"{output.get('ename')}: {output.get('evalue')}")
+            texts.append(("error", f"{output.get('ename')}: {output.get('evalue')}"))
         elif "text/plain" in output.get("data", {}) and "image/png" not in output.get("data", {}):
-            texts.append("".join(output["data"]["text/plain"]))
-    return texts
+            texts.append(("result", "".join(output["data"]["text/plain"])))
+    return [text for _, text in texts]
 
 
 def differing_outputs(executed: Path, committed: Path) -> list[str]:
