@@ -78,8 +78,8 @@ def test_the_reference_ships_the_models_the_notebooks_load_within_the_size_budge
 @reference_only
 def test_half_precision_reference_models_predict_as_their_records(real_data_dir):
     """ResNet weights are committed at half precision (the budget): loaded back as fp32 they give
-    the val probabilities their record holds within 2e-3 (measured: see the issue note), and the
-    same val AUC to 4 decimals."""
+    the val probabilities their record holds within 2e-3 (measured on the committed ResNet-18: at
+    most 5.4e-4, and the same val AUC), and the record's val AUC within 1e-4."""
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
@@ -96,4 +96,4 @@ def test_half_precision_reference_models_predict_as_their_records(real_data_dir)
         probabilities = predict_split(model, data.val, record.config, __import__("torch").device("cpu"))
         stored = record.probabilities("val")
         assert np.abs(probabilities - stored).max() <= 2e-3, np.abs(probabilities - stored).max()
-        assert round(roc_auc_score(data.val.labels, probabilities), 4) == round(record.fields["val"]["auc"], 4)
+        assert abs(roc_auc_score(data.val.labels, probabilities) - record.fields["val"]["auc"]) <= 1e-4
