@@ -98,6 +98,7 @@ def test_a_described_pretraining_needs_no_weights_until_a_run_trains_from_it(fak
     from pneumolib.training import ssl
 
     monkeypatch.setenv("PNEUMOLIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.chdir(tmp_path)  # "results/ssl/..." must not find a checkout's own file beside the working directory
     data = load_pneumoniamnist(28, fake_data_dir)
     config, provenance = PretrainConfig(model="small_cnn", epochs=1, batch_size=64, device="cpu"), {"data_source": data.source}
     path = tmp_path / "results" / "ssl" / "06_small_cnn_simclr.pt"

@@ -28,8 +28,7 @@ from ..devices import describe_device, resolve_device
 from ..evaluation.metrics import binary_metrics, medmnist_auc_acc
 from ..evaluation.thresholds import choose_threshold
 from ..models import ProbabilityEnsemble, average_probabilities, build_model_from_config
-from ..models.pretrained import SSL_PREFIX, read_ssl_description
-from ..paths import resolve_display_path
+from ..models.pretrained import read_ssl_description, ssl_checkpoint_path
 from ..repro import package_versions, seed_everything
 from ..training import fit, predict_split
 from ..training.formats import cpu_kind, describe_cpu
@@ -87,9 +86,8 @@ def data_provenance(data: PneumoniaData) -> dict[str, Any]:
 def _pretrained_identity(source: str | None) -> str | None:
     """What the pretrained source contributes to a run's identity: for an SSL checkpoint, its own
     pretraining config and data (so a re-pretrained backbone is a different run)."""
-    if not source or not source.startswith(SSL_PREFIX):
-        return None
-    payload = read_ssl_description(resolve_display_path(source[len(SSL_PREFIX):]))
+    path = ssl_checkpoint_path(source)
+    payload = read_ssl_description(path) if path is not None else None
     if payload is None:
         return None
     described = json.dumps({"config": payload.get("config"), "provenance": payload.get("provenance")}, sort_keys=True)
@@ -225,17 +223,23 @@ def train_run(
                  "images": {s: len(used.split(s)) for s in ("train", "val", "test")},
                  "counts": {s: class_counts(used.split(s).labels) for s in ("train", "val", "test")}},
         "device": describe_device(device), "threads": torch.get_num_threads(),
-        # where and how it ran: numbers from another machine or precision are a replicate, not this run
-        "formats": ({**history.formats, "precision": "bf16" if history.formats.get("bf16") else "fp32",
-                     "cpu": describe_cpu(), "machine": cpu_kind(), "denormals": "flushed to zero"}
-                    if device.type == "cpu" else
-                    {**history.formats, "precision": "bf16" if history.formats.get("bf16") else "fp32"}),
+        "formats": run_formats(history.formats, device),
         "wall_seconds": round(time.perf_counter() - start, 1), "versions": package_versions(),
         "history": json.loads(history.to_frame().to_json(orient="records", double_precision=6)),
         "probabilities": {s: round_probabilities(probs[s]) for s in SPLITS_SCORED},
         "tta_probabilities": {s: round_probabilities(tta[s]) for s in SPLITS_SCORED},
     }
     return RunRecord(fields, model.eval())
+
+
+def run_formats(formats: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Where and how a run trained, for its record: the precision and memory format, and on a CPU
+    the machine (its ISA, native bf16 or not, threads). Numbers from another machine or precision
+    are a replicate, not this run."""
+    described = {**formats, "precision": "bf16" if formats.get("bf16") else "fp32"}
+    if device.type == "cpu":
+        described.update(cpu=describe_cpu(), machine=cpu_kind(), denormals="flushed to zero")
+    return described
 
 
 def ensemble_record(name: str, members: list[RunRecord], tta: bool, y_val: np.ndarray, y_test: np.ndarray,

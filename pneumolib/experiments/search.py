@@ -115,10 +115,12 @@ def component_decisions(runs: pd.DataFrame) -> list[Decision]:
             for arm in _arms_in_order(runs) if arm.startswith("+ ")]
 
 
-def kept_components(runs: pd.DataFrame) -> list[str]:
+def kept_components(runs: pd.DataFrame, decisions: list[Decision] | None = None) -> list[str]:
     """Components whose arm beats the base beyond the noise (:mod:`pneumolib.evaluation.noise`),
-    in the fixed order of the table (not by gain, so no within-noise reordering)."""
-    return [d.option.removeprefix("+ ") for d in component_decisions(runs) if d.kept]
+    in the fixed order of the table (not by gain, so no within-noise reordering); ``decisions``:
+    :func:`component_decisions` of ``runs`` when already at hand."""
+    decisions = component_decisions(runs) if decisions is None else decisions
+    return [d.option.removeprefix("+ ") for d in decisions if d.kept]
 
 
 def combined_recipe(base: TrainConfig, settings: dict[str, dict[str, Any]], kept: list[str]) -> TrainConfig:
@@ -217,7 +219,7 @@ def run_search(
     results = [runs]
     arm_runs = runs.table
     per_component = component_decisions(arm_runs)
-    kept = [d.option.removeprefix("+ ") for d in per_component if d.kept]
+    kept = kept_components(arm_runs, per_component)
     if len(kept) >= 2:
         arms[COMBINED_ARM] = combined_recipe(base, settings, kept)
         combined = require_all_ran(run_many(arm_specs({COMBINED_ARM: arms[COMBINED_ARM]}, first, "components"),

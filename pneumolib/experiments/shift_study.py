@@ -18,7 +18,7 @@ from ..config import TrainConfig
 from ..data import PneumoniaData
 from ..evaluation.metrics import bootstrap_mean_table
 from ..models import ProbabilityEnsemble
-from ..paths import resolve_display_path
+from ..models.pretrained import ssl_checkpoint_path
 from ..shift.methods import Adapted, SourceReference, adapt_methods, predict
 from ..shift.priors import bbse_prior, bootstrap_prior, em_prior
 from .best import recipe_name
@@ -54,7 +54,8 @@ def final_config(decisions: dict[str, Any], data: PneumoniaData, device: str = "
     """06's chosen recipe; its in-domain SSL checkpoint is the one 06 made when it is there, else
     made again the way 06 makes it."""
     config = replace(TrainConfig.from_dict(decisions["chosen_config"]), device=device)
-    if config.pretrained and config.pretrained.startswith("ssl:") and not resolve_display_path(config.pretrained[4:]).is_file():
+    ssl_path = ssl_checkpoint_path(config.pretrained)
+    if ssl_path is not None and not ssl_path.is_file():
         source, how = pretrain_small_cnn(data, progress=False)
         log(f"SSL initialisation: {how}")
         config = replace(config, pretrained=source)

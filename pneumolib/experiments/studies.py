@@ -12,9 +12,8 @@ import pandas as pd
 
 from ..config import TrainConfig
 from ..errors import PretrainedWeightsUnavailableError
-from ..models.pretrained import SSL_PREFIX, read_ssl_description
+from ..models.pretrained import read_ssl_description, ssl_checkpoint_path
 from ..models.zoo import SMALL_CNN_HEAD, build_model_from_config, effective_head
-from ..paths import resolve_display_path
 from .executors import InProcessExecutor
 from .runner import run_many
 from .runs import DataSpec, RunRecord, RunSpec
@@ -48,8 +47,8 @@ def unavailable_reason(config: TrainConfig) -> str | None:
     """Why a config cannot be built here (for example ImageNet weights offline), else None."""
     if not config.pretrained:
         return None
-    if config.pretrained.startswith(SSL_PREFIX) and read_ssl_description(
-            resolve_display_path(config.pretrained[len(SSL_PREFIX):])) is not None:
+    ssl_path = ssl_checkpoint_path(config.pretrained)
+    if ssl_path is not None and read_ssl_description(ssl_path) is not None:
         return None  # described: its weights are pretrained when a run trains from them
     try:
         build_model_from_config(config)

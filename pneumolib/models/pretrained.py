@@ -70,6 +70,14 @@ def local_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def ssl_checkpoint_path(source: str | None) -> Path | None:
+    """The file an ``ssl:<path>`` source names (``results/...`` resolved as every results path is),
+    or None for any other source."""
+    if not source or not source.startswith(SSL_PREFIX):
+        return None
+    return resolve_display_path(source[len(SSL_PREFIX):])
+
+
 def ssl_description_path(path: str | os.PathLike) -> Path:
     """The description beside an SSL checkpoint (``x_simclr.pt`` -> ``x_simclr.json``): its pretraining
     config, history and data provenance without the weights. It is small and committed with the

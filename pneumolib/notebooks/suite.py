@@ -105,21 +105,22 @@ def run_suite(
             status, error = "failed", f"{exc.ename}: {exc.evalue}".splitlines()[0]
         except DeadKernelError:  # killed (out of memory, or by hand): this notebook fails, the suite goes on
             status, error = "failed", "the kernel died (out of memory, or killed) before the notebook finished"
-        runs.append(NotebookRun(path.stem, status, time.perf_counter() - start, out, error,
-                                stored_runs(store) - stored_before))
-        if status == "passed":
+        run = NotebookRun(path.stem, status, time.perf_counter() - start, out, error, stored_runs(store) - stored_before)
+        runs.append(run)
+        if run.status == "passed":
             strip_run_metadata(out)
-            if not custom:  # times with other parameters measure other work
-                times_folder = profile_dir / ("metrics" if write_back else "notebooks")
-                record_times(runs[-1:], times_folder / TIMES_FILE)
-            if write_back:
-                write_outputs_back(out, path)
-            elif not custom and not smoke and renders_reference:  # a render must show the committed numbers
+            if not write_back and not custom and not smoke and renders_reference:  # a render shows the committed numbers
                 differing = differing_outputs(out, path)
                 if differing:
-                    status, error = "failed", (f"outputs differ from the committed notebook in {', '.join(differing[:5])}"
-                                               f"{' and more' if len(differing) > 5 else ''}")
-                    runs[-1] = NotebookRun(path.stem, status, runs[-1].seconds, out, error, runs[-1].new_runs)
+                    run.status = "failed"
+                    run.error = (f"outputs differ from the committed notebook in {', '.join(differing[:5])}"
+                                 f"{' and more' if len(differing) > 5 else ''}")
+        if run.status == "passed":
+            if not custom:  # times with other parameters measure other work
+                times_folder = profile_dir / ("metrics" if write_back else "notebooks")
+                record_times([run], times_folder / TIMES_FILE)
+            if write_back:
+                write_outputs_back(out, path)
     if write_back and not custom and not smoke:
         update_readme([p.stem for p in notebook_paths()])
     if write_back:

@@ -21,13 +21,14 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..config import MODEL_NAMES, STEMS, TrainConfig
-from ..models.pretrained import SSL_PREFIX, load_ssl_checkpoint, read_ssl_description, save_ssl_checkpoint
+from ..models.pretrained import (SSL_PREFIX, load_ssl_checkpoint, read_ssl_description, save_ssl_checkpoint,
+                                ssl_checkpoint_path)
 from ..models.zoo import build_model
 from ..data import Split
 from ..data.device_batches import BatchAugment, DeviceBatches
 from ..devices import resolve_device
 from ..errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
-from ..paths import display_path, resolve_display_path
+from ..paths import display_path
 from ..repro import seed_everything
 from .formats import autocast, choose_formats, flush_denormals, fused_optimizer
 
@@ -203,10 +204,8 @@ def ensure_ssl_weights(source: str | None, train: Split, provenance: dict[str, A
     """Make the weights of an ``ssl:`` source that is only described (a fresh clone of the reference)
     before a run trains from them: the described pretraining, run now on ``train``. The description
     stays as committed; the weights get a history of their own."""
-    if not source or not source.startswith(SSL_PREFIX):
-        return
-    path = resolve_display_path(source[len(SSL_PREFIX):])
-    if path.is_file():
+    path = ssl_checkpoint_path(source)
+    if path is None or path.is_file():
         return
     description = read_ssl_description(path)
     if description is None:
