@@ -351,8 +351,7 @@ def _cmd_notebooks_run(args: argparse.Namespace) -> int:
 def _cmd_notebooks_report(args: argparse.Namespace) -> int:
     from .experiments.reproduction import decisions_compared, headline_numbers, report_markdown
 
-    reference, replicate = (project_root() / p if not Path(p).is_absolute() else Path(p)
-                            for p in (args.reference, args.replicate))
+    reference, replicate = project_root() / args.reference, project_root() / args.replicate  # absolute paths stay
     if not (replicate / "store").is_dir():
         raise ConfigError(f"No replicate at {args.replicate}/ (no store/ there); make one with "
                           "`python -m pneumolib notebooks run --replicate`.")
