@@ -6,7 +6,7 @@ import numpy as np
 from pneumolib.config import TrainConfig
 from pneumolib.data import PneumoniaData, Split, load_pneumoniamnist
 from pneumolib.models import build_model
-from pneumolib.shift.methods import METHODS, SourceReference, adapt
+from pneumolib.shift.methods import METHODS, SourceReference, adapt, predict
 from pneumolib.shift.select import choose_method
 from pneumolib.training.loop import fit, predict_split
 
@@ -60,13 +60,15 @@ def test_adapt_refuses_too_few_images_and_images_smaller_than_the_model(tmp_path
 def test_the_notebook_study_reads_no_test_label(fake_data_dir):
     """Notebook 07's path (prior estimates and every method on every final model, with TTA) gives
     identical numbers when the test labels are permuted; only scoring reads them."""
+    from pneumolib.experiments.runs import RunSpec, train_run
     from pneumolib.experiments.shift_study import FinalModel, adapt_all, prior_estimates
+    from pneumolib.models.inference import analysis_copy
 
     data = load_pneumoniamnist(28, fake_data_dir, download=False)
     config = TrainConfig(model="small_cnn", epochs=1, batch_size=32, device="cpu", seed=0)
-    model = build_model("small_cnn")
-    fit(model, data, config, progress=False)
-    finals = [FinalModel("plain", None, model, config, False), FinalModel("tta", None, model, config, True)]
+    record = train_run(RunSpec(config), data)
+    model = analysis_copy(record.model)
+    finals = [FinalModel("plain", record, model, config, False), FinalModel("tta", record, model, config, True)]
     permuted = PneumoniaData(data.train, data.val, Split(data.test.images, np.random.default_rng(2).permutation(data.test.labels)),
                              image_size=data.image_size, source=data.source)
     results = []
@@ -100,6 +102,6 @@ def test_adapting_several_methods_at_once_gives_what_each_gives_alone(fake_data_
             continue
         assert np.array_equal(together[method].probabilities, alone.probabilities), method
         assert together[method].threshold == alone.threshold and together[method].prior == alone.prior, method
-    base = predict_split(model, Split(data.test.images, data.test.labels), config)
+    base = predict(model, data.test.images, config)  # what adapt_methods predicts itself
     shared, _ = adapt_methods(("none",), model, config, source, data.test.images, base_probabilities=base)
     assert np.array_equal(shared["none"].probabilities, together["none"].probabilities)

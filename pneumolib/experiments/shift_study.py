@@ -18,6 +18,7 @@ from ..config import TrainConfig
 from ..data import PneumoniaData
 from ..evaluation.metrics import bootstrap_mean_table
 from ..models import ProbabilityEnsemble
+from ..models.inference import analysis_copy
 from ..models.pretrained import ssl_checkpoint_path
 from ..shift.methods import Adapted, SourceReference, adapt_methods, predict
 from ..shift.priors import bbse_prior, bootstrap_prior, em_prior
@@ -48,6 +49,11 @@ class FinalModel:
             self._predicted[id(images)] = (images, predict(self.model, images, self.config, self.tta))
         return self._predicted[id(images)][1]
 
+    def split_probabilities(self, split: str) -> np.ndarray:
+        """The record's own probabilities for ``"val"`` or ``"test"`` (with TTA when the model uses
+        it): the numbers 06 shows for this model, not a second prediction of them."""
+        return self.record.probabilities(split, self.tta)
+
 
 def final_config(decisions: dict[str, Any], data: PneumoniaData, device: str = "auto",
                  log: Callable[[str], None] = print) -> TrainConfig:
@@ -75,7 +81,8 @@ def seed_groups(decisions: dict[str, Any], max_groups: int) -> list[list[int]]:
 def load_final_models(data_spec: DataSpec, decisions: dict[str, Any], config: TrainConfig, max_groups: int = 3,
                       store: RunStore | None = None, log: Callable[[str], None] | None = print,
                       **runner_options: Any) -> list[FinalModel]:
-    """06's final models, their member runs loaded from the store (trained when missing)."""
+    """06's final models, their member runs loaded from the store (trained when missing), each an
+    :func:`~pneumolib.models.inference.analysis_copy` (float64 on a CPU) for the study's analyses."""
     store = store or RunStore()
     data = data_spec.load()
     groups = seed_groups(decisions, max_groups)
@@ -95,13 +102,13 @@ def load_final_models(data_spec: DataSpec, decisions: dict[str, Any], config: Tr
             model: nn.Module = ProbabilityEnsemble(models).eval()
         else:
             record, model = members[0], models[0]
-        finals.append(FinalModel(name, record, model, config, bool(decisions["tta"])))
+        finals.append(FinalModel(name, record, analysis_copy(model), config, bool(decisions["tta"])))
     return finals
 
 
 def source_reference(final: FinalModel, data: PneumoniaData) -> SourceReference:
     """What val tells the methods about ``final`` (val labels and its val probabilities)."""
-    return SourceReference.fit(data.val.labels, final.probabilities(data.val.images))
+    return SourceReference.fit(data.val.labels, final.split_probabilities("val"))
 
 
 def prior_estimates(finals: list[FinalModel], data: PneumoniaData, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -112,7 +119,7 @@ def prior_estimates(finals: list[FinalModel], data: PneumoniaData, n_boot: int =
     for final in finals:
         source = source_reference(final, data)
         p_val = source.scaler(source.p_val)
-        p_test = source.scaler(final.probabilities(data.test.images))
+        p_test = source.scaler(final.split_probabilities("test"))
         estimators = {"BBSE": lambda y, p, q: bbse_prior(y, p, q),
                       "EM": lambda y, p, q: em_prior(q, float(np.mean(y)))}
         for name, estimate in estimators.items():
@@ -136,7 +143,7 @@ def adapt_all(finals: list[FinalModel], data: PneumoniaData, methods: tuple[str,
     for final in finals:
         outputs, failed = adapt_methods([m for m in methods if m not in errors], final.model, final.config,
                                         source_reference(final, data), data.test.images, final.tta, seed,
-                                        base_probabilities=final.probabilities(data.test.images))
+                                        base_probabilities=final.split_probabilities("test"))
         for method, output in outputs.items():
             adapted[method].append(output)
         errors.update({method: f"{final.name}: {error}" for method, error in failed.items()})

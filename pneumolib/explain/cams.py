@@ -30,7 +30,8 @@ def spatial_sizes(model: nn.Module, input_size: int) -> dict[str, int]:
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, 1, input_size, input_size, device=next(model.parameters()).device))
+            parameter = next(model.parameters())
+            model(torch.zeros(1, 1, input_size, input_size, device=parameter.device, dtype=parameter.dtype))
     finally:
         for hook in hooks:
             hook.remove()
@@ -212,7 +213,7 @@ def outcome_region_shares(maps: np.ndarray, labels: np.ndarray, probs: np.ndarra
 
 def _probabilities(model: nn.Module, inputs: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
-        return torch.sigmoid(model(inputs).float()).reshape(-1).cpu().numpy()
+        return torch.sigmoid(model(inputs).to(torch.float64)).reshape(-1).cpu().numpy()
 
 
 def blurred(inputs: torch.Tensor, sigma: float = 4.0) -> torch.Tensor:
@@ -365,14 +366,15 @@ def deletion_area(curve: pd.DataFrame) -> dict[str, float]:
 
 def randomized_copy(model: nn.Module, seed: int = 0) -> nn.Module:
     """A copy of ``model`` with every layer re-initialised (the model-randomisation test's control)."""
+    parameter = next(model.parameters())
     torch.manual_seed(seed)
-    clone = copy.deepcopy(model)
+    clone = copy.deepcopy(model).float()  # drawn in float32, so every precision gets the same control
     for module in clone.modules():
         if hasattr(module, "reset_parameters"):
             module.reset_parameters()
         if hasattr(module, "reset_running_stats"):
             module.reset_running_stats()
-    return clone.eval()
+    return clone.to(parameter.dtype).eval()
 
 
 def randomization_similarity(

@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..config import TrainConfig
-from ..data import model_inputs
+from ..models.inference import in_inference_dtype, model_device, model_dtype, preprocess
 
 
 def intensity_statistics(images: np.ndarray) -> dict[str, float]:
@@ -58,20 +58,20 @@ def model_features(model: nn.Module, images: np.ndarray, config: TrainConfig, ba
     """What the model's last linear layer reads for each image (its penultimate features), (N, D),
     with the images preprocessed as in training. A :class:`ProbabilityEnsemble` gives its members'
     features side by side."""
+    model = in_inference_dtype(model)
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not linears:
         raise ValueError(f"{type(model).__name__} has no linear layer whose input could serve as features.")
     heads = [linears[-1]] if not hasattr(model, "members") else [
         [m for m in member.modules() if isinstance(m, nn.Linear)][-1] for member in model.members]
     captured: list[list[torch.Tensor]] = [[] for _ in heads]
-    hooks = [head.register_forward_hook(lambda _m, inputs, _o, i=i: captured[i].append(inputs[0].float().cpu()))
+    hooks = [head.register_forward_hook(lambda _m, inputs, _o, i=i: captured[i].append(inputs[0].to(torch.float64).cpu()))
              for i, head in enumerate(heads)]
-    inputs = model_inputs(np.asarray(images), config.norm_mean, config.norm_std, config.input_size)
-    device = next(model.parameters()).device
+    inputs = preprocess(np.asarray(images), config, model_dtype(model), model_device(model))
     try:
         model.eval()
         for start in range(0, len(inputs), batch_size):
-            model(inputs[start:start + batch_size].to(device))
+            model(inputs[start:start + batch_size])
     finally:
         for hook in hooks:
             hook.remove()

@@ -14,11 +14,10 @@ import numpy as np
 from torch import nn
 
 from ..config import TrainConfig
-from ..data import Split, model_inputs
 from ..evaluation.calibration import TemperatureScaler
 from ..evaluation.thresholds import choose_threshold
-from ..training.loop import predict_split
-from ..training.tta import predict_tta
+from ..models.inference import in_inference_dtype, model_device, model_dtype, predict_probabilities, preprocess
+from ..training.tta import TTA_VIEWS
 from .adapt import adabn
 from .priors import bbse_prior, em_prior, prior_corrected
 from .tent import tent
@@ -62,15 +61,11 @@ class Adapted:
         return (self.probabilities >= self.threshold).astype(np.int64)
 
 
-def _unlabeled(images: np.ndarray) -> Split:
-    return Split(np.asarray(images), np.zeros(len(images), dtype=np.int64))  # the labels are never read
-
-
 def predict(model: nn.Module, images: np.ndarray, config: TrainConfig, tta: bool = False) -> np.ndarray:
     """The model's pneumonia probabilities for unlabeled ``images``, with or without test-time
-    augmentation."""
-    split = _unlabeled(images)
-    return predict_tta(model, split, config) if tta else predict_split(model, split, config)
+    augmentation, in :mod:`~pneumolib.models.inference`'s precision (float64 on a CPU, so that
+    every CPU renders the same numbers)."""
+    return predict_probabilities(model, images, config, list(TTA_VIEWS.values()) if tta else None)
 
 
 def _check(methods: tuple[str, ...] | list[str]) -> None:
@@ -103,13 +98,14 @@ def adapt_methods(methods: tuple[str, ...] | list[str], model: nn.Module, config
     adapted model. Returns ``(adapted, errors)``: a method that fails (ValueError) is in
     ``errors`` with its message, not in ``adapted``."""
     _check(methods)
+    model = in_inference_dtype(model)
     by_model: dict[str, list[str]] = {}
     for method in methods:
         by_model.setdefault(method.split(" ")[0] if method.split(" ")[0] in MODEL_METHODS else "", []).append(method)
     adapted, errors = {}, {}
     for change, group in by_model.items():
         if change:
-            inputs = model_inputs(images, config.norm_mean, config.norm_std, config.input_size)
+            inputs = preprocess(images, config, model_dtype(model), model_device(model))
             try:
                 changed = adabn(model, inputs) if change == "AdaBN" else tent(model, inputs, seed=seed)
             except ValueError as exc:  # e.g. TENT on a model without batch norm

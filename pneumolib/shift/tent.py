@@ -16,8 +16,9 @@ from .adapt import adabn, batch_norm_layers
 
 def binary_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Mean entropy (nats) of the Bernoulli predictions ``sigmoid(logits)``."""
-    p = torch.sigmoid(logits.float())
-    log_p, log_q = nn.functional.logsigmoid(logits.float()), nn.functional.logsigmoid(-logits.float())
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 up to float32, float64 kept
+    p = torch.sigmoid(logits)
+    log_p, log_q = nn.functional.logsigmoid(logits), nn.functional.logsigmoid(-logits)
     return -(p * log_p + (1 - p) * log_q).mean()
 
 

@@ -1,0 +1,94 @@
+"""Inference for analyses: a model's probabilities (and its inputs) in a precision that renders the
+same numbers on every CPU, without the training loop's batches, formats or autocast.
+
+On a CPU the analyses of the notebooks (Grad-CAM and its checks, adaptation to a new cohort, the
+shift study's features) run in float64. Two CPUs differ only in the order their kernels add up
+(AVX-512 or AVX2, oneDNN or not); in float32 that moves results in the fourth decimal after a
+re-initialised network or a ReLU cut-off, in float64 by about 1e-15, far below anything shown. On
+a GPU they run in float32 (a GPU's results are a replicate, never the reference).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import TrainConfig
+
+
+def inference_dtype(device: torch.device | str) -> torch.dtype:
+    """float64 on a CPU (the same numbers on every CPU), float32 on an accelerator."""
+    return torch.float64 if torch.device(device).type == "cpu" else torch.float32
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s parameters (CPU for a model without any)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype of ``model``'s parameters (float32 for a model without any)."""
+    parameter = next(model.parameters(), None)
+    return parameter.dtype if parameter is not None else torch.float32
+
+
+def analysis_copy(model: nn.Module, device: torch.device | str | None = None) -> nn.Module:
+    """An evaluation-mode copy of ``model`` on ``device`` (default: where it is) in
+    :func:`inference_dtype`, in the default memory layout; ``model`` itself is not changed."""
+    device = torch.device(device) if device is not None else model_device(model)
+    clone = copy.deepcopy(model).to(device=device, dtype=inference_dtype(device), memory_format=torch.contiguous_format)
+    return clone.eval()
+
+
+def in_inference_dtype(model: nn.Module) -> nn.Module:
+    """``model`` itself when it is in :func:`inference_dtype` already, else an :func:`analysis_copy`."""
+    return model if model_dtype(model) == inference_dtype(model_device(model)) else analysis_copy(model)
+
+
+def as_model_input(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """``x`` on ``model``'s device and in its dtype."""
+    return x.to(model_device(model), model_dtype(model))
+
+
+def preprocess(images: np.ndarray, config: TrainConfig, dtype: torch.dtype, device: torch.device,
+               view: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 images (N, H, W) as the model sees them at evaluation, (N, 1, S, S) in ``dtype``:
+    scaled to [0, 1], warped by the (2, 3) affine ``view`` (test-time augmentation) or resized to
+    the input size, and normalised, as the training batches do it."""
+    images = np.asarray(images)
+    if images.ndim != 3:
+        raise ValueError(f"images must be a uint8 array (N, H, W), got shape {images.shape}.")
+    x = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1).to(device=device, dtype=dtype).div_(255.0)
+    size = config.input_size or images.shape[-1]
+    if view is not None:
+        theta = view.to(device, dtype).expand(len(x), 2, 3)
+        grid = F.affine_grid(theta, [len(x), 1, size, size], align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    elif size != x.shape[-1]:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[-1])
+    return x.sub_(config.norm_mean).div_(config.norm_std)
+
+
+@torch.no_grad()
+def predict_probabilities(model: nn.Module, images: np.ndarray, config: TrainConfig,
+                          views: Sequence[torch.Tensor] | None = None, batch_size: int = 256) -> np.ndarray:
+    """Pneumonia probabilities (float64, (N,)) for uint8 ``images`` (N, H, W), averaged over the
+    affine ``views`` when given (test-time augmentation). A model that is not in
+    :func:`inference_dtype` is predicted through an :func:`analysis_copy`; each image gets the
+    same probability whatever its position in the batch, up to float64 rounding."""
+    model = in_inference_dtype(model).eval()
+    device, dtype = model_device(model), model_dtype(model)
+    outputs = []
+    for view in (views or [None]):
+        probs = []
+        for start in range(0, len(images), batch_size):
+            x = preprocess(images[start:start + batch_size], config, dtype, device, view)
+            probs.append(torch.sigmoid(model(x).to(torch.float64)).reshape(-1).cpu())
+        outputs.append(torch.cat(probs).numpy() if probs else np.zeros(0))
+    return np.mean(outputs, axis=0)
