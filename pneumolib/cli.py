@@ -381,6 +381,11 @@ def _add_assignments_parser(commands: argparse._SubParsersAction) -> None:
     )
     release.add_argument("--out", default="build/student", help="folder for the student notebooks (must not hold them)")
     release.add_argument("--only", nargs="+", default=[], help="only these notebooks, by number or name prefix")
+    release.add_argument("--publish-url", default=None,
+                         help="the GitHub folder where you publish the student notebooks "
+                         "(https://github.com/OWNER/REPO/tree/BRANCH/FOLDER): each 'Open in Colab' badge opens the "
+                         "student version there; without it the badges are removed (the course's badge opens the "
+                         "notebook with the solutions)")
     release.set_defaults(handler=_cmd_assignments_release)
     grade = sub.add_parser(
         "grade",
@@ -405,8 +410,11 @@ def _cmd_assignments_release(args: argparse.Namespace) -> int:
     from .notebooks.suite import notebook_paths
     from .teaching.release import release
 
-    for path in release(notebook_paths(args.only), Path(args.out)):
+    for path in release(notebook_paths(args.only), Path(args.out), publish_url=args.publish_url):
         print(f"wrote {path}")
+    if not args.publish_url:
+        print("The release has no 'Open in Colab' badges (the course's own would open the solutions); "
+              "pass --publish-url with the GitHub folder where you publish it to add badges that open it there.")
     return 0
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlparse
 
 import nbformat
 import pytest
@@ -16,18 +18,72 @@ from pneumolib.teaching.exercises import (  # noqa: E402
     exercise_table, hidden_test_lines, nbgrader_meta, notebook_exercises, solution_lines,
 )
 from pneumolib.teaching.grade import grade  # noqa: E402
-from pneumolib.teaching.release import HOW_TO, release  # noqa: E402
+from pneumolib.teaching.release import HOW_TO, NO_URL_NOTE, release  # noqa: E402
 
 NOTEBOOKS = notebook_paths()
 FIRST = NOTEBOOKS[0]  # 01: its cells take seconds, so the bad-submission class grades only it
 PARTIAL = {"ex01_class_weight": FIRST.name, "ex03_ece": notebook_paths(["03"])[0].name}
 
 
+PUBLISHED = "https://github.com/a-course/student-notebooks/tree/main/week-1"  # where an instructor publishes
+
+
 @pytest.fixture(scope="module")
 def released(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("release")
-    release(NOTEBOOKS, out)
+    release(NOTEBOOKS, out, publish_url=PUBLISHED)
     return out
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)|href=[\"']([^\"']+)[\"']|(https?://[^\s)\"'<>]+)")
+
+
+def _release_links(folder: Path) -> list[tuple[str, str]]:
+    """(notebook, link) for every Markdown link, HTML href and bare URL in a release."""
+    found = []
+    for path in sorted(folder.glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            found += [(path.name, next(g for g in m.groups() if g)) for m in LINK.finditer(cell.source)]
+    return found
+
+
+def _follow(link: str, folder: Path) -> Path | None:
+    """The release file a link opens: a relative link, or a link into the published folder (which
+    holds this release); None for a link that opens no notebook."""
+    if not urlparse(link).scheme:
+        return folder / link.split("#")[0]
+    published = "https://colab.research.google.com/github/a-course/student-notebooks/blob/main/week-1/"
+    if link.startswith(published):
+        return folder / link.removeprefix(published)
+    assert ".ipynb" not in link and "nbviewer" not in link, f"a release links to a notebook outside it: {link}"
+    return None
+
+
+def test_every_link_in_a_release_opens_a_student_version(released):
+    course_repo = json.dumps(_release_links(released))
+    assert "pneumolib/pneumolib/blob/main/notebooks" not in course_repo, "a link to the course's own notebooks"
+    badges = 0
+    for notebook, link in _release_links(released):
+        target = _follow(link, released)
+        if target is None:
+            continue
+        assert target.is_file(), f"{notebook}: {link} opens nothing in the release"
+        text = target.read_text()
+        assert HOW_TO.splitlines()[0] in text and "BEGIN HIDDEN TESTS" not in text and "### BEGIN SOLUTION" not in text
+        badges += "colab.research.google.com" in link
+    assert badges == len(NOTEBOOKS), "each released notebook keeps one badge, pointed at its published copy"
+
+
+def test_without_a_publish_url_the_badges_go_and_the_release_says_how(tmp_path):
+    from pneumolib.errors import ConfigError
+
+    release(NOTEBOOKS[:1], tmp_path)
+    text = (tmp_path / NOTEBOOKS[0].name).read_text()
+    assert "colab.research.google.com" not in text and "colab-badge" not in text
+    assert "--publish-url" in NO_URL_NOTE and json.dumps(NO_URL_NOTE)[1:40] in text
+    with pytest.raises(ConfigError, match="GitHub folder"):
+        release(NOTEBOOKS[:1], tmp_path / "other", publish_url="https://example.org/notebooks/")
+    assert not (tmp_path / "other").exists(), "a bad URL is refused before anything is written"
 
 
 def _cell(nb, grade_id):

@@ -1,12 +1,17 @@
 """Interactive explorers (ipywidgets): a control a student moves, and the view it updates.
 
-In a live notebook (JupyterLab, Colab) each explorer shows its controls; in a headless run
-(papermill, nbval: the notebook's ``interactive`` parameter is False) it draws one static view in
-their place, so committed notebooks read well on GitHub and nbval compares stable outputs.
+In a live notebook (JupyterLab, Jupyter Notebook, VS Code, Colab) each explorer shows its
+controls; in a headless run it draws one static view in their place, so committed notebooks read
+well on GitHub and nbval compares stable outputs. A run is headless when the notebook's
+``interactive`` parameter is False (``notebooks run`` passes it), and also when no frontend is
+there to move a control (:func:`live_frontend`): plain papermill with the default parameters never
+waits on a widget.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Callable, Mapping
 
 import numpy as np
@@ -14,6 +19,13 @@ import numpy as np
 from ..data.core import CLASS_NAMES
 from ..evaluation.metrics import binary_metrics
 from . import plots
+
+
+def live_frontend() -> bool:
+    """True when a frontend that shows widgets runs this kernel: Colab (``google.colab`` is loaded),
+    or a Jupyter server (JupyterLab, Notebook 7, VS Code), which sets ``JPY_SESSION_NAME`` for each
+    kernel it starts. papermill and nbclient set neither."""
+    return "google.colab" in sys.modules or bool(os.environ.get("JPY_SESSION_NAME"))
 
 
 def threshold_summary(y: np.ndarray, p: np.ndarray, threshold: float) -> str:
@@ -33,7 +45,7 @@ def threshold_explorer(y: np.ndarray, p: np.ndarray, initial: float, interactive
         print(threshold_summary(y, p, threshold))
         plots.threshold_view(y, p, threshold, save_as=save)
 
-    if not interactive:
+    if not (interactive and live_frontend()):
         view(initial, save_as)
         return
     import ipywidgets as widgets
@@ -62,7 +74,7 @@ def cam_explorer(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, thre
         plots.cam_methods_row(images[index], maps_for(index), f"Test image {index}: each method's map (jet, scaled "
                               "to [0, 1] per image)", save_as=save)
 
-    if not interactive:
+    if not (interactive and live_frontend()):
         view(initial, save_as)
         return
     import ipywidgets as widgets
