@@ -336,6 +336,8 @@ def _cmd_notebooks_run(args: argparse.Namespace) -> int:
     if args.replicate and not os.environ.get(RESULTS_ENV_VAR):
         os.environ[RESULTS_ENV_VAR] = str(project_root() / REPLICATE_FOLDER)  # the kernels inherit it
         print(f"replicate: retraining into {REPLICATE_FOLDER}/ (the reference in results/ is not touched)")
+    if args.replicate:
+        os.environ["PNEUMOLIB_REFERENCE_URL"] = "off"  # a replicate retrains everything, it fetches nothing
     runs = run_suite(args.only, smoke=args.smoke, parameters=parameters, write_back=args.write_back)
     width = max(len(r.notebook) for r in runs)
     print(f"{'notebook':<{width}}  status  seconds  output")

@@ -14,8 +14,9 @@ import pandas as pd
 
 from ..config import TrainConfig
 from ..errors import ConfigError
-from ..paths import display_path, results_path
+from ..paths import active_profile, display_path, results_dir, results_path
 from .runner import run_many
+from .reference import fetch
 from .runs import DataSpec, RunRecord, RunSpec, ensemble_record
 from .search import SearchResult, _slug, pretrain_small_cnn, require_all_ran
 from .store import RunStore
@@ -36,9 +37,28 @@ def save_decisions(result: SearchResult) -> Path:
     return path
 
 
+def default_decisions(log=print) -> Path:
+    """Where 06's decisions are read from: this profile's file; when it is missing, the file is
+    fetched from the reference results (:mod:`~pneumolib.experiments.reference`) where fetching is
+    on; in the smoke profile, the default profile's decisions serve (a recipe, which smoke only
+    trains for fewer steps), and the notebook says so."""
+    path = decisions_path()
+    if path.is_file():
+        return path
+    if active_profile() == "default":
+        fetch(f"metrics/{DECISIONS_FILE}", log)
+        return path
+    default = results_dir("default") / "metrics" / DECISIONS_FILE
+    if default.is_file() or fetch(f"metrics/{DECISIONS_FILE}", log, any_profile=True) is not None:
+        log(f"no decisions of the {active_profile()} profile at {display_path(path)}: using the default "
+            f"profile's, {display_path(default)}")
+        return default
+    return path
+
+
 def load_decisions(path: str | Path | None = None) -> dict[str, Any]:
     """The decisions 06 saved; a clear error when there are none or they are not readable."""
-    path = Path(path) if path else decisions_path()
+    path = Path(path) if path else default_decisions()
     try:
         decisions = json.loads(path.read_text())
         TrainConfig.from_dict(decisions["chosen_config"])

@@ -25,7 +25,7 @@ from torch import nn
 from ..errors import CheckpointError, ReferenceChangedError
 from ..models import load_model, save_checkpoint
 from ..models.checkpoint import store_half_precision
-from ..paths import display_path, results_dir, write_atomically
+from ..paths import display_path, results_base, results_dir, write_atomically
 from ..training.formats import describe_cpu
 from .runs import RECORD_FORMAT, RunRecord, RunSpec, data_provenance, teacher_ensemble
 
@@ -115,11 +115,22 @@ class RunStore:
         return self.folder(run_id) / MODEL_FILE
 
     def has_model(self, run_id: str) -> bool:
+        self._fetch(self.model_path(run_id))
         return self.model_path(run_id).is_file()
+
+    def _fetch(self, path: Path) -> None:
+        """Fetch a missing file of the default results' store from the reference URL
+        (:mod:`~pneumolib.experiments.reference`), when fetching is on."""
+        if path.is_file() or self.root.resolve() != (results_base() / "store").resolve():
+            return
+        from .reference import fetch
+
+        fetch(path.relative_to(self.root.parent).as_posix())
 
     def get(self, run_id: str) -> RunRecord | None:
         """The finished run ``run_id``, or None (also for an unreadable or foreign file)."""
         path = self.folder(run_id) / RECORD_FILE
+        self._fetch(path)
         try:
             fields = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -170,6 +181,7 @@ class RunStore:
     def load_model(self, run_id: str) -> nn.Module:
         """The trained model of a stored run, in eval mode."""
         path = self.model_path(run_id)
+        self._fetch(path)
         if not path.is_file():
             raise CheckpointError(f"Run {run_id} has no model file in {self.root.name}/ ({MODEL_FILE}); "
                                   "run it again (the runner does this when a model is needed).")

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import nbformat
 
 from ..errors import ConfigError
-from ..paths import project_root, results_dir
+from ..paths import display_path, project_root, results_dir
 from .nbtools import SMOKE_ENV_VAR
 from .times import TIMES_FILE, NotebookRun, record_times, stored_runs, update_readme, update_time_line
 
@@ -130,6 +130,11 @@ def run_suite(
             print(f"reference models: {len(list(store.glob('*/model.pt')))} loaded by the notebooks kept, "
                   f"{len(removed)} no notebook loads removed (their records stay)")
         reference.write_checksums()
+        if not smoke and not custom:
+            from ..experiments.reference import write_manifest
+
+            manifest = write_manifest(store.parent, Path(__file__).resolve().parents[1])
+            print(f"reference manifest: {display_path(manifest)} (the SHA-256 of each file a notebook may fetch)")
     return runs
 
 

@@ -1,0 +1,95 @@
+"""The reference results by URL: where no checkout is beside a notebook (a fresh Colab runtime),
+the run records, models and decisions that earlier notebooks made are fetched from the published
+repository instead of trained again, and each file is checked against the SHA-256 that the
+installed package ships (``pneumolib/reference.sha256``, written by ``notebooks run
+--update-reference``), so a changed or damaged file is never used.
+
+When fetching is on: ``$PNEUMOLIB_REFERENCE_URL`` is set (a release, or a local server in tests),
+or the results folder is not inside a checkout (``results/`` of the working directory, as in
+Colab) and then the project's own URL is used. ``PNEUMOLIB_REFERENCE_URL=off`` turns it off;
+``notebooks run --replicate`` does, since a replicate retrains everything. Only the default
+profile has reference results. A file that cannot be fetched is trained (or made) here instead,
+and the notebook says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from ..paths import active_profile, display_path, project_root, results_base
+
+REFERENCE_URL_ENV = "PNEUMOLIB_REFERENCE_URL"
+PROJECT_REFERENCE_URL = "https://raw.githubusercontent.com/pneumolib/pneumolib/main/results/"
+MANIFEST = "reference.sha256"  # package data: "sha256  path relative to results/" per line
+TIMEOUT_S = 30
+
+
+@lru_cache(maxsize=1)
+def manifest() -> dict[str, str]:
+    """``{path relative to results/: sha256}`` of every reference file, as the package ships it."""
+    try:
+        text = resources.files("pneumolib").joinpath(MANIFEST).read_text()
+    except (FileNotFoundError, OSError):
+        return {}
+    return {name.strip(): digest for digest, name in (line.split(maxsplit=1) for line in text.splitlines() if line.strip())}
+
+
+def reference_url() -> str | None:
+    """The base URL reference files are fetched from, or None when fetching is off."""
+    env = os.environ.get(REFERENCE_URL_ENV, "").strip()
+    if env.lower() in ("off", "0", "none"):
+        return None
+    if env:
+        return env if env.endswith("/") else env + "/"
+    in_checkout = (project_root() / "pneumolib").is_dir() and (project_root() / "notebooks").is_dir()
+    return None if in_checkout or os.environ.get("PNEUMOLIB_RESULTS") else PROJECT_REFERENCE_URL
+
+
+def fetch(relative: str, log=print, any_profile: bool = False) -> Path | None:
+    """Make ``results/<relative>`` (a path of the manifest) present by fetching it, checked
+    against its SHA-256; returns its path, or None (with a line saying why) when fetching is off,
+    the file is not a reference file, the profile is not the default, or the download fails or
+    does not match. An existing file is left as it is. ``any_profile``: fetch in the smoke profile
+    too (a default-profile file that a smoke run may use, such as 06's decisions)."""
+    target = results_base() / relative
+    if target.is_file():
+        return target
+    url, expected = reference_url(), manifest().get(relative)
+    if url is None or expected is None or (active_profile() != "default" and not any_profile):
+        return None
+    source = url + relative
+    try:
+        with urllib.request.urlopen(source, timeout=TIMEOUT_S) as response:
+            payload = response.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        log(f"could not fetch {relative} from {url} ({getattr(exc, 'reason', exc)}); making it here instead")
+        return None
+    if hashlib.sha256(payload).hexdigest() != expected:
+        log(f"{source} does not match the SHA-256 this package ships for it: not used, making it here instead "
+            "(reinstall the package at the version of the published results, or set PNEUMOLIB_REFERENCE_URL)")
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as handle:
+        handle.write(payload)
+    os.replace(handle.name, target)
+    log(f"fetched {display_path(target)} from {url} ({len(payload) / 1e6:.1f} MB, SHA-256 checked)")
+    return target
+
+
+def write_manifest(results: Path, package: Path) -> Path:
+    """Write ``package/reference.sha256`` from the reference files under ``results``: every record and
+    model of the store and 06's decisions (``--update-reference``)."""
+    files = sorted([*results.glob("store/*/record.json"), *results.glob("store/*/model.pt"),
+                    *results.glob("metrics/06_decisions.json")])
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(results).as_posix()}" for p in files]
+    path = package / MANIFEST
+    path.write_text("\n".join(lines) + "\n")
+    manifest.cache_clear()
+    return path
