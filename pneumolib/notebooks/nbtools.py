@@ -170,3 +170,32 @@ __all__ = [
     "NotebookSession", "check_min_int", "data_spec", "check_seed_groups", "check_seeds", "check_type", "display_path", "load_notebook_data",
     "results_dir", "save_table", "smoke_requested", "smoke_subset", "start",
 ]
+
+
+def runtime_notice(session: NotebookSession) -> str:
+    """What a student should know before the long work starts: the runtime this kernel found (GPU,
+    or CPU with its threads and whether it trains in bf16), where the earlier notebooks' results
+    come from here, and how to go faster. The measured times are the notebook's Time line."""
+    from ..experiments.reference import reference_url
+    from ..paths import project_root
+    from ..training.formats import cpu_has_native_bf16, describe_cpu, fp32_forced
+
+    if session.smoke:
+        return "Smoke profile: a few batches per run, seconds to a minute for the whole notebook."
+    if session.device.type == "cuda":
+        runtime = f"GPU runtime ({torch.cuda.get_device_name(session.device)}): training is much faster than the CPU times"
+    else:
+        bf16 = cpu_has_native_bf16() and not fp32_forced()
+        runtime = (f"CPU runtime, {describe_cpu()}: training runs in {'bf16' if bf16 else 'fp32'}"
+                   + ("" if bf16 else ", slower than the Time line's CPU with native bf16"))
+    in_checkout = (project_root() / "notebooks").is_dir() and (project_root() / "pneumolib").is_dir()
+    url = reference_url()
+    if in_checkout and not os.environ.get("PNEUMOLIB_RESULTS"):
+        source = "the checkout's run store holds the reference results: only what is missing is trained"
+    elif url:
+        source = f"the reference results are fetched from {url} when needed (each checked by SHA-256)"
+    else:
+        source = "nothing is fetched (PNEUMOLIB_REFERENCE_URL=off, or a results folder of your own): all is trained here"
+    return (f"{runtime}.\nEarlier results: {source}. The Time line at the top gives the measured times.\n"
+            "To go faster: a GPU runtime (Colab: Runtime > Change runtime type > GPU), or the smoke profile "
+            "(smoke = True in the parameters cell).")

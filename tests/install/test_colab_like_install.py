@@ -1,22 +1,30 @@
-"""Installing the package as Colab does, beside a torch it did not pin, and running the smoke suite.
+"""Installing the package as Colab does, beside a torch it did not pin, and running every notebook
+alone, as a student opens it in a fresh runtime.
 
 Each case builds a fresh virtual environment, installs torch first (Colab's own; here the one CPU
-build this project can reach, 2.13.0), then installs the package from this checkout exactly as the
-notebooks' install cell does (no constraints file), plus papermill and a kernel to run the
-notebooks headless. ``lower-bounds`` holds every other dependency at the lowest version that
-``pyproject.toml`` allows, as scikit-learn's minimum-versions job does. Then every notebook runs in
-the smoke profile from this checkout's ``notebooks/``.
+build this project can reach, 2.13.0), then installs a wheel built from this checkout exactly as
+the notebooks' install cell installs the package (no constraints file), plus papermill and a kernel
+to run the notebooks headless. ``lower-bounds`` holds every other dependency at the lowest version
+that ``pyproject.toml`` allows, as scikit-learn's minimum-versions job does. Then each notebook runs
+in the smoke profile on its own, in an empty folder with no checkout beside it and an empty
+``results/``; a local HTTP server on 127.0.0.1 serves this checkout's ``results/`` as the published
+reference files (07 fetches 06's decisions from it).
 
 Minutes each, and it needs the package index: run it with ``pytest -m install tests/install``.
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -29,11 +37,30 @@ COLAB_TORCH = ["torch==2.13.0", "torchvision==0.28.0"]
 RUNNER = ["papermill", "ipykernel"]  # what runs the notebooks headless (Colab has its own kernel)
 
 
-def install_cell_requirement() -> str:
-    """The requirement the notebooks' install cell passes to pip, pointed at this checkout."""
+def install_cell_requirement(wheel: Path) -> str:
+    """The requirement the notebooks' install cell passes to pip, pointed at a wheel of this checkout."""
     cell = "".join(json.loads((REPO / "notebooks" / "01_data_exploration.ipynb").read_text())["cells"][1]["source"])
     requirement = re.search(r'"(pneumolib[^"]* @ git\+[^"]+)"', cell).group(1)
-    return re.sub(r"@ git\+\S+", f"@ {REPO.as_uri()}", requirement)
+    return re.sub(r"@ git\+\S+", f"@ {wheel.as_uri()}", requirement)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """A wheel built from this checkout, as a release would publish it."""
+    out = tmp_path_factory.mktemp("wheel")
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check", "-w", out, REPO])
+    return next(out.glob("pneumolib-*.whl"))
+
+
+@pytest.fixture(scope="module")
+def reference_site():
+    """This checkout's results/ over HTTP on 127.0.0.1, standing in for the published repository."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(REPO / "results"))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
 
 
 def lower_bounds() -> list[str]:
@@ -56,7 +83,8 @@ def _run(args: list, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("case", ["colab", "lower-bounds"])
-def test_install_beside_a_preinstalled_torch_then_run_the_smoke_suite(case, tmp_path, real_data_dir):
+def test_install_beside_a_preinstalled_torch_then_run_each_notebook_alone(case, tmp_path, real_data_dir, wheel,
+                                                                         reference_site):
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", venv])
     python = venv / "bin" / "python"
@@ -69,7 +97,7 @@ def test_install_beside_a_preinstalled_torch_then_run_the_smoke_suite(case, tmp_
     else:
         (tmp_path / "torch.txt").write_text("\n".join(COLAB_TORCH) + "\n")  # pip must keep Colab's torch
         constraints = ["-c", tmp_path / "torch.txt"]
-    _run([*pip, *constraints, install_cell_requirement(), *RUNNER])
+    _run([*pip, *constraints, install_cell_requirement(wheel), *RUNNER])
     versions = _run([python, "-m", "pip", "list", "--format=json"]).stdout
     installed = {p["name"].lower(): p["version"] for p in json.loads(versions)}
     assert installed["torch"].startswith("2.13.0"), "installing the package replaced the preinstalled torch"
@@ -78,10 +106,22 @@ def test_install_beside_a_preinstalled_torch_then_run_the_smoke_suite(case, tmp_
             name, version = pin.split("==")
             if name.lower() in installed:
                 assert installed[name.lower()].startswith(version), (pin, installed[name.lower()])
-    env = {**os.environ, "PNEUMOLIB_RESULTS": str(tmp_path / "results"), "PNEUMOLIB_DATA": str(real_data_dir),
-           "SMOKE_TEST": "1", "PYTHONPATH": "", "JUPYTER_PATH": str(venv / "share" / "jupyter")}  # the venv's kernel
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PNEUMOLIB_", "JPY_"))}
+    env.update({"PNEUMOLIB_DATA": str(real_data_dir), "PNEUMOLIB_REFERENCE_URL": reference_site, "SMOKE_TEST": "1",
+                "PYTHONPATH": "", "JUPYTER_PATH": str(venv / "share" / "jupyter")})  # the venv's kernel
+    seconds = {}
     for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        _run([python, "-m", "papermill", notebook, tmp_path / notebook.name, "-p", "smoke", "True", "-p", "progress",
-              "False", "--kernel", "python3", "--execution-timeout", "600"], env=env, cwd=REPO / "notebooks")
+        runtime = tmp_path / "runtimes" / notebook.stem  # a fresh runtime: the notebook, nothing else
+        runtime.mkdir(parents=True)
+        shutil.copy2(notebook, runtime / notebook.name)
+        start = time.perf_counter()
+        _run([python, "-m", "papermill", notebook.name, "executed.ipynb", "-p", "smoke", "True", "-p", "progress",
+              "False", "--kernel", "python3", "--execution-timeout", "600"], env=env, cwd=runtime)
+        seconds[notebook.stem] = round(time.perf_counter() - start)
+        assert not (runtime / "results" / "store").exists(), "a smoke run wrote into the default profile's store"
+        if notebook.stem.startswith("07"):
+            text = (runtime / "executed.ipynb").read_text()
+            assert "fetched results/metrics/06_decisions.json" in text and "using the default profile" in text
+    print(f"{case}: each notebook alone, seconds: {seconds}")
     print(f"{case}: " + ", ".join(f"{n} {installed[n]}" for n in sorted(installed) if n in
                                    {"torch", "numpy", "pandas", "scikit-learn", "scipy", "matplotlib", "grad-cam"}))
