@@ -404,6 +404,12 @@ def _add_assignments_parser(commands: argparse._SubParsersAction) -> None:
                        help="the profile each notebook runs in while it is graded")
     grade.add_argument("--workers", type=int, default=0, help="students graded in parallel; 0 = one per CPU core")
     grade.add_argument("--cell-timeout", type=int, default=300, help="seconds before a cell is stopped (graded 0)")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run the students' code without the bubblewrap sandbox, with your own rights "
+                       "(only for code you trust)")
+    grade.add_argument("--memory-gb", type=float, default=3.0, help="memory each student's kernel may use")
+    grade.add_argument("--notebook-cpu", type=int, default=900,
+                       help="CPU seconds each student's kernel may use for a whole notebook")
     grade.set_defaults(handler=_cmd_assignments_grade)
     p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
 
@@ -424,11 +430,17 @@ def _cmd_assignments_grade(args: argparse.Namespace) -> int:
     from .notebooks.suite import notebook_paths
     from .teaching.grade import GRADES_FILE, REPORT_FILE, SUMMARY_FILE, grade
 
+    from .teaching.sandbox import Limits
+
     if args.workers < 0 or args.cell_timeout < 1:
         raise cfg.ConfigError("--workers must be >= 0 and --cell-timeout >= 1.")
+    if args.memory_gb <= 0 or args.notebook_cpu < 1:
+        raise cfg.ConfigError("--memory-gb must be > 0 and --notebook-cpu >= 1.")
     out = Path(args.out)
+    limits = Limits(memory_bytes=int(args.memory_gb * 2**30), cpu_seconds=args.notebook_cpu)
     _, report = grade(Path(args.submissions), notebook_paths(args.only), out, smoke=args.profile == "smoke",
-                      workers=args.workers, cell_timeout=args.cell_timeout, say=lambda line: print(line, flush=True))
+                      workers=args.workers, cell_timeout=args.cell_timeout, say=lambda line: print(line, flush=True),
+                      sandbox=not args.no_sandbox, limits=limits)
     for line in report:
         print(f"  {line}")
     print(f"wrote {out / GRADES_FILE}, {out / SUMMARY_FILE}, {out / REPORT_FILE} and {out / 'feedback'}/")

@@ -19,6 +19,9 @@ from pneumolib.teaching.exercises import (  # noqa: E402
 )
 from pneumolib.teaching.grade import grade  # noqa: E402
 from pneumolib.teaching.release import HOW_TO, NO_URL_NOTE, release  # noqa: E402
+from pneumolib.teaching.sandbox import bwrap_path  # noqa: E402
+
+SANDBOX = bwrap_path() is not None  # our own submissions: sandboxed where bubblewrap is installed (CI installs it)
 
 NOTEBOOKS = notebook_paths()
 FIRST = NOTEBOOKS[0]  # 01: its cells take seconds, so the bad-submission class grades only it
@@ -151,7 +154,7 @@ def class_grades(tmp_path_factory, released):
         _cell(student, grade_id).source = _cell(nbformat.read(FIRST.parent / name, as_version=4), grade_id).source
         _write(submissions / "partial", student)
     grades, report = grade(submissions, NOTEBOOKS, root / "out", smoke=True, workers=2, cell_timeout=300,
-                           say=lambda line: None)
+                           say=lambda line: None, sandbox=SANDBOX)
     return grades, report, root / "out"
 
 
@@ -206,7 +209,8 @@ def bad_class(tmp_path_factory, released):
     _write(subs / "gaming", gaming)
     (subs / "..hidden; rm -rf").mkdir()
     del complete, student
-    grades, report = grade(subs, [FIRST], root / "out", smoke=True, workers=2, cell_timeout=30, say=lambda line: None)
+    grades, report = grade(subs, [FIRST], root / "out", smoke=True, workers=2, cell_timeout=30, say=lambda line: None,
+                           sandbox=SANDBOX)
     return grades, report
 
 

