@@ -29,9 +29,15 @@ needs_bwrap = pytest.mark.skipif(bwrap_path() is None or shutil.which("prlimit")
                                  reason="bubblewrap or prlimit is not installed")
 
 
-def _submission(folder: Path, extra_cells: list[str]) -> None:
-    """The complete notebook 01 (every exercise right) with the student's own cells added at the end."""
+def _submission(folder: Path, extra_cells: list[str], solutions: dict[str, str] | None = None) -> None:
+    """The complete notebook 01 (every exercise right) with some solutions replaced and the
+    student's own cells added at the end."""
+    from pneumolib.teaching.exercises import nbgrader_meta
+
     nb = nbformat.read(FIRST, as_version=4)
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("grade_id") in (solutions or {}):
+            cell.source = solutions[nbgrader_meta(cell)["grade_id"]]
     nb.cells += [nbformat.v4.new_code_cell(source) for source in extra_cells]
     folder.mkdir(parents=True)
     nbformat.write(nb, folder / FIRST.name)
@@ -64,7 +70,9 @@ def attacked(tmp_path_factory):
         "x = bytearray(3 * 2**30)",  # more memory than the limit
         "print('y' * 50_000_000)",  # a 50 MB print
         "with open('big.bin', 'wb') as big:\n    for _ in range(200):\n        big.write(b'0' * 2**20)",  # 200 MB
-    ])
+        "abs = lambda x: 0\nget_ipython().set_custom_exc((AssertionError,), lambda *args: None)",  # gaming
+    ], solutions={"ex01_class_weight": "from pneumolib.data import pos_weight as weight\n\n\n"
+                                       "def positive_class_weight(labels) -> float:\n    return weight(labels)"})
     grades, report = grade(submissions, [FIRST], out, smoke=True, workers=2, cell_timeout=120, say=lambda line: None,
                            limits=Limits(memory_bytes=2 * 2**30, file_bytes=32 * 2**20))
     server.shutdown()
@@ -115,3 +123,32 @@ def test_grading_refuses_without_the_sandbox_and_says_how(tmp_path, monkeypatch)
     with pytest.raises(ConfigError, match="apt-get install bubblewrap.*--no-sandbox"):
         grade(tmp_path / "class", [FIRST], tmp_path / "out", say=lambda line: None)
     assert not (tmp_path / "out").exists(), "nothing is done before the refusal"
+
+
+@needs_bwrap
+def test_gaming_is_flagged_for_a_human_and_the_points_kept(attacked):
+    lines = [line for line in attacked["report"] if line.startswith("attacker:")]
+    assert any("ex01_class_weight uses the package's own implementation (pos_weight)" in line for line in lines)
+    assert any("rebinds builtins (abs)" in line for line in lines)
+    assert any("installs interpreter or IPython hooks (set_custom_exc)" in line for line in lines)
+    assert not [line for line in attacked["report"] if line.startswith("honest:")]
+    grades = attacked["grades"]
+    kept = grades[(grades.student == "attacker") & (grades.exercise == "ex01_class_weight")]
+    assert (kept.points == kept.max_points).all(), "a flag keeps the points: a person decides"
+
+
+@needs_bwrap
+def test_lms_export_and_rubrics_beside_the_grades(attacked):
+    import pandas as pd
+
+    out = attacked["out"]
+    lms = pd.read_csv(out / "lms_grades.csv", keep_default_na=False)
+    assert list(lms.columns) == ["Student", "SIS Login ID", f"{FIRST.stem} (auto-graded)", "Auto-graded total"]
+    possible, honest = lms.iloc[0], lms.set_index("Student").loc["honest"]
+    assert possible["Student"] == "Points Possible" and float(possible["Auto-graded total"]) > 0
+    assert float(honest["Auto-graded total"]) == float(possible["Auto-graded total"]) and honest["SIS Login ID"] == "honest"
+    rubrics = pd.read_csv(out / "rubrics.csv")
+    assert rubrics.groupby("exercise").points.sum().to_dict() == {"ex01_accuracy_question": 2.0}
+    sheet = (out / "written" / "ex01_accuracy_question.md").read_text()
+    assert "**Rubric (2 points)**" in sheet and "## attacker" in sheet and "## honest" in sheet
+    assert rubrics.criterion.iloc[0] in sheet and "Model answer" in sheet

@@ -31,10 +31,14 @@ from ..paths import RESULTS_ENV_VAR, display_path, project_root, results_base, r
 from . import ASSIGNMENT
 from .course import make_course, nbgrader_api, release_folder
 from .exercises import Exercise, nbgrader_meta, notebook_exercises
+from .integrity import integrity_flags
+from .lms import lms_table
+from .rubrics import grading_sheets, rubric_table, written_answers
 from .sandbox import Limits, prepare_scratch, require_sandbox, sandbox_command
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 GRADES_FILE, SUMMARY_FILE, REPORT_FILE = "grades.csv", "summary.csv", "report.txt"
+LMS_FILE, RUBRICS_FILE, WRITTEN_FOLDER = "lms_grades.csv", "rubrics.csv", "written"
 
 
 @dataclass
@@ -159,6 +163,7 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
         released = nbformat.read(release_folder(course) / name, as_version=4)
         original = nbformat.read(course / "source" / ASSIGNMENT / name, as_version=4)
         result.problems += test_cell_changes(nb, released, original, name)
+        result.problems += integrity_flags(nb, original, name)
         nbformat.write(nb, folder / name)
     scratch, runtime = course / "scratch", course / "runtime"
     runtime.mkdir()
@@ -218,7 +223,10 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     """Autograde every student folder of ``submissions`` on ``notebooks`` (the complete versions).
 
     Writes ``out/grades.csv`` (points per student and exercise), ``out/summary.csv`` (one row per
-    student), ``out/report.txt`` (one line per problem) and ``out/feedback/<student>/``.
+    student), ``out/lms_grades.csv`` (for Canvas and Moodle, see :mod:`~pneumolib.teaching.lms`),
+    ``out/rubrics.csv`` and ``out/written/<exercise>.md`` (each written question's rubric, model
+    answer and the students' answers, for whoever grades them), ``out/report.txt`` (one line per
+    problem) and ``out/feedback/<student>/``.
     Returns the grades table and the report lines. ``out`` must not hold an earlier grading.
     Each student's kernel runs in the sandbox of :mod:`~pneumolib.teaching.sandbox` with ``limits``;
     without bubblewrap grading stops with how to install it, unless ``sandbox=False``
@@ -232,6 +240,10 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
                           "Choose another --out.")
     students, problems = find_students(Path(submissions))
     exercises = [e for path in notebooks for e in notebook_exercises(path)]
+    try:
+        rubric_table(exercises)  # every written question has a rubric that adds up, before any work
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     data_dir = str(resolve_data_dir().resolve())
     work = out / "work"
     say(f"grading {len(students)} students on {len(notebooks)} notebooks ({len(exercises)} graded cells, "
@@ -275,6 +287,13 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     out.mkdir(parents=True, exist_ok=True)
     grades.to_csv(out / GRADES_FILE, index=False)
     summary.to_csv(out / SUMMARY_FILE)
+    lms_table(grades).to_csv(out / LMS_FILE, index=False)
+    rubric_table(exercises).to_csv(out / RUBRICS_FILE, index=False)
+    answers = {student: {k: v for name, path in files.items()
+                         for k, v in written_answers(read_submission(path, name)[0] or nbformat.v4.new_notebook(),
+                                                     exercises).items()}
+               for student, files in jobs.items()}
+    grading_sheets(exercises, {p.stem: p for p in notebooks}, answers, out / WRITTEN_FOLDER)
     (out / REPORT_FILE).write_text("\n".join(report) + ("\n" if report else ""), encoding="utf-8")
     return grades, report
 

@@ -1,0 +1,104 @@
+"""Rubrics for the written questions: criteria with points that a grader can apply in a minute,
+written out beside the grades (``rubrics.csv``) and in each question's grading sheet
+(``written/<grade_id>.md``: the question, the rubric, the model answer and every student's answer).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import nbformat
+import pandas as pd
+
+from .exercises import Exercise, nbgrader_meta
+
+# grade_id -> (criterion, points); each written question's criteria add up to its points
+RUBRICS: dict[str, list[tuple[str, float]]] = {
+    "ex01_accuracy_question": [
+        ("Says accuracy rewards the majority class: the all-pneumonia baseline scores the pneumonia share "
+         "without finding a single normal image, and that this share differs between val and test", 1.0),
+        ("Names better measures: sensitivity with specificity, balanced accuracy or AUC", 1.0),
+    ],
+    "ex02_small_model_question": [
+        ("Two reasons: at 28 px ResNet-18's downsampling leaves (almost) no spatial map, and its many "
+         "parameters overfit a few thousand images (either reason alone: 0.5)", 1.0),
+        ("One fair change: larger inputs (64-224 px), a stem without early downsampling, or pretrained weights", 1.0),
+    ],
+    "ex03_keep_youden_question": [
+        ("The threshold is a choice and must not use test labels: switching to what scores better on "
+         "test tunes on test and spoils the estimate", 1.0),
+        ("Names what an honest pick needs: labelled data from the test cohort (a new validation set), "
+         "then a fresh test set", 1.0),
+    ],
+    "ex04_empty_maps_question": [
+        ("Grad-CAM's ReLU removes a map whose weighted sum is negative everywhere, and the min-max "
+         "scaling keeps it at zero", 1.0),
+        ("Uses the tables: for an image called pneumonia the predicted class is already pneumonia, and a "
+         "negative layer term means the layer argues against it, so the map stays empty", 1.0),
+    ],
+    "ex05_val_test_question": [
+        ("Val comes from the training cohort, so a recipe can fit that cohort better and transfer worse "
+         "to the test cohort", 1.0),
+        ("Reads val gains against the seed spread (small gains are weak evidence), or asks for data "
+         "like the deployment cohort", 1.0),
+    ],
+    "ex06_val_question": [
+        ("The good recipes sit near val's ceiling and differ by about the seed spread, so val ranks "
+         "them partly by noise", 1.0),
+        ("Names a remedy: more seeds, a larger val split or cross-validation, or validation data from "
+         "the test cohort", 1.0),
+    ],
+    "ex07_transductive_question": [
+        ("Transductive rows saw the test images they are scored on, information an inductive model "
+         "never has, so ranking them together is unfair", 1.0),
+        ("Names what a hospital needs: enough of its own unlabeled scans and a small labelled sample to "
+         "check the label-shift assumption", 1.0),
+    ],
+}
+
+
+def rubric_table(exercises: Sequence[Exercise]) -> pd.DataFrame:
+    """One row per criterion of every written exercise: notebook, exercise, criterion, points.
+    Raises ValueError for a written exercise without a rubric, or one whose criteria do not add up
+    to its points."""
+    rows = []
+    for exercise in (e for e in exercises if e.kind == "written"):
+        criteria = RUBRICS.get(exercise.grade_id)
+        if not criteria:
+            raise ValueError(f"written exercise {exercise.grade_id} has no rubric; add one to RUBRICS in "
+                             "pneumolib/teaching/rubrics.py.")
+        if abs(sum(p for _, p in criteria) - exercise.points) > 1e-9:
+            raise ValueError(f"the rubric of {exercise.grade_id} adds up to {sum(p for _, p in criteria):g} "
+                             f"points, the exercise is worth {exercise.points:g}.")
+        rows += [{"notebook": exercise.notebook, "exercise": exercise.grade_id, "criterion": text, "points": points}
+                 for text, points in criteria]
+    return pd.DataFrame(rows, columns=["notebook", "exercise", "criterion", "points"])
+
+
+def grading_sheets(exercises: Sequence[Exercise], sources: dict[str, Path], answers: dict[str, dict[str, str]],
+                   folder: Path) -> list[Path]:
+    """Write ``folder/<grade_id>.md`` for each written exercise: its question, rubric and model
+    answer (from the course source), then each student's answer (``answers[student][grade_id]``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for exercise in (e for e in exercises if e.kind == "written"):
+        nb = nbformat.read(sources[exercise.notebook], as_version=4)
+        index = next(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade_id") == exercise.grade_id)
+        question = nb.cells[index - 1].source if index else ""
+        lines = [question, "", f"**Rubric ({exercise.points:g} points)**", ""]
+        lines += [f"- [{points:g}] {text}" for text, points in RUBRICS[exercise.grade_id]]
+        lines += ["", "**Model answer**", "", nb.cells[index].source, ""]
+        for student in sorted(answers):
+            answer = answers[student].get(exercise.grade_id, "").strip() or "*(no answer)*"
+            lines += [f"## {student}", "", answer, ""]
+        path = folder / f"{exercise.grade_id}.md"
+        path.write_text("\n".join(lines), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def written_answers(notebook: nbformat.NotebookNode, exercises: Sequence[Exercise]) -> dict[str, str]:
+    """The student's text for each written exercise of ``notebook``, by grade_id."""
+    wanted = {e.grade_id for e in exercises if e.kind == "written"}
+    return {nbgrader_meta(c)["grade_id"]: c.source for c in notebook.cells if nbgrader_meta(c).get("grade_id") in wanted}

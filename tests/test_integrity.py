@@ -1,0 +1,60 @@
+"""The grader's flags for a human (pneumolib.teaching.integrity): each kind on a submission of our
+own, and none on the course's own notebooks."""
+
+from __future__ import annotations
+
+import copy
+
+import nbformat
+import pytest
+
+from pneumolib.notebooks.suite import notebook_paths
+from pneumolib.teaching.exercises import nbgrader_meta
+from pneumolib.teaching.integrity import integrity_flags, reference_names
+
+NOTEBOOKS = notebook_paths()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_course_notebooks_raise_no_flag(path):
+    source = nbformat.read(path, as_version=4)
+    assert integrity_flags(source, source, path.name) == []
+
+
+def _with(path, solution: str | None = None, extra: str | None = None):
+    source = nbformat.read(path, as_version=4)
+    submitted = copy.deepcopy(source)
+    if solution is not None:
+        next(c for c in submitted.cells if nbgrader_meta(c).get("solution") and c.cell_type == "code").source = solution
+    if extra is not None:
+        submitted.cells.append(nbformat.v4.new_code_cell(extra))
+    return integrity_flags(submitted, source, path.name)
+
+
+def test_calling_the_reference_implementation_is_flagged_however_it_is_imported():
+    path = notebook_paths(["07"])[0]
+    assert reference_names(nbformat.read(path, as_version=4)) == {"em_prior", "prior_corrected"}
+    direct = "from pneumolib.shift.priors import prior_corrected\ndef correct_prior(p, s, t):\n    return prior_corrected(p, s, t)"
+    aliased_elsewhere = "def correct_prior(p, s, t):\n    return pc(p, s, t)"
+    module = "import pneumolib.shift.priors as pr\ndef correct_prior(p, s, t):\n    return pr.prior_corrected(p, s, t)"
+    by_name = "import importlib\ndef correct_prior(p, s, t):\n    return getattr(importlib.import_module('pneumolib.shift.priors'), 'prior_corrected')(p, s, t)"
+    assert any("prior_corrected" in line for line in _with(path, direct))
+    assert any("prior_corrected" in line for line in _with(path, aliased_elsewhere,
+                                                         "from pneumolib.shift.priors import prior_corrected as pc"))
+    assert any("prior_corrected" in line for line in _with(path, module))
+    assert any("prior_corrected" in line for line in _with(path, by_name))
+    own = "import numpy as np\ndef correct_prior(p, s, t):\n    p = np.asarray(p)\n    return p * t / s / (p * t / s + (1 - p) * (1 - t) / (1 - s))"
+    assert _with(path, own) == []
+
+
+@pytest.mark.parametrize("code, word", [
+    ("len = lambda x: 1", "rebinds builtins (len)"),
+    ("def sum(values):\n    return 0", "rebinds builtins (sum)"),
+    ("import builtins\nbuiltins.float = int", "rebinds builtins (float)"),
+    ("get_ipython().set_custom_exc((Exception,), lambda *a: None)", "hooks (set_custom_exc)"),
+    ("get_ipython().events.register('post_run_cell', print)", "hooks (register)"),
+    ("import sys\nsys.excepthook = print", "hooks (excepthook)"),
+])
+def test_rebound_builtins_and_hooks_are_flagged(code, word):
+    lines = _with(NOTEBOOKS[0], extra=code)
+    assert len(lines) == 1 and word in lines[0] and "points kept" in lines[0]
