@@ -88,7 +88,9 @@ def write_manifest(results: Path, package: Path) -> Path:
     model of the store and 06's decisions (``--update-reference``)."""
     files = sorted([*results.glob("store/*/record.json"), *results.glob("store/*/model.pt"),
                     *results.glob("metrics/06_decisions.json")])
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(results).as_posix()}" for p in files]
+    from .store import sha256_of
+
+    lines = [f"{sha256_of(p)}  {p.relative_to(results).as_posix()}" for p in files]
     path = package / MANIFEST
     path.write_text("\n".join(lines) + "\n")
     manifest.cache_clear()
