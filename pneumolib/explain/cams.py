@@ -12,6 +12,8 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
+from ..models.inference import as_model_input, model_dtype
+
 # numpy 2 renamed trapz to trapezoid; the package supports numpy from 1.24.1 (tests/install)
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz
 
@@ -30,8 +32,7 @@ def spatial_sizes(model: nn.Module, input_size: int) -> dict[str, int]:
     try:
         model.eval()
         with torch.no_grad():
-            parameter = next(model.parameters())
-            model(torch.zeros(1, 1, input_size, input_size, device=parameter.device, dtype=parameter.dtype))
+            model(as_model_input(torch.zeros(1, 1, input_size, input_size), model))
     finally:
         for hook in hooks:
             hook.remove()
@@ -366,7 +367,7 @@ def deletion_area(curve: pd.DataFrame) -> dict[str, float]:
 
 def randomized_copy(model: nn.Module, seed: int = 0) -> nn.Module:
     """A copy of ``model`` with every layer re-initialised (the model-randomisation test's control)."""
-    parameter = next(model.parameters())
+    dtype = model_dtype(model)
     torch.manual_seed(seed)
     clone = copy.deepcopy(model).float()  # drawn in float32, so every precision gets the same control
     for module in clone.modules():
@@ -374,7 +375,7 @@ def randomized_copy(model: nn.Module, seed: int = 0) -> nn.Module:
             module.reset_parameters()
         if hasattr(module, "reset_running_stats"):
             module.reset_running_stats()
-    return clone.to(parameter.dtype).eval()
+    return clone.to(dtype).eval()
 
 
 def randomization_similarity(
