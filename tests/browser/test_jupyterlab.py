@@ -156,9 +156,20 @@ class Notebook:
                     message=f"{self.name}: cell {index} did not finish in {TIMEOUT} s; screenshots in {self.screenshots}")
 
     def output(self, index: int) -> str:
+        """The text of cell ``index``'s outputs. A widget that re-renders while it is read leaves
+        stale elements behind; the read is then repeated on the new ones."""
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
 
-        return "\n".join(o.text for o in self.cells()[index].find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output"))
+        for attempt in range(5):
+            try:
+                outputs = self.cells()[index].find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output")
+                return "\n".join(o.text for o in outputs)
+            except StaleElementReferenceException:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
 
     def append_line(self, index: int, line: str) -> None:
         """Type ``line`` on a new line at the end of cell ``index`` (as a student would)."""
