@@ -71,3 +71,12 @@ def _results_in_temp(tmp_path_factory):
         os.environ.pop("PNEUMOLIB_RESULTS", None)
     else:
         os.environ["PNEUMOLIB_RESULTS"] = previous
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("install", "the Colab-like install test (tests/install, -m install)")
+    group.addoption("--install-profile", choices=("smoke", "default"), default="smoke",
+                    help="the profile each notebook runs in (default: minutes to an hour each on 2 cores)")
+    group.addoption("--install-reference", choices=("served", "offline"), default="served",
+                    help="reference files served on 127.0.0.1, or nothing to fetch")
+    group.addoption("--install-times", default="", help="append each notebook's seconds to this CSV")

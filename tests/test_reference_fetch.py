@@ -97,3 +97,18 @@ def test_07_alone_gets_06s_decisions(site, fresh_runtime, monkeypatch, capsys):
     assert decisions == load_decisions(RESULTS / "metrics" / "06_decisions.json")
     out = capsys.readouterr().out
     assert "fetched results/metrics/06_decisions.json" in out and "using the default profile's" in out
+
+
+def test_07_offline_uses_the_decisions_the_package_ships(fresh_runtime, monkeypatch, capsys, tmp_path):
+    """Nothing can be fetched: 06's reference decisions come with the installed package, checked
+    against the manifest; a package copy that does not match is not used."""
+    monkeypatch.setenv(reference.REFERENCE_URL_ENV, "off")
+    shipped = reference.packaged("metrics/06_decisions.json")
+    assert shipped is not None and shipped.read_bytes() == (RESULTS / "metrics" / "06_decisions.json").read_bytes()
+    assert load_decisions() == load_decisions(RESULTS / "metrics" / "06_decisions.json")
+    assert "reference decisions that ship with the package" in capsys.readouterr().out
+    package = tmp_path / "package"
+    package.mkdir()
+    (package / "reference_decisions.json").write_text('{"chosen_arm": "tampered"}')
+    monkeypatch.setattr(reference.resources, "files", lambda name: package)
+    assert reference.packaged("metrics/06_decisions.json") is None

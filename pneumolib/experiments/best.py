@@ -16,7 +16,7 @@ from ..config import TrainConfig
 from ..errors import ConfigError
 from ..paths import active_profile, display_path, results_dir, results_path
 from .runner import run_many
-from .reference import fetch
+from .reference import fetch, packaged
 from .runs import DataSpec, RunRecord, RunSpec, ensemble_record
 from .search import SearchResult, _slug, pretrain_small_cnn, require_all_ran
 from .store import RunStore
@@ -45,15 +45,26 @@ def default_decisions(log=print) -> Path:
     path = decisions_path()
     if path.is_file():
         return path
+    relative = f"metrics/{DECISIONS_FILE}"
     if active_profile() == "default":
-        fetch(f"metrics/{DECISIONS_FILE}", log)
-        return path
+        if fetch(relative, log) is not None:
+            return path
+        return _packaged_decisions(log) or path
     default = results_dir("default") / "metrics" / DECISIONS_FILE
-    if default.is_file() or fetch(f"metrics/{DECISIONS_FILE}", log, any_profile=True) is not None:
+    if default.is_file() or fetch(relative, log, any_profile=True) is not None:
         log(f"no decisions of the {active_profile()} profile at {display_path(path)}: using the default "
             f"profile's, {display_path(default)}")
         return default
-    return path
+    return _packaged_decisions(log) or path
+
+
+def _packaged_decisions(log) -> Path | None:
+    """The reference decisions that ship with the package, when neither this folder nor a fetch has them."""
+    shipped = packaged(f"metrics/{DECISIONS_FILE}")
+    if shipped is not None:
+        log(f"no decisions at {display_path(decisions_path())} and none fetched: using the reference decisions "
+            "that ship with the package (06's default-profile run, SHA-256 checked)")
+    return shipped
 
 
 def load_decisions(path: str | Path | None = None) -> dict[str, Any]:

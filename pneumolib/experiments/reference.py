@@ -28,6 +28,7 @@ from ..paths import active_profile, display_path, project_root, results_base
 REFERENCE_URL_ENV = "PNEUMOLIB_REFERENCE_URL"
 PROJECT_REFERENCE_URL = "https://raw.githubusercontent.com/pneumolib/pneumolib/main/results/"
 MANIFEST = "reference.sha256"  # package data: "sha256  path relative to results/" per line
+PACKAGED = {"metrics/06_decisions.json": "reference_decisions.json"}  # small reference files the package ships
 TIMEOUT_S = 30
 
 
@@ -83,9 +84,25 @@ def fetch(relative: str, log=print, any_profile: bool = False) -> Path | None:
     return target
 
 
+def packaged(relative: str) -> Path | None:
+    """The copy of reference file ``relative`` that the installed package ships (06's decisions, a
+    recipe of a few hundred bytes, so that 07 runs offline in a fresh runtime), checked against the
+    manifest; None when the package ships none or it does not match."""
+    name, expected = PACKAGED.get(relative), manifest().get(relative)
+    if name is None or expected is None:
+        return None
+    path = Path(str(resources.files("pneumolib").joinpath(name)))
+    if not path.is_file():
+        return None
+    from .store import sha256_of
+
+    return path if sha256_of(path) == expected else None
+
+
 def write_manifest(results: Path, package: Path) -> Path:
     """Write ``package/reference.sha256`` from the reference files under ``results``: every record and
-    model of the store and 06's decisions (``--update-reference``)."""
+    model of the store and 06's decisions (``--update-reference``), and the package's copies of the
+    small files it ships (:data:`PACKAGED`)."""
     files = sorted([*results.glob("store/*/record.json"), *results.glob("store/*/model.pt"),
                     *results.glob("metrics/06_decisions.json")])
     from .store import sha256_of
@@ -93,5 +110,8 @@ def write_manifest(results: Path, package: Path) -> Path:
     lines = [f"{sha256_of(p)}  {p.relative_to(results).as_posix()}" for p in files]
     path = package / MANIFEST
     path.write_text("\n".join(lines) + "\n")
+    for relative, name in PACKAGED.items():
+        if (results / relative).is_file():
+            (package / name).write_bytes((results / relative).read_bytes())
     manifest.cache_clear()
     return path

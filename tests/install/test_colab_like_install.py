@@ -11,6 +11,9 @@ in the smoke profile on its own, in an empty folder with no checkout beside it a
 reference files (07 fetches 06's decisions from it).
 
 Minutes each, and it needs the package index: run it with ``pytest -m install tests/install``.
+On demand, the default profile (``--install-profile default``), with the reference files served or
+with nothing to fetch (``--install-reference offline``); ``--install-times FILE`` writes each
+notebook's wall-clock seconds as CSV, the figures a student plans with.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.install
@@ -76,6 +80,14 @@ def lower_bounds() -> list[str]:
     return sorted(pins.values())
 
 
+def _runtime_row(python: Path, env: dict) -> dict:
+    """What the notebooks' runtime notice reads: device, threads, bf16 (from the venv's torch)."""
+    code = ("import json, torch; from pneumolib.training.formats import cpu_has_native_bf16, describe_cpu; "
+            "print(json.dumps({'device': 'cuda' if torch.cuda.is_available() else 'cpu', 'cpu': describe_cpu(), "
+            "'threads': torch.get_num_threads(), 'native_bf16': cpu_has_native_bf16()}))")
+    return json.loads(_run([python, "-c", code], env=env).stdout.strip().splitlines()[-1])
+
+
 def _run(args: list, **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kwargs)
     assert result.returncode == 0, f"{' '.join(map(str, args))[:300]} failed:\n{(result.stdout + result.stderr)[-3000:]}"
@@ -84,7 +96,10 @@ def _run(args: list, **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("case", ["colab", "lower-bounds"])
 def test_install_beside_a_preinstalled_torch_then_run_each_notebook_alone(case, tmp_path, real_data_dir, wheel,
-                                                                         reference_site):
+                                                                         reference_site, request):
+    profile = request.config.getoption("--install-profile")
+    offline = request.config.getoption("--install-reference") == "offline"
+    smoke = profile == "smoke"
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", venv])
     python = venv / "bin" / "python"
@@ -107,21 +122,37 @@ def test_install_beside_a_preinstalled_torch_then_run_each_notebook_alone(case, 
             if name.lower() in installed:
                 assert installed[name.lower()].startswith(version), (pin, installed[name.lower()])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PNEUMOLIB_", "JPY_"))}
-    env.update({"PNEUMOLIB_DATA": str(real_data_dir), "PNEUMOLIB_REFERENCE_URL": reference_site, "SMOKE_TEST": "1",
+    env.update({"PNEUMOLIB_DATA": str(real_data_dir), "PNEUMOLIB_REFERENCE_URL": "off" if offline else reference_site,
                 "PYTHONPATH": "", "JUPYTER_PATH": str(venv / "share" / "jupyter")})  # the venv's kernel
+    if smoke:
+        env["SMOKE_TEST"] = "1"
     seconds = {}
     for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         runtime = tmp_path / "runtimes" / notebook.stem  # a fresh runtime: the notebook, nothing else
         runtime.mkdir(parents=True)
         shutil.copy2(notebook, runtime / notebook.name)
         start = time.perf_counter()
-        _run([python, "-m", "papermill", notebook.name, "executed.ipynb", "-p", "smoke", "True", "-p", "progress",
-              "False", "--kernel", "python3", "--execution-timeout", "600"], env=env, cwd=runtime)
+        _run([python, "-m", "papermill", notebook.name, "executed.ipynb", "-p", "smoke", str(smoke), "-p", "progress",
+              "False", "--kernel", "python3", "--execution-timeout", "600" if smoke else "7200"], env=env, cwd=runtime)
         seconds[notebook.stem] = round(time.perf_counter() - start)
-        assert not (runtime / "results" / "store").exists(), "a smoke run wrote into the default profile's store"
+        if smoke:
+            assert not (runtime / "results" / "store").exists(), "a smoke run wrote into the default profile's store"
         if notebook.stem.startswith("07"):
             text = (runtime / "executed.ipynb").read_text()
-            assert "fetched results/metrics/06_decisions.json" in text and "using the default profile" in text
-    print(f"{case}: each notebook alone, seconds: {seconds}")
+            source = ("reference decisions that ship with the package" if offline
+                      else "fetched results/metrics/06_decisions.json")
+            assert source in text and (not smoke or "using the default profile" in text or offline)
+    print(f"{case} ({profile} profile, reference {'offline' if offline else 'served'}): each notebook alone, "
+          f"seconds: {seconds}")
+    times = request.config.getoption("--install-times")
+    if times:
+        row = {"profile": profile, "reference": "offline" if offline else "served", "case": case,
+               **_runtime_row(python, env)}
+        frame = pd.DataFrame([{"notebook": name, **row, "seconds": s} for name, s in seconds.items()])
+        path = Path(times)
+        old = pd.read_csv(path) if path.is_file() else None
+        if old is not None:
+            old = old[~((old["profile"] == profile) & (old["reference"] == row["reference"]) & (old["case"] == case))]
+        pd.concat([old, frame] if old is not None else [frame]).to_csv(path, index=False)
     print(f"{case}: " + ", ".join(f"{n} {installed[n]}" for n in sorted(installed) if n in
                                    {"torch", "numpy", "pandas", "scikit-learn", "scipy", "matplotlib", "grad-cam"}))
