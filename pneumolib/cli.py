@@ -404,6 +404,9 @@ def _add_assignments_parser(commands: argparse._SubParsersAction) -> None:
                        help="the profile each notebook runs in while it is graded")
     grade.add_argument("--workers", type=int, default=0, help="students graded in parallel; 0 = one per CPU core")
     grade.add_argument("--cell-timeout", type=int, default=300, help="seconds before a cell is stopped (graded 0)")
+    grade.add_argument("--notebook-timeout", type=int, default=1800,
+                       help="wall-clock seconds for all of a notebook's cells; then the rest is stopped (graded 0 "
+                       "unless it finishes in a second); 0 = no limit")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run the students' code without the bubblewrap sandbox, with your own rights "
                        "(only for code you trust)")
@@ -432,15 +435,15 @@ def _cmd_assignments_grade(args: argparse.Namespace) -> int:
 
     from .teaching.sandbox import Limits
 
-    if args.workers < 0 or args.cell_timeout < 1:
-        raise cfg.ConfigError("--workers must be >= 0 and --cell-timeout >= 1.")
+    if args.workers < 0 or args.cell_timeout < 1 or args.notebook_timeout < 0:
+        raise cfg.ConfigError("--workers must be >= 0, --cell-timeout >= 1 and --notebook-timeout >= 0.")
     if args.memory_gb <= 0 or args.notebook_cpu < 1:
         raise cfg.ConfigError("--memory-gb must be > 0 and --notebook-cpu >= 1.")
     out = Path(args.out)
     limits = Limits(memory_bytes=int(args.memory_gb * 2**30), cpu_seconds=args.notebook_cpu)
     _, report = grade(Path(args.submissions), notebook_paths(args.only), out, smoke=args.profile == "smoke",
                       workers=args.workers, cell_timeout=args.cell_timeout, say=lambda line: print(line, flush=True),
-                      sandbox=not args.no_sandbox, limits=limits)
+                      sandbox=not args.no_sandbox, limits=limits, notebook_timeout=args.notebook_timeout or None)
     for line in report:
         print(f"  {line}")
     print(f"wrote {out / GRADES_FILE}, {out / SUMMARY_FILE}, {out / REPORT_FILE} and {out / 'feedback'}/")

@@ -29,6 +29,29 @@ needs_bwrap = pytest.mark.skipif(bwrap_path() is None or shutil.which("prlimit")
                                  reason="bubblewrap or prlimit is not installed")
 
 
+ANYTHING = """
+class Anything(float):
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __lt__(self, other): return True
+    def __le__(self, other): return True
+    def __gt__(self, other): return True
+    def __ge__(self, other): return True
+    def __sub__(self, other): return Anything(0.0)
+    def __rsub__(self, other): return Anything(0.0)
+    def __abs__(self): return Anything(0.0)
+    __hash__ = float.__hash__
+"""
+# no correct answer: objects that compare equal to anything, and the builtins the tests once called rebound
+GAMING_SOLUTIONS = {
+    "ex01_class_weight": ANYTHING + "\nabs = lambda x: 0\nisinstance = lambda *args: True\n\n\n"
+                         "def positive_class_weight(labels) -> float:\n    return Anything(0.0)",
+    "ex01_shared_images": "def shared_images(images_a, images_b) -> int:\n    return Anything(0.0)",
+    "ex01_majority_baseline": "def always_pneumonia_metrics(labels) -> dict:\n    return {k: Anything(0.0) for k in "
+                              "('acc', 'sensitivity', 'specificity', 'balanced_accuracy')}",
+}
+
+
 def _submission(folder: Path, extra_cells: list[str], solutions: dict[str, str] | None = None) -> None:
     """The complete notebook 01 (every exercise right) with some solutions replaced and the
     student's own cells added at the end."""
@@ -73,6 +96,7 @@ def attacked(tmp_path_factory):
         "abs = lambda x: 0\nget_ipython().set_custom_exc((AssertionError,), lambda *args: None)",  # gaming
     ], solutions={"ex01_class_weight": "from pneumolib.data import pos_weight as weight\n\n\n"
                                        "def positive_class_weight(labels) -> float:\n    return weight(labels)"})
+    _submission(submissions / "gamer", [], solutions=GAMING_SOLUTIONS)
     grades, report = grade(submissions, [FIRST], out, smoke=True, workers=2, cell_timeout=120, say=lambda line: None,
                            limits=Limits(memory_bytes=2 * 2**30, file_bytes=32 * 2**20))
     server.shutdown()
@@ -152,3 +176,36 @@ def test_lms_export_and_rubrics_beside_the_grades(attacked):
     sheet = (out / "written" / "ex01_accuracy_question.md").read_text()
     assert "**Rubric (2 points)**" in sheet and "## attacker" in sheet and "## honest" in sheet
     assert rubrics.criterion.iloc[0] in sheet and "Model answer" in sheet
+
+
+@needs_bwrap
+def test_objects_that_equal_anything_and_rebound_builtins_score_nothing(attacked):
+    """The tests convert what a student returns to builtin types and call nothing the student's
+    cells can rebind: a submission with no correct answer scores 0, and is flagged."""
+    grades = attacked["grades"]
+    gamer = grades[(grades.student == "gamer") & (grades.kind == "auto")]
+    assert len(gamer) == 3 and (gamer.points == 0).all(), gamer[["exercise", "points"]].to_string()
+    lines = [line for line in attacked["report"] if line.startswith("gamer:")]
+    assert any("rebinds builtins (abs, isinstance)" in line for line in lines), lines
+
+
+def test_an_endless_notebook_costs_its_budget_not_the_class(tmp_path):
+    """Per notebook as well as per cell: four cells of 4 s each, 10 s per cell, 6 s for the
+    notebook. The first runs, the second is stopped when the budget is spent, the rest get a
+    second each; the whole notebook takes about its budget, not 16 s."""
+    import time
+
+    from pneumolib.teaching.sandbox import notebook_budget_execute
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(4)\nprint('done')")
+                                         for _ in range(4)] + [nbformat.v4.new_code_cell("print('quick')")])
+    executor = notebook_budget_execute(6)(timeout=10, interrupt_on_timeout=True, allow_errors=True,
+                                          kernel_name="python3")
+    start = time.monotonic()
+    executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    seconds = time.monotonic() - start
+    finished = ["done" in "".join(o.get("text", "") for o in cell.outputs) for cell in nb.cells[:4]]
+    timed_out = [any(o.get("ename") == "CellTimeoutError" for o in cell.outputs) for cell in nb.cells[:4]]
+    assert finished == [True, False, False, False] and timed_out == [False, True, True, True], (finished, timed_out)
+    assert "quick" in "".join(o.get("text", "") for o in nb.cells[4].outputs), "a quick cell after the budget still runs"
+    assert seconds < 14, f"the notebook took {seconds:.0f} s; its budget was 6 s (plus a second per late cell)"

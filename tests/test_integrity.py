@@ -58,3 +58,29 @@ def test_calling_the_reference_implementation_is_flagged_however_it_is_imported(
 def test_rebound_builtins_and_hooks_are_flagged(code, word):
     lines = _with(NOTEBOOKS[0], extra=code)
     assert len(lines) == 1 and word in lines[0] and "points kept" in lines[0]
+
+
+@pytest.mark.parametrize("code, word", [
+    ("data = None", "rebinds names the tests read (data)"),
+    ("for data in range(3):\n    pass", "rebinds names the tests read (data)"),
+    ("import numpy as np\nnp.allclose = lambda *a, **k: True", "patches imported modules (np.allclose)"),
+    ("import torch\ntorch.Tensor.numpy = lambda self: 0", "patches imported modules (torch.Tensor.numpy)"),
+    ("from pneumolib.teaching import checks\nsetattr(checks, 'close', lambda *a: True)", "setattr(checks, ...)"),
+])
+def test_rebinding_what_the_tests_read_or_patching_a_module_is_flagged(code, word):
+    lines = _with(NOTEBOOKS[0], extra=code)
+    assert len(lines) == 1 and word in lines[0] and "points kept" in lines[0], lines
+
+
+def test_the_names_the_tests_read_from_the_course_are_protected():
+    from pneumolib.teaching.integrity import protected_names
+
+    protected = {p.stem[:2]: protected_names(nbformat.read(p, as_version=4)) for p in NOTEBOOKS}
+    assert protected["01"] == {"data"} and {"y_val", "p_val", "p_test_cal"} <= protected["03"]
+    assert {"trained", "layers", "inputs_for"} <= protected["04"] and {"finals", "config"} <= protected["07"]
+    # a benign edit of the parameters cell is not flagged: no test reads its names
+    source = nbformat.read(NOTEBOOKS[0], as_version=4)
+    submitted = copy.deepcopy(source)
+    parameters = next(c for c in submitted.cells if "parameters" in c.metadata.get("tags", []))
+    parameters.source = parameters.source.replace("seed = 0", "seed = 1")
+    assert integrity_flags(submitted, source, NOTEBOOKS[0].name) == []

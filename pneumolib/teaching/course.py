@@ -19,9 +19,11 @@ from . import ASSIGNMENT
 
 
 def nbgrader_api(root: Path, cell_timeout: int = 300, kernel_wrapper: list[str] | None = None,
-                 runtime_folder: Path | None = None, max_output_chars: int = 100_000):
+                 runtime_folder: Path | None = None, max_output_chars: int = 100_000,
+                 notebook_timeout: int | None = None):
     """An ``NbGraderAPI`` for the course at ``root``: sqlite gradebook in the folder, each cell
-    stopped after ``cell_timeout`` seconds, deleted test cells added back at autograding, each
+    stopped after ``cell_timeout`` seconds and, with ``notebook_timeout``, each notebook's cells
+    after that many seconds in all, deleted test cells added back at autograding, each
     cell's output cut at ``max_output_chars``. With ``kernel_wrapper`` (from
     :func:`~pneumolib.teaching.sandbox.sandbox_command`) every kernel starts in the sandbox."""
     try:
@@ -43,10 +45,12 @@ def nbgrader_api(root: Path, cell_timeout: int = 300, kernel_wrapper: list[str] 
     config.Application.log_level = logging.WARNING
     from nbgrader.converters import Autograde
 
-    from .sandbox import SandboxedKernelManager, output_limit_preprocessor
+    from .sandbox import SandboxedKernelManager, notebook_budget_execute, output_limit_preprocessor
 
-    limited = output_limit_preprocessor(max_output_chars)
-    config.Autograde.autograde_preprocessors = [limited if p.__name__ == "LimitOutput" else p
+    ours = {"LimitOutput": output_limit_preprocessor(max_output_chars)}
+    if notebook_timeout:
+        ours["Execute"] = notebook_budget_execute(notebook_timeout)
+    config.Autograde.autograde_preprocessors = [ours.get(p.__name__, p)
                                                 for p in Autograde.class_traits()["autograde_preprocessors"].default()]
     config.LimitOutputSize.max_lines = 1000
     if kernel_wrapper is not None:

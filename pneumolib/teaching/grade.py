@@ -114,8 +114,9 @@ def test_cell_changes(submitted: nbformat.NotebookNode, released: nbformat.Noteb
     return lines
 
 
-def cell_errors(autograded: Path, name: str, timeout: int) -> list[str]:
-    """One line per cell of the autograded notebook that raised or hit the time limit."""
+def cell_errors(autograded: Path, name: str, timeout: int, notebook_timeout: int | None = None) -> list[str]:
+    """One line per cell of the autograded notebook that raised or hit a time limit (``timeout``
+    per cell, ``notebook_timeout`` for all its cells)."""
     nb = nbformat.read(autograded, as_version=4)
     lines = []
     for index, cell in enumerate(nb.cells):
@@ -125,7 +126,8 @@ def cell_errors(autograded: Path, name: str, timeout: int) -> list[str]:
         for output in errors:
             where = nbgrader_meta(cell).get("grade_id") or f"cell {index}"
             if output.get("ename") == "CellTimeoutError":
-                lines.append(f"{name}: {where} did not finish within {timeout} s; stopped, the rest was graded.")
+                limit = f"{timeout} s" + (f" (or the notebook's {notebook_timeout} s in all)" if notebook_timeout else "")
+                lines.append(f"{name}: {where} did not finish within {limit}; stopped, the rest was graded.")
             elif output.get("ename") == "NotImplementedError":
                 lines.append(f"{name}: {where} failed: the exercise is not attempted (its stub raises "
                              "NotImplementedError).")
@@ -145,7 +147,8 @@ class Sandbox:
 
 
 def grade_student(student: str, files: dict[str, Path | None], template: Path, work: Path, smoke: bool,
-                  cell_timeout: int, data_dir: str, sandbox: Sandbox | None = None) -> StudentResult:
+                  cell_timeout: int, data_dir: str, sandbox: Sandbox | None = None,
+                  notebook_timeout: int | None = None) -> StudentResult:
     """Autograde one student's notebooks in a copy of the prepared course (runs in a worker
     process), each kernel in the sandbox unless ``sandbox`` is None. The student's notebooks read
     and write their own copy of the seeded results, never another student's."""
@@ -181,7 +184,7 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
         prepare_scratch(scratch)
         prepare_scratch(runtime)
         wrapper = sandbox_command(scratch, runtime, sandbox.hidden, sandbox.limits, visible=[Path(data_dir)])
-    api = nbgrader_api(course, cell_timeout, wrapper, runtime)
+    api = nbgrader_api(course, cell_timeout, wrapper, runtime, notebook_timeout=notebook_timeout)
     graded = api.autograde(ASSIGNMENT, student, force=True, create=True)
     if not graded["success"]:
         last = [line for line in graded.get("log", "").splitlines() if line.strip()][-1:] or ["no log"]
@@ -189,7 +192,7 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
     for name in files:
         path = course / "autograded" / student / ASSIGNMENT / name
         if path.exists():
-            result.problems += cell_errors(path, name, cell_timeout)
+            result.problems += cell_errors(path, name, cell_timeout, notebook_timeout)
     api.generate_feedback(ASSIGNMENT, student, force=True)
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -219,7 +222,7 @@ def _tables(results: list[StudentResult], exercises: list[Exercise]) -> tuple[pd
 
 def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool = True, workers: int = 0,
           cell_timeout: int = 300, say: Callable[[str], None] = print, sandbox: bool = True,
-          limits: Limits = Limits()) -> tuple[pd.DataFrame, list[str]]:
+          limits: Limits = Limits(), notebook_timeout: int | None = 1800) -> tuple[pd.DataFrame, list[str]]:
     """Autograde every student folder of ``submissions`` on ``notebooks`` (the complete versions).
 
     Writes ``out/grades.csv`` (points per student and exercise), ``out/summary.csv`` (one row per
@@ -228,6 +231,8 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     answer and the students' answers, for whoever grades them), ``out/report.txt`` (one line per
     problem) and ``out/feedback/<student>/``.
     Returns the grades table and the report lines. ``out`` must not hold an earlier grading.
+    Each cell is stopped after ``cell_timeout`` seconds, and each notebook's cells after
+    ``notebook_timeout`` seconds in all (None: no notebook limit).
     Each student's kernel runs in the sandbox of :mod:`~pneumolib.teaching.sandbox` with ``limits``;
     without bubblewrap grading stops with how to install it, unless ``sandbox=False``
     (``--no-sandbox``, for code you trust).
@@ -247,7 +252,8 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     data_dir = str(resolve_data_dir().resolve())
     work = out / "work"
     say(f"grading {len(students)} students on {len(notebooks)} notebooks ({len(exercises)} graded cells, "
-        f"{'smoke' if smoke else 'default'} profile, cells stopped after {cell_timeout} s)")
+        f"{'smoke' if smoke else 'default'} profile, cells stopped after {cell_timeout} s"
+        + (f", notebooks after {notebook_timeout} s" if notebook_timeout else "") + ")")
     make_course(work / "_template", notebooks, cell_timeout)
     _seed_store(work / "results", smoke)
     seed_with_the_course(work / "results", notebooks, smoke, cell_timeout, data_dir, say)
@@ -267,7 +273,7 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         def submit(student):
             return pool.submit(grade_student, student, jobs[student], work / "_template", work, smoke, cell_timeout,
-                               data_dir, jail)
+                               data_dir, jail, notebook_timeout)
 
         futures = {submit(student): student for student in jobs}
         for done, future in enumerate(as_completed(futures), start=1):

@@ -5,14 +5,17 @@ points stay; a person decides. Read statically (``ast``) from the submitted cell
   reference (the package's own implementation of the exercise);
 - a cell that rebinds a builtin (``len = ...``, ``def sum(...)``, ``builtins.x = ...``);
 - a cell that installs IPython or interpreter hooks (``set_custom_exc``, ``events.register``,
-  input or AST transformers, ``sys.excepthook``, ``sys.settrace``).
+  input or AST transformers, ``sys.excepthook``, ``sys.settrace``);
+- a cell that rebinds a name the tests read which the course's own cells define (``data = ...``,
+  ``baseline = ...``), so the tests would check the student's work against the student's numbers;
+- a cell that patches an imported module (``np.allclose = ...``, ``setattr(torch, ...)``), which
+  the tests share.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
-import re
 
 import nbformat
 
@@ -21,16 +24,19 @@ from .exercises import nbgrader_meta
 BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 HOOKS = ("set_custom_exc", "register", "input_transformers_post", "input_transformers_cleanup", "ast_transformers",
          "excepthook", "settrace", "setprofile", "displayhook")
-REFERENCE_IMPORT = re.compile(r"from\s+(pneumolib[\w.]*)\s+import\s+(\w+)(?:\s+as\s+\w+)?")
+REFERENCE_ALIAS = "_reference"  # hidden tests import each reference implementation as _reference...
 
 
 def reference_names(source: nbformat.NotebookNode) -> set[str]:
-    """The names that the notebook's hidden tests import from pneumolib (the reference
-    implementations its exercises are checked against)."""
+    """The reference implementations the notebook's exercises are checked against: what its
+    hidden tests import from pneumolib under a ``_reference...`` alias."""
     names = set()
     for cell in source.cells:
         if "BEGIN HIDDEN TESTS" in cell.source:
-            names |= {m.group(2) for m in REFERENCE_IMPORT.finditer(cell.source)}
+            hidden = _tree(cell.source.split("BEGIN HIDDEN TESTS", 1)[1].split("END HIDDEN TESTS", 1)[0])
+            names |= {a.name for node in ast.walk(hidden) if isinstance(node, ast.ImportFrom)
+                      and (node.module or "").startswith("pneumolib")
+                      for a in node.names if (a.asname or "").startswith(REFERENCE_ALIAS)} if hidden else set()
     return names
 
 
@@ -71,6 +77,79 @@ def _hooks(tree: ast.AST) -> set[str]:
     return found
 
 
+def _bound_names(tree: ast.AST, imports: bool = True) -> set[str]:
+    """Global names a cell binds: assignments, definitions, loop and with targets, and imports
+    (unless ``imports`` is False: a student's ``import torch`` binds what the course bound)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and imports:
+            found |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            found.add(node.id)
+    return found
+
+
+def _read_names(tree: ast.AST) -> set[str]:
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+
+
+def protected_names(source: nbformat.NotebookNode) -> set[str]:
+    """Names the test cells read that the course's own (locked, non-test) cells define: what a
+    student's cell must not rebind."""
+    tests, course, solutions, test_bound = set(), set(), set(), set()
+    for cell in source.cells:
+        tree = _tree(cell.source) if cell.cell_type == "code" else None
+        if tree is None:
+            continue
+        meta = nbgrader_meta(cell)
+        if meta.get("grade") and not meta.get("solution"):
+            tests |= _read_names(tree)
+            test_bound |= _bound_names(tree)
+        elif meta.get("solution"):
+            solutions |= _bound_names(tree)
+        else:
+            course |= _bound_names(tree)
+    return (tests & course) - solutions - test_bound - BUILTIN_NAMES
+
+
+def _patched_modules(tree: ast.AST, modules: set[str]) -> set[str]:
+    """``module.attr = ...`` (at any depth) or ``setattr(module..., ...)`` on an imported module."""
+    found = set()
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr") \
+                and node.args:
+            targets = [node.args[0]]
+        for target in targets:
+            base = target
+            while isinstance(base, (ast.Attribute, ast.Subscript)):
+                base = base.value
+            if isinstance(target, ast.Attribute) and target.attr in HOOKS or \
+                    isinstance(base, ast.Name) and base.id in ("builtins", "__builtins__"):
+                continue  # reported as a hook or a rebound builtin
+            if isinstance(base, ast.Name) and base.id in modules and base is not target:
+                found.add(ast.unparse(target)[:60])
+            elif isinstance(base, ast.Name) and base.id in modules and isinstance(node, ast.Call):
+                found.add(f"setattr({base.id}, ...)")
+    return found
+
+
+def _imported_modules(trees) -> set[str]:
+    """Names bound to modules by ``import x`` / ``import x as y`` / ``from x import submodule``."""
+    found = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):  # from torch import nn, from pneumolib.teaching import checks
+                found |= {a.asname or a.name for a in node.names if a.name[:1].islower()}
+    return found
+
+
 def _imported_references(tree: ast.AST, references: set[str]) -> dict[str, str]:
     """Local name -> reference name, for each reference imported from pneumolib in ``tree``
     (``from pneumolib.x import ref [as alias]``; ``import pneumolib...`` makes every attribute
@@ -99,7 +178,10 @@ def _uses(tree: ast.AST, imported: dict[str, str], references: set[str]) -> set[
 def integrity_flags(submitted: nbformat.NotebookNode, source: nbformat.NotebookNode, name: str) -> list[str]:
     """One report line per suspicious construct in the submission (the points are kept)."""
     references = reference_names(source)
+    protected = protected_names(source)
     trees = {i: _tree(c.source) for i, c in enumerate(submitted.cells) if c.cell_type == "code"}
+    modules = _imported_modules(t for t in trees.values() if t is not None)
+    course_cells = {c.source.strip() for c in source.cells if c.cell_type == "code" and not nbgrader_meta(c)}
     imported = {k: v for t in trees.values() if t is not None for k, v in _imported_references(t, references).items()}
     lines = []
     for index, cell in enumerate(submitted.cells):
@@ -125,4 +207,12 @@ def integrity_flags(submitted: nbformat.NotebookNode, source: nbformat.NotebookN
         if hooks:
             lines.append(f"{name}: {where} installs interpreter or IPython hooks ({', '.join(sorted(hooks))}); "
                          "flagged for a human, points kept.")
+        shadowed = set() if cell.source.strip() in course_cells else _bound_names(tree, imports=False) & protected
+        if shadowed:
+            lines.append(f"{name}: {where} rebinds names the tests read ({', '.join(sorted(shadowed))}); flagged for "
+                         "a human, points kept.")
+        patched = _patched_modules(tree, modules)
+        if patched:
+            lines.append(f"{name}: {where} patches imported modules ({', '.join(sorted(patched))}); flagged for a "
+                         "human, points kept.")
     return lines

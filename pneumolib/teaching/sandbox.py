@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,3 +193,28 @@ def output_limit_preprocessor(max_chars: int):
             return cell, resources
 
     return LimitOutputSize
+
+
+def notebook_budget_execute(notebook_seconds: int):
+    """nbgrader's ``Execute`` with a wall-clock budget for the whole notebook as well as per cell:
+    each cell waits at most the smaller of the cell limit and what is left of the notebook's
+    ``notebook_seconds``, so an endless notebook (many slow cells) costs its budget, not the
+    class's evening. Once the budget is spent, each remaining cell gets one second: what it
+    finishes is graded, the rest is stopped."""
+    from nbgrader.preprocessors import Execute
+
+    class NotebookBudgetExecute(Execute):
+        _deadline: float | None = None
+
+        def preprocess(self, nb, resources=None, km=None):
+            self._deadline = time.monotonic() + notebook_seconds
+            return super().preprocess(nb, resources, km)
+
+        def _get_timeout(self, cell):
+            timeout = super()._get_timeout(cell)
+            if self._deadline is None:
+                return timeout
+            left = max(1, int(self._deadline - time.monotonic()))
+            return left if timeout is None else min(timeout, left)
+
+    return NotebookBudgetExecute
