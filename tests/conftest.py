@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,25 @@ def write_fake_npz(folder: Path, size: int = 28, counts=(60, 30, 30), seed: int 
     path = folder / npz_filename(size)
     np.savez_compressed(path, **arrays)
     return path
+
+
+@pytest.fixture(scope="session")
+def serve_folder():
+    """``serve_folder(path) -> URL``: the folder over HTTP on 127.0.0.1, as a download site or a
+    published release would serve it (every server stops at the end of the session)."""
+    servers = []
+
+    def serve(folder: Path) -> str:
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+        handler.log_message = lambda *args: None
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
 
 
 @pytest.fixture

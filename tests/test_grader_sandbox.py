@@ -4,12 +4,9 @@ on notebook 01 in the smoke profile, beside an honest control. Needs bubblewrap 
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import nbformat
@@ -67,15 +64,12 @@ def _submission(folder: Path, extra_cells: list[str], solutions: dict[str, str] 
 
 
 @pytest.fixture(scope="module")
-def attacked(tmp_path_factory):
+def attacked(tmp_path_factory, serve_folder):
     """One class: an honest control and a student whose added cells try every attack."""
     root = tmp_path_factory.mktemp("sandbox")
     canary = root / "grader-file.txt"
     canary.write_text("the grader's own file")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site = serve_folder(root)
     out, submissions = root / "out", root / "submitted"
     seen = root / "what-the-student-saw.json"
     targets = {"course source": str(out / "work" / "_template" / "source" / "pneumolib" / FIRST.name),
@@ -88,7 +82,7 @@ def attacked(tmp_path_factory):
         "print('FOUND', json.dumps(found))",
         f"open({str(seen)!r}, 'w').write('escaped')",  # write outside its folder
         f"import os\nos.remove({str(canary)!r})",  # delete a file of the grader's account
-        f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{server.server_address[1]}/', timeout=5)",
+        f"import urllib.request\nurllib.request.urlopen('{site}', timeout=5)",
         f"import subprocess\nsubprocess.Popen(['sleep', '600', '{MARK}'])",  # left running after grading?
         "x = bytearray(3 * 2**30)",  # more memory than the limit
         "print('y' * 50_000_000)",  # a 50 MB print
@@ -99,7 +93,6 @@ def attacked(tmp_path_factory):
     _submission(submissions / "gamer", [], solutions=GAMING_SOLUTIONS)
     grades, report = grade(submissions, [FIRST], out, smoke=True, workers=2, cell_timeout=120, say=lambda line: None,
                            limits=Limits(memory_bytes=2 * 2**30, file_bytes=32 * 2**20))
-    server.shutdown()
     autograded = nbformat.read(out / "work" / "attacker" / "autograded" / "attacker" / "pneumolib" / FIRST.name, 4)
     outputs = {cell.source.splitlines()[0][:40]: cell.outputs for cell in autograded.cells
                if cell.cell_type == "code" and cell.source}

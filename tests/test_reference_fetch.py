@@ -3,11 +3,8 @@ stands in for the published repository, as a fresh Colab runtime would reach it.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,19 +21,13 @@ FILES = [f"store/{RUN}/record.json", f"store/{RUN}/model.pt", "metrics/06_decisi
 
 
 @pytest.fixture
-def site(tmp_path):
+def site(tmp_path, serve_folder):
     """A folder served over HTTP like the published results/, holding a few reference files."""
     root = tmp_path / "site"
     for name in FILES:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(RESULTS / name, root / name)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
+    return root, serve_folder(root)
 
 
 @pytest.fixture

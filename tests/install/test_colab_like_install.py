@@ -18,15 +18,12 @@ notebook's wall-clock seconds as CSV, the figures a student plans with.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import tomllib
 from pathlib import Path
@@ -57,14 +54,9 @@ def wheel(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference_site():
+def reference_site(serve_folder):
     """This checkout's results/ over HTTP on 127.0.0.1, standing in for the published repository."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(REPO / "results"))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
+    return serve_folder(REPO / "results")
 
 
 def lower_bounds() -> list[str]:
