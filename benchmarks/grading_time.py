@@ -1,15 +1,19 @@
-"""How long `python -m pneumolib assignments grade` takes for a class: N copies of the student
-release (unmodified), graded in the smoke profile with the default workers.
+"""How long `python -m pneumolib assignments grade` takes for a class: N students, each submitting
+every notebook, graded in the smoke profile with the default workers, in the sandbox and without
+it, one after the other in one run (the machine may be noisy: compare the two rows of one run).
 
-    .venv/bin/python benchmarks/grading_time.py --students 30
+    .venv/bin/python benchmarks/grading_time.py --students 30 --csv results/metrics/grading_time.csv
 
-Prints the wall time in all and per student, and writes nothing outside a temporary folder.
+``--submission complete`` (the default) submits the course's complete notebooks, so every cell
+runs to the end, the slowest honest class; ``release`` submits the unmodified student release.
+Prints the wall time in all and per student; writes the table only where ``--csv`` says.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -17,28 +21,58 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def grade_class(root: Path, students: int, workers: int, submission: str, sandbox: bool) -> dict:
+    """Grade ``students`` copies of ``submission`` in ``root``; the row of the table."""
+    source = root / ("release" if submission == "release" else "complete")
+    for i in range(students):
+        target = root / "submitted" / f"student{i:02d}" / "pneumolib"
+        if not target.exists():
+            shutil.copytree(source, target)
+    out = root / f"grades-{'sandbox' if sandbox else 'no-sandbox'}"
+    command = [sys.executable, "-m", "pneumolib", "assignments", "grade", str(root / "submitted"), "--out", str(out),
+               "--workers", str(workers)] + ([] if sandbox else ["--no-sandbox"])
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    summary = pd.read_csv(out / "summary.csv")
+    return {"students": len(summary), "notebooks": len(list(source.glob("*.ipynb"))), "submission": submission,
+            "sandbox": sandbox, "workers": workers or os.cpu_count(), "cpu_cores": os.cpu_count(),
+            "seconds": round(seconds), "seconds_per_student": round(seconds / students, 1),
+            "mean_points": round(float(summary["total"].mean()), 2), "max_points": float(summary["max_total"].iloc[0]),
+            "machine": platform.processor() or platform.machine()}
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--workers", type=int, default=0, help="0 = one per CPU core")
+    parser.add_argument("--submission", choices=("complete", "release"), default="complete")
+    parser.add_argument("--modes", nargs="+", choices=("sandbox", "no-sandbox"), default=["sandbox", "no-sandbox"])
+    parser.add_argument("--csv", default="", help="write the table here as well")
     args = parser.parse_args()
+    rows = []
     with tempfile.TemporaryDirectory(prefix="pneumolib-grading-") as tmp:
         root = Path(tmp)
         subprocess.run([sys.executable, "-m", "pneumolib", "assignments", "release", "--out", str(root / "release")],
                        check=True, stdout=subprocess.DEVNULL)
-        for i in range(args.students):
-            shutil.copytree(root / "release", root / "submitted" / f"student{i:02d}" / "pneumolib")
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pneumolib", "assignments", "grade", str(root / "submitted"),
-                        "--out", str(root / "grades"), "--workers", str(args.workers)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        seconds = time.perf_counter() - started
-        lines = (root / "grades" / "summary.csv").read_text().splitlines()
-        notebooks = len(list((root / "release").glob("*.ipynb")))
-    workers = args.workers or os.cpu_count()
-    print(f"graded {len(lines) - 1} students ({notebooks} notebooks each, smoke profile, {workers} workers) in "
-          f"{seconds / 60:.1f} min: {seconds / args.students:.0f} s per student")
+        (root / "complete").mkdir()
+        for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+            shutil.copy2(path, root / "complete" / path.name)
+        for mode in args.modes:
+            rows.append(grade_class(root, args.students, args.workers, args.submission, mode == "sandbox"))
+            row = rows[-1]
+            print(f"{'sandbox' if row['sandbox'] else 'no sandbox'}: graded {row['students']} students "
+                  f"({row['notebooks']} notebooks each, {args.submission}, smoke profile, {row['workers']} workers) in "
+                  f"{row['seconds'] / 60:.1f} min: {row['seconds_per_student']:.0f} s per student; mean "
+                  f"{row['mean_points']:g} of {row['max_points']:g} points", flush=True)
+    if args.csv:
+        pd.DataFrame(rows).to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
     return 0
 
 

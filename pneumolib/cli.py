@@ -324,7 +324,31 @@ def _add_notebooks_parser(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--replicate", default=REPLICATE_FOLDER, help="the replicate's results folder")
     report.add_argument("--reference", default="results", help="the reference results folder")
     report.set_defaults(handler=_cmd_notebooks_report)
+    times = sub.add_parser(
+        "times",
+        help="re-render each notebook's Time line and the notebooks README's table, without running",
+        description="Rewrite the **Time:** line of each committed notebook and the times table of "
+        "notebooks/README.md from the measured times (results/metrics/suite_times.csv, the smoke profile's, "
+        "and results/metrics/fresh_runtime_times.csv from the Colab-like install test). Nothing is executed.",
+    )
+    times.set_defaults(handler=_cmd_notebooks_times)
     p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
+
+
+def _cmd_notebooks_times(args: argparse.Namespace) -> int:
+    import nbformat
+
+    from .notebooks.suite import notebook_paths
+    from .notebooks.times import update_readme, update_time_line
+
+    paths = notebook_paths()
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        update_time_line(nb, path.stem)
+        nbformat.write(nb, path)
+        print(f"{_where(path)}: {next(c for c in nb.cells if c.cell_type == 'markdown').source.split('**Time:**')[1].strip()[:100]}...")
+    print(f"rewrote {_where(update_readme([p.stem for p in paths]))}")
+    return 0
 
 
 def _cmd_notebooks_run(args: argparse.Namespace) -> int:

@@ -102,3 +102,26 @@ def pytest_addoption(parser):
     group.addoption("--install-reference", choices=("served", "offline"), default="served",
                     help="reference files served on 127.0.0.1, or nothing to fetch")
     group.addoption("--install-times", default="", help="append each notebook's seconds to this CSV")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The install and browser tests are integration tests too (they run notebooks in kernels)."""
+    for item in items:
+        if item.get_closest_marker("install") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request, monkeypatch):
+    """The unit layer starts no process: no subprocess, no kernel, no worker pool. A test that
+    needs one is marked ``integration`` (the second layer of make test)."""
+    if request.node.get_closest_marker("integration"):
+        return
+    import multiprocessing.process
+    import subprocess
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError(f"{request.node.nodeid} starts a process: mark it @pytest.mark.integration")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)

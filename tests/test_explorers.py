@@ -22,6 +22,9 @@ def test_headless_kernels_get_the_static_view(monkeypatch, capsys):
     assert not explorers.live_frontend()
     explorers.threshold_explorer(Y, P, 0.3, interactive=True, save_as=None)
     assert capsys.readouterr().out.strip() == explorers.threshold_summary(Y, P, 0.3)
+    explorers.threshold_explorer(Y, P, 0.1959, interactive=True, save_as=None)  # the view at the threshold itself
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("threshold 0.1959: ") and out == explorers.threshold_summary(Y, P, 0.1959)
 
 
 def test_a_jupyter_server_kernel_gets_the_slider(monkeypatch):

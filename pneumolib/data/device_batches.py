@@ -85,6 +85,18 @@ class BatchAugment:
         return theta
 
 
+def resample(x: torch.Tensor, size: int, theta: torch.Tensor | None = None) -> torch.Tensor:
+    """Float images (B, 1, H, W) at ``size`` x ``size``: warped by the (B, 2, 3) affine ``theta``
+    (bilinear, zeros outside), or else resized (bilinear, antialiased when shrinking). The one
+    geometry of training batches, evaluation and prediction."""
+    if theta is not None:
+        grid = F.affine_grid(theta.to(x.device, x.dtype), [len(x), 1, size, size], align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if size != x.shape[-1]:
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[-1])
+    return x
+
+
 class DeviceBatches:
     """One split on ``device``: shuffled, balanced or ordered batches of normalised float images."""
 
@@ -127,12 +139,7 @@ class DeviceBatches:
             theta = view.to(x.device, torch.float32).expand(len(x), 2, 3)
         elif augment and self.augment is not None:
             theta = self.augment.thetas(len(x), generator, x.device)
-        if theta is not None:
-            grid = F.affine_grid(theta, [len(x), 1, self.size, self.size], align_corners=False)
-            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        elif self.size != x.shape[-1]:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False,
-                              antialias=self.size < x.shape[-1])
+        x = resample(x, self.size, theta)
         if augment and view is None and self.photometric is not None:
             x = self.photometric(x, generator)
         x = x.sub_(self.mean).div_(self.std)

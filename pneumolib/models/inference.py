@@ -15,10 +15,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrainConfig
+from ..data.device_batches import resample
 
 
 def inference_dtype(device: torch.device | str) -> torch.dtype:
@@ -65,13 +65,8 @@ def preprocess(images: np.ndarray, config: TrainConfig, dtype: torch.dtype, devi
     if images.ndim != 3:
         raise ValueError(f"images must be a uint8 array (N, H, W), got shape {images.shape}.")
     x = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1).to(device=device, dtype=dtype).div_(255.0)
-    size = config.input_size or images.shape[-1]
-    if view is not None:
-        theta = view.to(device, dtype).expand(len(x), 2, 3)
-        grid = F.affine_grid(theta, [len(x), 1, size, size], align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    elif size != x.shape[-1]:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[-1])
+    theta = None if view is None else view.to(device, dtype).expand(len(x), 2, 3)
+    x = resample(x, config.input_size or images.shape[-1], theta)
     return x.sub_(config.norm_mean).div_(config.norm_std)
 
 

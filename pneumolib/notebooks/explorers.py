@@ -31,23 +31,24 @@ def live_frontend() -> bool:
 def threshold_summary(y: np.ndarray, p: np.ndarray, threshold: float) -> str:
     """One line of the numbers the threshold explorer shows (what the browser test reads)."""
     m = binary_metrics(y, p, threshold)
-    return (f"threshold {threshold:.2f}: sensitivity {m['sensitivity']:.4f}, specificity {m['specificity']:.4f}, "
+    return (f"threshold {threshold:.4f}: sensitivity {m['sensitivity']:.4f}, specificity {m['specificity']:.4f}, "
             f"TP {m['tp']:.0f}, FN {m['fn']:.0f}, FP {m['fp']:.0f}, TN {m['tn']:.0f}")
 
 
 def threshold_explorer(y: np.ndarray, p: np.ndarray, initial: float, interactive: bool,
                        save_as: str | None = "threshold_explorer") -> None:
-    """A threshold slider (0.01-0.99) that updates the confusion matrix, sensitivity, specificity
-    and the operating point on the ROC curve of ``(y, p)``; headless, the view at ``initial``."""
-    initial = float(np.clip(round(initial, 2), 0.01, 0.99))
+    """A threshold slider (0.01-0.99 in steps of 0.01) that updates the confusion matrix,
+    sensitivity, specificity and the operating point on the ROC curve of ``(y, p)``, starting at
+    the step nearest ``initial``; headless, the view at ``initial`` itself."""
 
     def view(threshold: float, save: str | None = None) -> None:
         print(threshold_summary(y, p, threshold))
         plots.threshold_view(y, p, threshold, save_as=save)
 
     if not (interactive and live_frontend()):
-        view(initial, save_as)
+        view(float(initial), save_as)
         return
+    initial = float(np.clip(round(initial, 2), 0.01, 0.99))
     import ipywidgets as widgets
     from IPython.display import display
 

@@ -196,6 +196,7 @@ def runtime_notice(session: NotebookSession) -> str:
         source = f"the reference results are fetched from {url} when needed (each checked by SHA-256)"
     else:
         source = "nothing is fetched (PNEUMOLIB_REFERENCE_URL=off, or a results folder of your own): all is trained here"
-    return (f"{runtime}.\nEarlier results: {source}. The Time line at the top gives the measured times.\n"
+    return (f"{runtime}.\nEarlier results: {source}. The Time line at the top gives the measured times, "
+            "alone in a fresh runtime too.\n"
             "To go faster: a GPU runtime (Colab: Runtime > Change runtime type > GPU), or the smoke profile "
             "(smoke = True in the parameters cell).")

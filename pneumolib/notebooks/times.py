@@ -23,6 +23,7 @@ from ..repro import package_versions
 from ..training.formats import describe_cpu
 
 TIMES_FILE = "suite_times.csv"
+FRESH_TIMES_FILE = "fresh_runtime_times.csv"  # each notebook alone in a fresh runtime (tests/install, --install-times)
 TIME_LINE = re.compile(r"^\*\*Time:\*\*.*$", re.MULTILINE)
 README_START, README_END = "<!-- times: rendered by notebooks run --write-back -->", "<!-- /times -->"
 
@@ -81,15 +82,39 @@ def load_times(profile: str) -> pd.DataFrame:
     return pd.DataFrame(columns=["notebook", "kind", "new_runs", "seconds", "device"])
 
 
+def load_fresh_times() -> pd.DataFrame:
+    """Each notebook alone in a fresh runtime, default profile (the Colab-like install test with
+    ``--install-times``): one row per notebook and reference mode (served, offline)."""
+    path = results_dir("default") / "metrics" / FRESH_TIMES_FILE
+    if path.is_file():
+        return pd.read_csv(path)
+    return pd.DataFrame(columns=["notebook", "profile", "reference", "case", "cpu", "threads", "seconds"])
+
+
+def fresh_runtime_part(notebook: str, fresh: pd.DataFrame) -> str | None:
+    """"alone in a fresh runtime ..." for the Time line, or None when it was not measured."""
+    rows = fresh[(fresh.notebook == notebook) & (fresh.profile == "default")].set_index("reference")
+    if rows.empty:
+        return None
+    threads = int(rows.threads.iloc[0])
+    served = (f"{duration(rows.loc['served', 'seconds'])} with the reference results fetched" if "served" in rows.index
+              else "not measured with the reference results fetched")
+    offline = (f"{duration(rows.loc['offline', 'seconds'])} offline, training what it needs" if "offline" in rows.index
+               else "not measured yet offline")
+    return f"alone in a fresh runtime ({threads} CPU threads): {served}, {offline}"
+
+
 def duration(seconds: float) -> str:
     """``40 s`` under 90 seconds, else whole minutes."""
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
-def time_line(notebook: str, default: pd.DataFrame | None = None, smoke: pd.DataFrame | None = None) -> str:
+def time_line(notebook: str, default: pd.DataFrame | None = None, smoke: pd.DataFrame | None = None,
+              fresh: pd.DataFrame | None = None) -> str:
     """The "**Time:**" sentence for one notebook, from the measured times."""
     default = load_times("default") if default is None else default
     smoke = load_times("smoke") if smoke is None else smoke
+    fresh = load_fresh_times() if fresh is None else fresh
     rows = default[default.notebook == notebook].set_index("kind")
     parts = []
     if "trained" in rows.index:
@@ -100,6 +125,9 @@ def time_line(notebook: str, default: pd.DataFrame | None = None, smoke: pd.Data
         row = rows.loc["from store"]
         parts.append(f"{duration(row.seconds)} " + ("when the store already holds all its runs" if "trained" in rows.index
                                                     else f"on {row.device}"))
+    alone = fresh_runtime_part(notebook, fresh)
+    if alone:
+        parts.append(alone)
     smoke_rows = smoke[smoke.notebook == notebook]
     if len(smoke_rows):
         parts.append(f"{duration(smoke_rows.seconds.max())} in the smoke profile")

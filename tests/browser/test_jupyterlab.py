@@ -288,7 +288,7 @@ def test_the_threshold_explorer_moves_with_its_slider(lab, browser, screenshots,
 
     from pneumolib.notebooks.explorers import threshold_summary
 
-    pattern = re.compile(r"threshold (\d\.\d\d): .*")
+    pattern = re.compile(r"threshold (\d\.\d{4}): .*")
     before, after, _ = _explore(lab, browser, screenshots, "03_thresholds.ipynb", "threshold_explorer(", pattern, "_explorer")
     data = _smoke_data(real_data_dir)
     p_val = _stored_probabilities(lab[2] / "results", "val", len(data.val.labels))
