@@ -55,8 +55,9 @@ reference: data
 lab: data
 	$(BIN)/jupyter lab notebooks
 
-# Unit tests, then the three notebook regression layers, all writing to a temporary results
-# folder so that committed results are never touched:
+# Unit tests (no process started: minutes), integration tests (the CLI, worker pools, papermill,
+# nbgrader and the grader's sandbox), then the notebook regression layers, all writing to a
+# temporary results folder so that committed results are never touched:
 #   1. every notebook executes headless in the smoke profile (papermill);
 #   2. pytest --nbval re-runs those executed copies and must reproduce them cell by cell;
 #   3. pytest --nbval-lax checks the committed notebooks' NBVAL_CHECK_OUTPUT cells;
@@ -64,7 +65,8 @@ lab: data
 #      saying how to enable it, where chromium or chromedriver is missing).
 NBVAL := $(BIN)/python -m pytest -p no:cacheprovider --nbval-current-env
 test: data
-	$(BIN)/python -m pytest
+	@echo "== unit tests"; $(BIN)/python -m pytest -m "not integration and not browser and not install"
+	@echo "== integration tests"; $(BIN)/python -m pytest -m "integration and not browser and not install"
 	@set -e; tmp=$$(mktemp -d); export PNEUMOLIB_RESULTS=$$tmp; \
 	export PNEUMOLIB_DATA=$${PNEUMOLIB_DATA:-$(CURDIR)/data}; \
 	echo "== layer 1: smoke execution"; $(BIN)/python -m pneumolib notebooks run --smoke; \

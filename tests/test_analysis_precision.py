@@ -18,6 +18,8 @@ from pneumolib.config import TrainConfig
 from pneumolib.models.inference import analysis_copy, as_model_input, inference_dtype, predict_probabilities
 from pneumolib.training.tta import TTA_VIEWS
 
+pytestmark = pytest.mark.integration  # starts processes: the integration layer
+
 AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 # Computes what 04 and 07 compute from a model, on a seeded random ResNet-18 and synthetic images,
@@ -31,6 +33,7 @@ from pneumolib.data import model_inputs
 from pneumolib.explain import cam_maps, randomization_similarity
 from pneumolib.models.inference import analysis_copy, as_model_input, predict_probabilities
 from pneumolib.models.zoo import build_model
+
 
 torch.manual_seed(0)
 model = analysis_copy(build_model(sys.argv[1]))

@@ -21,6 +21,8 @@ from pneumolib.teaching.grade import grade  # noqa: E402
 from pneumolib.teaching.release import HOW_TO, NO_URL_NOTE, release  # noqa: E402
 from pneumolib.teaching.sandbox import bwrap_path  # noqa: E402
 
+pytestmark = pytest.mark.integration  # starts processes: the integration layer
+
 SANDBOX = bwrap_path() is not None  # our own submissions: sandboxed where bubblewrap is installed (CI installs it)
 
 NOTEBOOKS = notebook_paths()

@@ -4,12 +4,14 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pneumolib.cli import main
 from pneumolib.training.bench import merge_bench
 from pneumolib.training.formats import cpu_has_native_bf16
 
 
+@pytest.mark.integration
 def test_bench_smoke(real_data_dir, capsys):
     assert main(["bench", "--smoke", "--data-dir", str(real_data_dir)]) == 0
     out = capsys.readouterr().out

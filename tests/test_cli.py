@@ -25,12 +25,14 @@ def stored_records(store: RunStore) -> list[dict]:
     return [r.fields for r in store.records()]
 
 
+@pytest.mark.integration
 def test_help_lists_commands():
     out = run_cli("--help")
     assert out.returncode == 0
     assert "train" in out.stdout and "download" in out.stdout
 
 
+@pytest.mark.integration
 def test_every_train_option_has_help():
     out = run_cli("train", "--help").stdout
     options = [tok.split("=")[0] for tok in out.split() if tok.startswith("--") and tok != "--help"]
@@ -89,6 +91,7 @@ def test_bad_input_gives_one_clear_line(fake_data_dir, store, args, message, mon
     assert stored_records(store) == []
 
 
+@pytest.mark.integration
 def test_bad_input_message_and_no_traceback(fake_data_dir, tmp_path):
     out = run_cli("train", "--lr", "-1", "--data-dir", str(fake_data_dir), results=tmp_path / "results")
     assert out.returncode == 2
@@ -98,6 +101,7 @@ def test_bad_input_message_and_no_traceback(fake_data_dir, tmp_path):
     assert f"'pneumoniamnist_128.npz' not found in folder '{tmp_path}'" in out.stderr
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_train_on_real_data(real_data_dir, tmp_path):
     out = run_cli("train", "--model", "small_cnn", "--epochs", "1", "--data-dir", str(real_data_dir),

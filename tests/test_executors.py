@@ -16,6 +16,8 @@ import pytest
 
 from pneumolib.experiments.executors import InProcessExecutor, process_pool
 
+pytestmark = pytest.mark.integration  # starts processes: the integration layer
+
 REPO = Path(__file__).resolve().parents[1]
 
 # A sweep's parent in miniature: a pool of two workers, each given long work. It reports the pids once

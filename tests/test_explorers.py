@@ -38,6 +38,7 @@ def test_a_jupyter_server_kernel_gets_the_slider(monkeypatch):
     assert type(shown[0].children[0]).__name__ == "FloatSlider" and shown[0].children[0].value == 0.3
 
 
+@pytest.mark.integration
 def test_plain_papermill_finishes_with_interactive_true(tmp_path):
     """A notebook that calls both explorers with ``interactive = True``, run by papermill as a
     researcher would (no parameters): it finishes, with the static views in its outputs."""

@@ -64,6 +64,7 @@ def _visible_gpu(_: int) -> str:
     return os.environ.get("CUDA_VISIBLE_DEVICES", "")
 
 
+@pytest.mark.integration
 def test_each_gpu_worker_sees_its_own_gpu():
     from pneumolib.experiments.executors import process_pool
 

@@ -20,6 +20,8 @@ from pneumolib.teaching import sandbox as sandbox_module  # noqa: E402
 from pneumolib.teaching.grade import grade  # noqa: E402
 from pneumolib.teaching.sandbox import Limits, bwrap_path  # noqa: E402
 
+pytestmark = pytest.mark.integration  # starts processes: the integration layer
+
 FIRST = notebook_paths(["01"])[0]
 MARK = "pneumolib-sandbox-test-sleeper"
 needs_bwrap = pytest.mark.skipif(bwrap_path() is None or shutil.which("prlimit") is None,

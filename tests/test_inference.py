@@ -233,6 +233,7 @@ def test_onnx_parity_with_upsampling(real_data, tmp_path_factory, tmp_path):
     assert export_onnx(path, tmp_path / "up.onnx", real_data.test.images[:64]) <= 1e-4
 
 
+@pytest.mark.integration
 def test_onnx_detector_needs_no_torch(trained, real_data, test_pngs, tmp_path):
     export_onnx(trained[2], tmp_path / "m.onnx", real_data.test.images[:32])
     image = str(next(test_pngs.glob("*.png")))

@@ -73,6 +73,7 @@ def _papermill(args, cwd, tmp_path, data_dir):
         ("07_dataset_shift", ["-y", "methods: [none, magic]"], "parameter methods must list adaptation methods"),
     ],
 )
+@pytest.mark.integration
 def test_bad_parameter_fails_early_in_one_line(real_data_dir, tmp_path, notebook, parameter, message):
     out = _papermill([f"notebooks/{notebook}.ipynb", str(tmp_path / "out.ipynb"), *parameter], REPO, tmp_path, real_data_dir)
     assert out.returncode != 0
@@ -84,6 +85,7 @@ def test_bad_parameter_fails_early_in_one_line(real_data_dir, tmp_path, notebook
     assert message in f"{error.ename}: {error.evalue}"
 
 
+@pytest.mark.integration
 def test_papermill_from_notebooks_folder(real_data_dir, tmp_path):
     out = _papermill(["01_data_exploration.ipynb", str(tmp_path / "out.ipynb"), "-p", "smoke", "True"],
                      REPO / "notebooks", tmp_path, real_data_dir)
@@ -92,6 +94,7 @@ def test_papermill_from_notebooks_folder(real_data_dir, tmp_path):
     assert (tmp_path / "results" / "smoke" / "metrics" / "01_duplicates.csv").is_file()
 
 
+@pytest.mark.integration
 def test_nbval_lax_catches_a_changed_preprocessing(real_data_dir, tmp_path):
     """Layer 3 is live: a pneumolib whose normalisation changed fails the committed 01 notebook."""
     shadow = tmp_path / "shadow"

@@ -80,6 +80,7 @@ def test_start_switches_the_profile_silently(results_base, tmp_path, monkeypatch
     assert capsys.readouterr() == ("", "")
 
 
+@pytest.mark.integration
 def test_smoke_notebook_leaves_the_default_results_alone(real_data_dir, results_base, monkeypatch):
     """A real smoke run of notebook 01 over a copy of the committed results changes none of them."""
     import papermill as pm

@@ -211,6 +211,7 @@ def test_bootstrap_seed_mean_needs_one_threshold_per_model():
         bootstrap_seed_mean(np.array([0, 1]), [np.array([0.2, 0.8])], [0.5, 0.5])
 
 
+@pytest.mark.integration
 def test_cli_best_end_to_end(fake_data_dir, tmp_path, capsys, monkeypatch):
     results = tmp_path / "results"
     monkeypatch.setenv("PNEUMOLIB_RESULTS", str(results))

@@ -41,6 +41,7 @@ class RefusingExecutor(Executor):
         raise AssertionError("a finished task was submitted again")
 
 
+@pytest.mark.integration
 def test_process_pool_sweep_writes_each_result_and_resumes(fake_data_dir, tmp_path):
     spec, store = DataSpec(str(fake_data_dir)), RunStore(tmp_path / "store")
     result = run_many(tasks_for(), spec, store, workers=2, log=None)
@@ -110,6 +111,7 @@ def test_duplicate_keys_are_refused(tmp_path, fake_data_dir):
         run_many([RunSpec(TINY, "x"), RunSpec(TINY, "x")], DataSpec(str(fake_data_dir)), tmp_path, log=None)
 
 
+@pytest.mark.integration
 def test_dask_local_cluster_executor_gives_the_same_results(fake_data_dir, tmp_path):
     """The README's multi-machine path: a Dask cluster's executor runs the same sweep."""
     distributed = pytest.importorskip("distributed")

@@ -1,7 +1,11 @@
 import sys
 import subprocess
 
+import pytest
+
 import pneumolib._torchvision_compat as compat
+
+pytestmark = pytest.mark.integration  # starts processes: the integration layer
 
 
 def test_torchvision_imports_after_pneumolib():
