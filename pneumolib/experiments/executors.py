@@ -29,7 +29,7 @@ class InProcessExecutor(Executor):
         return future
 
 
-def _exit_when_parent_is_gone(parent_pid: int) -> None:
+def exit_when_parent_is_gone(parent_pid: int) -> None:
     """In a worker: a daemon thread that ends the process as soon as its parent has gone (killed
     by a batch scheduler, a crash or SIGKILL), so no idle worker holds memory as an orphan."""
 
@@ -45,7 +45,7 @@ def _exit_when_parent_is_gone(parent_pid: int) -> None:
 def _start_worker(parent_pid: int, gpus: Any) -> None:
     """A worker's start: watch the parent and, on a GPU machine, take one GPU of its own (before
     torch touches CUDA, so that the worker's ``cuda`` is that GPU)."""
-    _exit_when_parent_is_gone(parent_pid)
+    exit_when_parent_is_gone(parent_pid)
     if gpus is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get())
 

@@ -146,11 +146,11 @@ def update_time_line(nb, notebook: str) -> None:
 
 
 def readme_table(notebooks: Sequence[str], default: pd.DataFrame | None = None,
-                 smoke: pd.DataFrame | None = None) -> str:
+                 smoke: pd.DataFrame | None = None, fresh: pd.DataFrame | None = None) -> str:
     """The times table of ``notebooks/README.md`` for the named notebooks, between its markers."""
     lines = [README_START, "| notebook | time |", "|---|---|"]
     for name in notebooks:
-        lines.append(f"| [{name}]({name}.ipynb) | {time_line(name, default, smoke).removeprefix('**Time:** ')} |")
+        lines.append(f"| [{name}]({name}.ipynb) | {time_line(name, default, smoke, fresh).removeprefix('**Time:** ')} |")
     return "\n".join(lines + [README_END])
 
 

@@ -274,7 +274,7 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
     started = context.Value("i", 0)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_own_cores,
-                             initargs=(started, cpus, max(1, len(cpus) // workers))) as pool:
+                             initargs=(os.getpid(), started, cpus, max(1, len(cpus) // workers))) as pool:
         def submit(student):
             return pool.submit(grade_student, student, jobs[student], work / "_template", work, smoke, cell_timeout,
                                data_dir, jail, notebook_timeout)
@@ -308,10 +308,14 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     return grades, report
 
 
-def _own_cores(started, cpus: list[int], per_worker: int) -> None:
-    """Give this grading worker (and the kernels it starts) cores of its own, and as many threads:
+def _own_cores(parent_pid: int, started, cpus: list[int], per_worker: int) -> None:
+    """Start a grading worker: it exits when the grader is gone (its sandboxed kernels die with
+    it), and it gets cores of its own, and as many threads, for itself and the kernels it starts:
     two kernels whose OpenMP threads share the cores spin against each other and run many times
     slower (04's Grad-CAM cell took 85 s instead of 4 s)."""
+    from ..experiments.executors import exit_when_parent_is_gone
+
+    exit_when_parent_is_gone(parent_pid)
     with started.get_lock():
         index = started.value
         started.value += 1
