@@ -56,4 +56,4 @@ def test_plain_papermill_finishes_with_interactive_true(tmp_path):
     papermill.execute_notebook(str(tmp_path / "explore.ipynb"), str(tmp_path / "out.ipynb"), progress_bar=False,
                                execution_timeout=120, cwd=str(tmp_path))
     text = "".join(o.get("text", "") for o in nbformat.read(tmp_path / "out.ipynb", 4).cells[1].outputs)
-    assert "threshold 0.30: sensitivity" in text and "test image 0: label" in text
+    assert "threshold 0.3000: sensitivity" in text and "test image 0: label" in text

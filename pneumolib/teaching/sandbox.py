@@ -95,8 +95,9 @@ def sandbox_command(scratch: Path, runtime: Path, hidden: Sequence[Path], limits
         if Path(folder).is_dir():
             command += ["--tmpfs", str(Path(folder).resolve())]
     # the Python that runs the kernel, and what it must read (the data), even inside a hidden folder
+    # or under /tmp (a checkout and its .venv in /tmp)
     for needed in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), *(Path(v).resolve() for v in visible)}:
-        if any(_holds(Path(folder), needed) for folder in [*hidden, Path.home()]):
+        if any(_holds(Path(folder), needed) for folder in [*hidden, Path.home(), Path("/tmp")]):
             command += ["--ro-bind", str(needed), str(needed)]
     emptied = [Path("/tmp"), *(Path(h).resolve() for h in hidden), Path.home().resolve()]
     made: set[Path] = set()
