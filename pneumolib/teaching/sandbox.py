@@ -96,7 +96,9 @@ def sandbox_command(scratch: Path, runtime: Path, hidden: Sequence[Path], limits
             command += ["--tmpfs", str(Path(folder).resolve())]
     # the Python that runs the kernel, and what it must read (the data), even inside a hidden folder
     # or under /tmp (a checkout and its .venv in /tmp)
-    for needed in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), *(Path(v).resolve() for v in visible)}:
+    package = Path(__file__).resolve().parents[1]  # this package (an editable install's source folder)
+    for needed in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), package,
+                   *(Path(v).resolve() for v in visible)}:
         if any(_holds(Path(folder), needed) for folder in [*hidden, Path.home(), Path("/tmp")]):
             command += ["--ro-bind", str(needed), str(needed)]
     emptied = [Path("/tmp"), *(Path(h).resolve() for h in hidden), Path.home().resolve()]
