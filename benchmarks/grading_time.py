@@ -70,8 +70,9 @@ def main() -> int:
                   f"({row['notebooks']} notebooks each, {args.submission}, smoke profile, {row['workers']} workers) in "
                   f"{row['seconds'] / 60:.1f} min: {row['seconds_per_student']:.0f} s per student; mean "
                   f"{row['mean_points']:g} of {row['max_points']:g} points", flush=True)
+            if args.csv:  # each row as soon as it is measured: a long run stopped midway keeps what it measured
+                pd.DataFrame(rows).to_csv(args.csv, index=False)
     if args.csv:
-        pd.DataFrame(rows).to_csv(args.csv, index=False)
         print(f"wrote {args.csv}")
     return 0
 
