@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..paths import active_profile, display_path, project_root, results_base
+from .checksums import sha256_of
 
 REFERENCE_URL_ENV = "PNEUMOLIB_REFERENCE_URL"
 PROJECT_REFERENCE_URL = "https://raw.githubusercontent.com/pneumolib/pneumolib/main/results/"
@@ -94,8 +95,6 @@ def packaged(relative: str) -> Path | None:
     path = Path(str(resources.files("pneumolib").joinpath(name)))
     if not path.is_file():
         return None
-    from .store import sha256_of
-
     return path if sha256_of(path) == expected else None
 
 
@@ -105,8 +104,6 @@ def write_manifest(results: Path, package: Path) -> Path:
     small files it ships (:data:`PACKAGED`)."""
     files = sorted([*results.glob("store/*/record.json"), *results.glob("store/*/model.pt"),
                     *results.glob("metrics/06_decisions.json")])
-    from .store import sha256_of
-
     lines = [f"{sha256_of(p)}  {p.relative_to(results).as_posix()}" for p in files]
     path = package / MANIFEST
     path.write_text("\n".join(lines) + "\n")

@@ -14,7 +14,6 @@ missing still serves tables, and is trained again only where the model itself is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -27,6 +26,7 @@ from ..models import load_model, save_checkpoint
 from ..models.checkpoint import store_half_precision
 from ..paths import display_path, results_base, results_dir, write_atomically
 from ..training.formats import describe_cpu
+from .checksums import sha256_of
 from .runs import RECORD_FORMAT, RunRecord, RunSpec, data_provenance, teacher_ensemble
 
 RECORD_FILE = "record.json"
@@ -35,15 +35,6 @@ CHECKSUMS_FILE = "checksums.sha256"  # ``sha256sum`` format, paths relative to t
 UPDATE_REFERENCE_ENV = "PNEUMOLIB_UPDATE_REFERENCE"
 MODEL_LOG_ENV = "PNEUMOLIB_MODEL_LOG"  # a file that collects the run ids whose models were loaded
 SCORED_FIELDS = ("val", "test", "tuned", "probabilities")  # what makes two records of one run the same numbers
-
-
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a file, in hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def updating_reference() -> bool:
