@@ -54,20 +54,13 @@ def test_calling_the_reference_implementation_is_flagged_however_it_is_imported(
     ("get_ipython().set_custom_exc((Exception,), lambda *a: None)", "hooks (set_custom_exc)"),
     ("get_ipython().events.register('post_run_cell', print)", "hooks (register)"),
     ("import sys\nsys.excepthook = print", "hooks (excepthook)"),
-])
-def test_rebound_builtins_and_hooks_are_flagged(code, word):
-    lines = _with(NOTEBOOKS[0], extra=code)
-    assert len(lines) == 1 and word in lines[0] and "points kept" in lines[0]
-
-
-@pytest.mark.parametrize("code, word", [
     ("data = None", "rebinds names the tests read (data)"),
     ("for data in range(3):\n    pass", "rebinds names the tests read (data)"),
     ("import numpy as np\nnp.allclose = lambda *a, **k: True", "patches imported modules (np.allclose)"),
     ("import torch\ntorch.Tensor.numpy = lambda self: 0", "patches imported modules (torch.Tensor.numpy)"),
     ("from pneumolib.teaching import checks\nsetattr(checks, 'close', lambda *a: True)", "setattr(checks, ...)"),
 ])
-def test_rebinding_what_the_tests_read_or_patching_a_module_is_flagged(code, word):
+def test_each_way_of_gaming_is_flagged_once_for_a_human(code, word):
     lines = _with(NOTEBOOKS[0], extra=code)
     assert len(lines) == 1 and word in lines[0] and "points kept" in lines[0], lines
 

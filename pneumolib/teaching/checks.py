@@ -44,11 +44,9 @@ def as_array(value: Any, what: str = "the result", dtype: type = np.float64) -> 
     exactly that type (a subclass is refused), copied into ``dtype``."""
     if type(value) is np.ndarray:
         return np.array(value, dtype=dtype, copy=True)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None
-    if torch is not None and type(value) in (torch.Tensor, torch.nn.Parameter):
+    import torch
+
+    if type(value) in (torch.Tensor, torch.nn.Parameter):
         return np.array(value.detach().to("cpu", torch.float64).numpy(), dtype=dtype, copy=True)
     raise AssertionError(f"{what}: return a numpy array, got {_kind(value)}")
 
