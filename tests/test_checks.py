@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from pneumolib.teaching.checks import arrays_close, as_array, as_float, as_float_dict, as_float_tuple, as_int, close
+from pneumolib.teaching.checks import (
+    arrays_close, as_array, as_bool, as_float, as_float_dict, as_float_tuple, as_int, close,
+)
 
 
 class EqualsAnything(float):
@@ -41,6 +43,7 @@ class SneakyTensor(torch.Tensor):
 def test_builtin_and_numpy_numbers_are_converted():
     assert type(as_float(np.float32(0.5))) is float and as_float(np.float32(0.5)) == 0.5
     assert as_float(3) == 3.0 and type(as_int(np.int64(7))) is int
+    assert as_bool(np.bool_(True)) is True and as_bool(False) is False
     assert as_float_tuple((0.1, np.float64(0.2), 1), 3) == (0.1, 0.2, 1.0)
     assert as_float_dict({"a": np.float64(1.0), "b": 2}, ["a", "b"]) == {"a": 1.0, "b": 2.0}
 
@@ -50,6 +53,8 @@ def test_builtin_and_numpy_numbers_are_converted():
     (lambda: as_float("0.3"), "return a float, got str"),
     (lambda: as_int(True), "return an int, got bool"),
     (lambda: as_int(2.0), "return an int, got float"),
+    (lambda: as_bool(1), "return True or False, got int"),
+    (lambda: as_bool(np.array([True])), "return True or False, got ndarray"),
     (lambda: as_array([0.1, 0.2]), "return a numpy array, got list"),
     (lambda: as_array(np.zeros(3).view(SneakyArray)), "return a numpy array, got SneakyArray"),
     (lambda: as_array(torch.zeros(3).as_subclass(SneakyTensor)), "return a numpy array, got SneakyTensor"),

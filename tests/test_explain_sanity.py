@@ -325,3 +325,21 @@ def test_rank_agreement_is_one_for_a_monotone_copy_and_nan_for_an_empty_map():
     rho = rank_agreement(maps, copy)
     assert rho[:2] == pytest.approx([1.0, 1.0]) and np.isnan(rho[2])
     assert rank_agreement(maps, -maps)[0] == pytest.approx(-1.0)
+
+
+def test_image_dependence_fails_for_one_pattern_and_passes_for_maps_of_their_own_image():
+    from pneumolib.explain import dependence_table, map_dependence
+    from pneumolib.notebooks.narrative import dependence_findings
+
+    rng = np.random.default_rng(0)
+    pattern = rng.random((7, 7))
+    one_pattern = pattern + 0.1 * rng.random((40, 7, 7))
+    own = rng.random((40, 7, 7))
+    same, different = map_dependence(one_pattern), map_dependence(own)
+    assert same["low"] > 0.9 and abs(different["pairwise r"]) < 0.1 and different["high"] < 0.5
+    assert map_dependence(np.zeros((5, 7, 7)))["maps"] == 0, "empty maps are left out"
+    maps, predicted = np.concatenate([one_pattern, own]), np.r_[np.zeros(40, int), np.ones(40, int)]
+    table = dependence_table(maps, predicted).assign(model="m").set_index("model", append=True).swaplevel()
+    lines = dependence_findings(table, 0.5)
+    assert "images called normal: **fails**" in lines[0] and "one pattern for every image" in lines[0]
+    assert "images called pneumonia: **passes**" in lines[1]

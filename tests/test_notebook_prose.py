@@ -4,7 +4,7 @@ Verdicts and measured numbers are rendered from the results by code cells
 (``pneumolib.notebooks.narrative``); what remains hand-written in Markdown is checked here:
 
 * every decimal number in a Markdown cell is a literal of the same notebook's code, a published
-  result or goal (``PUBLISHED``, ``GOALS``, ``SHIFT_GOALS``), a ``TrainConfig`` default, a swept
+  result or goal (``PUBLISHED``, ``GOAL``), a ``TrainConfig`` default, a swept
   threshold or a simulated prior of notebook 07;
 * each notebook's "**Time:**" line, and the times table of ``notebooks/README.md``, are the ones
   rendered from ``results/metrics/suite_times.csv`` and its smoke-profile twin.
@@ -23,7 +23,7 @@ import pytest
 from pneumolib.config import TrainConfig
 from pneumolib.evaluation.thresholds import SWEEP_THRESHOLDS
 from pneumolib.experiments.leaderboard import PUBLISHED
-from pneumolib.notebooks.goal import GOALS, SHIFT_GOALS
+from pneumolib.notebooks.goal import GOAL
 from pneumolib.shift.select import SIMULATED_PRIORS
 from pneumolib.notebooks.times import README_END, README_START, TIME_LINE, readme_table, time_line
 
@@ -51,8 +51,7 @@ def _code_literals(notebook: Path) -> set[float]:
 
 def _known_numbers(notebook: Path) -> set[float]:
     published = {float(v) for row in PUBLISHED for v in row[2:4]}
-    goals = {float(v) for pair in GOALS.values() for v in pair} | {
-        float(v) for section in SHIFT_GOALS.values() for v in section.values()} | {float(p) for p in SIMULATED_PRIORS}
+    goals = {float(v) for pair in GOAL.values() for v in pair} | {float(p) for p in SIMULATED_PRIORS}
     defaults = {float(v) for v in TrainConfig().to_dict().values() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     sweep = {round(float(t), 10) for t in SWEEP_THRESHOLDS}
     return _code_literals(notebook) | published | goals | defaults | sweep

@@ -1,5 +1,5 @@
 """Explanation: Grad-CAM and friends through pytorch-grad-cam, target layers, outcome groups, and
-the sanity checks (deletion curves, model randomisation)."""
+the sanity checks (deletion curves, model randomisation, image dependence)."""
 
 from .cams import (
     CAM_METHODS,
@@ -10,6 +10,7 @@ from .cams import (
     bootstrap_mean_ci,
     cam_maps,
     default_target_layer,
+    dependence_table,
     deletion_area,
     deletion_curve,
     deletion_summary,
@@ -19,6 +20,7 @@ from .cams import (
     fill_check,
     layer_contribution,
     map_consistency,
+    map_dependence,
     method_maps,
     outcome_region_shares,
     pick_donors,
@@ -35,8 +37,8 @@ from .cams import (
 
 __all__ = [
     "CAM_METHODS", "REGIONS", "DeletionTest", "area_shares", "blurred", "bootstrap_mean_ci", "cam_maps",
-    "default_target_layer", "deletion_area", "deletion_curve", "deletion_summary", "deletion_test",
-    "empty_map_table", "empty_maps", "fill_check", "layer_contribution", "map_consistency", "method_maps",
+    "default_target_layer", "dependence_table", "deletion_area", "deletion_curve", "deletion_summary", "deletion_test",
+    "empty_map_table", "empty_maps", "fill_check", "layer_contribution", "map_consistency", "map_dependence", "method_maps",
     "outcome_region_shares", "pick_donors", "pick_outcomes", "predicted_classes", "randomisation_summary",
     "randomization_similarity", "rank_agreement", "randomized_copy", "region_masks", "region_shares", "spatial_sizes",
 ]

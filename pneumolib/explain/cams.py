@@ -187,17 +187,52 @@ def area_shares(side: int) -> pd.Series:
     return pd.Series({name: float(mask.mean()) for name, mask in region_masks(side).items()}, name="area")
 
 
+def _ranked_maps(maps: np.ndarray) -> np.ndarray:
+    """The maps that can be correlated (non-empty and not constant), flattened: (n, cells)."""
+    flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
+    flat = flat[flat.max(axis=1, initial=0.0) > 0]
+    return flat[flat.std(axis=1) > 0]
+
+
 def map_consistency(maps: np.ndarray) -> float:
     """Mean Pearson correlation between the non-empty maps of different images (NaN for fewer than
     two). Near 1: nearly the same map for every image, i.e. what the layer favours for the class in
     general rather than what is specific to an image."""
-    flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
-    flat = flat[flat.max(axis=1, initial=0.0) > 0]
-    flat = flat[flat.std(axis=1) > 0]
+    flat = _ranked_maps(maps)
     if len(flat) < 2:
         return float("nan")
     r = np.corrcoef(flat)
     return float(r[np.triu_indices(len(flat), 1)].mean())
+
+
+def map_dependence(maps: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Sanity check 3, image dependence: :func:`map_consistency` of ``maps`` (one per image) with a
+    bootstrap 95% CI over images (each draw resamples the images; a pair of an image with its own
+    copy is left out). A map that explains *this* image should differ from image to image; a high
+    mean correlation says that the maps are largely one pattern, whatever the image."""
+    flat = _ranked_maps(maps)
+    n = len(flat)
+    if n < 3:
+        return {"maps": n, "pairwise r": float("nan"), "low": float("nan"), "high": float("nan")}
+    r = np.corrcoef(flat)
+    np.fill_diagonal(r, np.nan)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        index = rng.integers(0, n, n)
+        pairs = r[np.ix_(index, index)]
+        pairs[index[:, None] == index[None, :]] = np.nan  # the same image drawn twice is not a pair
+        draws.append(np.nanmean(pairs))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {"maps": n, "pairwise r": float(np.nanmean(r)), "low": float(low), "high": float(high)}
+
+
+def dependence_table(maps: np.ndarray, predicted: np.ndarray, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """:func:`map_dependence` of the maps of the images called normal and of those called pneumonia
+    (each map explaining the predicted class), indexed by the predicted class."""
+    predicted = np.asarray(predicted).reshape(-1)
+    rows = {name: map_dependence(maps[predicted == label], n_boot, seed) for label, name in ((0, "normal"), (1, "pneumonia"))}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("predicted")
 
 
 def outcome_region_shares(maps: np.ndarray, labels: np.ndarray, probs: np.ndarray, threshold: float) -> pd.DataFrame:

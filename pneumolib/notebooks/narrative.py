@@ -363,13 +363,13 @@ def empty_map_findings(empty: pd.DataFrame, contribution: pd.DataFrame) -> list[
     return lines
 
 
-def location_findings(shares: pd.DataFrame, area: pd.Series, margin: float = 0.02, same_map: float = 0.9) -> list[str]:
+def location_findings(shares: pd.DataFrame, area: pd.Series, margin: float = 0.02) -> list[str]:
     """Notebook 04: where the map mass lies per model and outcome (fixed boxes, not anatomy), as
     Markdown lines. ``shares``: index (model, outcome), one column per region (mean share of the
     mass over the non-empty maps), ``maps`` (how many) and ``pairwise r``
     (:func:`pneumolib.explain.map_consistency`); ``area``: each region's area share. A share
-    within ``margin`` of the area share is "about" what a flat map puts there; maps with a
-    pairwise r of at least ``same_map`` are called nearly the same for every image."""
+    within ``margin`` of the area share is "about" what a flat map puts there. Whether the maps
+    differ from image to image is sanity check 3 (:func:`dependence_findings`)."""
     regions = list(area.index)
     lines = [f"Share of the map mass in the {' / '.join(regions)} boxes (a flat map: "
              f"{' / '.join(f'{area[r]:.0%}' for r in regions)}):"]
@@ -386,13 +386,6 @@ def location_findings(shares: pd.DataFrame, area: pd.Series, margin: float = 0.0
             line += (f" On true positives the lung-field boxes hold {lung:.0%} of the mass, {versus} a flat map "
                      f"({flat:.0%})" + (": these maps do not concentrate on the lung fields" if lung < flat - margin else "")
                      + (f"; above their area share: {', '.join(above)}." if above else "."))
-        same = [f"{outcome}s (r = {row['pairwise r']:.2f})" for outcome, row in table.iterrows()
-                if row.maps > 1 and row["pairwise r"] >= same_map]
-        if same:
-            line += (f" The maps of {', '.join(same[:-1]) + ' and ' if len(same) > 1 else ''}{same[-1]} are nearly the "
-                     "same for every image (mean pairwise "
-                     "correlation): they show what the layer favours for that class in general, not what is "
-                     "specific to an image.")
         lines.append(line)
     return lines
 
@@ -484,11 +477,43 @@ def randomisation_findings(table: pd.DataFrame, cutoff: float = 0.5) -> list[str
     return lines
 
 
+def _dependence_verdict(row: pd.Series, cutoff: float) -> tuple[str, str]:
+    numbers = f"mean pairwise r {row['pairwise r']:+.2f}, 95% CI [{row.low:+.2f}, {row.high:+.2f}] over {int(row.maps)} maps"
+    if row.low > cutoff:
+        return "fails", f"{numbers}: above {cutoff}"
+    if row.high < cutoff:
+        return "passes", f"{numbers}: below {cutoff}"
+    return "inconclusive", f"{numbers}: the interval reaches {cutoff}"
+
+
+def dependence_findings(table: pd.DataFrame, cutoff: float = 0.5) -> list[str]:
+    """Notebook 04, sanity check 3: do the maps depend on the image? Per model and predicted class,
+    the mean correlation between the maps of different images (:func:`pneumolib.explain.dependence_table`,
+    index (model, predicted)) "fails" when its CI lies above ``cutoff``, "passes" when it lies below,
+    and is "inconclusive" otherwise. Markdown bullets."""
+    lines = []
+    for (model, called), row in table.iterrows():
+        if not row.maps or not np.isfinite(row["pairwise r"]):
+            lines.append(f"- {model}, images called {called}: fewer than three non-empty maps, no verdict.")
+            continue
+        verdict, numbers = _dependence_verdict(row, cutoff)
+        meaning = {
+            "fails": ("these maps are largely **one pattern for every image**, what the layer favours for the class in "
+                      "general: a map in the figures above says little about that image, and a hotspot that recurs "
+                      "across images is the pattern, not a finding in each of them."),
+            "passes": "the maps change from image to image, as a map of one image's evidence should.",
+            "inconclusive": "the data cannot tell whether the maps are one pattern or image-specific.",
+        }[verdict]
+        lines.append(f"- {model}, images called {called}: **{verdict}** ({numbers}): {meaning}")
+    return lines
+
+
 def gradcam_summary(empty: pd.DataFrame, deletion: pd.DataFrame, randomisation: pd.DataFrame,
-                    cutoff: float = 0.5) -> list[str]:
-    """Notebook 04: one Markdown bullet per model with its empty maps, deletion verdict and
-    randomisation verdict (the tables of :func:`empty_map_findings`, :func:`deletion_findings`
-    and :func:`randomisation_findings`)."""
+                    cutoff: float = 0.5, dependence: pd.DataFrame | None = None) -> list[str]:
+    """Notebook 04: one Markdown bullet per model with its empty maps, deletion verdict,
+    randomisation verdict and (when given) image-dependence verdicts (the tables of
+    :func:`empty_map_findings`, :func:`deletion_findings`, :func:`randomisation_findings` and
+    :func:`dependence_findings`)."""
     lines = []
     for model in deletion.index:
         table = empty.loc[model, "empty, explaining the prediction"]
@@ -500,5 +525,9 @@ def gradcam_summary(empty: pd.DataFrame, deletion: pd.DataFrame, randomisation: 
                      f"images it calls normal and {_pct(table.get('pneumonia', np.nan))} of those it calls pneumonia. "
                      f"Deletion: {deleted} (gap {d.gap:+.3f}, 95% CI [{d['gap low']:+.3f}, "
                      f"{d['gap high']:+.3f}]). Model randomisation: {randomised} (ρ {r['mean rho']:+.3f} on "
-                     f"{int(r.compared)} of {int(r.images)} images).")
+                     f"{int(r.compared)} of {int(r.images)} images)."
+                     + ("" if dependence is None else " Image dependence: " + "; ".join(
+                         f"{_dependence_verdict(row, cutoff)[0] if np.isfinite(row['pairwise r']) else 'no verdict'} "
+                         f"for the images called {called} (r {row['pairwise r']:+.2f})"
+                         for called, row in dependence.loc[model].iterrows()) + "."))
     return lines

@@ -1,5 +1,5 @@
 """What the notebooks' exercise tests compare with: a student's return value converted to a builtin
-type (``float``, ``int``, ``dict``, a plain ``numpy`` array) before any comparison, so an object
+type (``float``, ``int``, ``bool``, ``dict``, a plain ``numpy`` array) before any comparison, so an object
 that claims to equal anything, or a subclass with its own ``__eq__``, ``__sub__`` or
 ``__torch_function__``, is refused with a line that says what to return.
 
@@ -37,6 +37,13 @@ def as_int(value: Any, what: str = "the result") -> int:
     if type(value) not in _INTS:
         raise AssertionError(f"{what}: return an int, got {_kind(value)}")
     return int(value)
+
+
+def as_bool(value: Any, what: str = "the result") -> bool:
+    """``value`` as a builtin bool: ``True``/``False`` or a numpy bool (not 0 or 1, not a truthy object)."""
+    if type(value) not in (bool, np.bool_):
+        raise AssertionError(f"{what}: return True or False, got {_kind(value)}")
+    return bool(value)
 
 
 def as_array(value: Any, what: str = "the result", dtype: type = np.float64) -> np.ndarray:

@@ -102,3 +102,23 @@ def written_answers(notebook: nbformat.NotebookNode, exercises: Sequence[Exercis
     """The student's text for each written exercise of ``notebook``, by grade_id."""
     wanted = {e.grade_id for e in exercises if e.kind == "written"}
     return {nbgrader_meta(c)["grade_id"]: c.source for c in notebook.cells if nbgrader_meta(c).get("grade_id") in wanted}
+
+
+# The final project (notebooks/final_project.md): criteria with points, applied after the honesty
+# check (pneumolib.teaching.honesty); a project that fails that check scores 0 on the first two.
+PROJECT_RUBRIC: list[tuple[str, float]] = [
+    ("Result: the final model's test AUC against notebook 06's final model, paired bootstrap 95% CI on the same "
+     "test images: beats it (CI above 0) 6, level with it 4, worse (CI below 0) 2", 6.0),
+    ("Selection: every choice (architecture, recipe, epochs, threshold) listed with its val evidence and the seed "
+     "noise, kept only beyond the noise as in notebook 06", 4.0),
+    ("Budget: the procedure's measured training time is reported and within the stated budget (over it: 0)", 2.0),
+    ("Reproducibility: seeds fixed and recorded with the config; a re-run returns the same numbers", 3.0),
+    ("Write-up: what was tried, kept and dropped and why; each claim backed by an interval; the val-to-test "
+     "cohort shift named as a limit", 5.0),
+]
+
+
+def project_rubric_markdown() -> str:
+    """The final project's rubric as a Markdown table with its total."""
+    lines = ["| criterion | points |", "|---|---|"] + [f"| {text} | {points:g} |" for text, points in PROJECT_RUBRIC]
+    return "\n".join(lines + [f"| **total** | **{sum(p for _, p in PROJECT_RUBRIC):g}** |"]) + "\n"
