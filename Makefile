@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHARED_DATA := ../shared/data/pneumoniamnist.npz
 
-.PHONY: run reproduce reference test install data lab clean
+.PHONY: run reproduce reference test install data lab docs clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# The documentation site's tools (MkDocs, mkdocs-jupyter, mkdocstrings), beside the project's.
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): requirements-docs.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-docs.txt
+	@touch $(DOCS_STAMP)
 
 # The default data: $PNEUMOLIB_DATA when set, else data/ (filled from ../shared/data
 # when it is beside the repository, else downloaded by medmnist, which needs network).
@@ -32,9 +38,9 @@ data: $(STAMP)
 # results/store/checksums.sha256): nothing is retrained, no committed file changes, on any CPU.
 run: data
 	@set -e; git=$$(git rev-parse --is-inside-work-tree 2>/dev/null || true); \
-	before=$$( [ -n "$$git" ] && git status --porcelain -- results notebooks README.md || true); \
+	before=$$( [ -n "$$git" ] && git status --porcelain -- results notebooks docs README.md || true); \
 	$(BIN)/python -m pneumolib notebooks run; \
-	if [ -n "$$git" ]; then after=$$(git status --porcelain -- results notebooks README.md); \
+	if [ -n "$$git" ]; then after=$$(git status --porcelain -- results notebooks docs README.md); \
 		if [ "$$before" = "$$after" ]; then echo "make run: the committed results were rendered unchanged (git status as before)"; \
 		else echo "make run: the run changed these files:"; diff <(echo "$$before") <(echo "$$after") || true; exit 1; fi; fi
 
@@ -45,11 +51,17 @@ reproduce: data
 	$(BIN)/python -m pneumolib notebooks run --replicate $(if $(ONLY),--only $(ONLY),)
 	$(BIN)/python -m pneumolib notebooks report
 
-# The README's reference runs (ResNet-18 and small CNN, seeds 0-2, fast and reference data path)
-# into the run store, their table results/metrics/reference_runs.csv, and the README's tables.
+# The researcher guide's reference runs (ResNet-18 and small CNN, seeds 0-2, fast and reference data path)
+# into the run store, their table results/metrics/reference_runs.csv, and the guides' tables.
 reference: data
 	$(BIN)/python benchmarks/reference_runs.py
-	$(BIN)/python scripts/render_readme.py
+	$(BIN)/python scripts/render_docs.py
+
+# The documentation site, built offline into build/site/ (open build/site/index.html): the guides,
+# the committed notebooks with their outputs, and the API from the docstrings (mkdocs.yml).
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	@echo "docs: open build/site/index.html"
 
 # The notebooks in JupyterLab, from the project's environment (the data as for make run).
 lab: data
@@ -61,10 +73,11 @@ lab: data
 #   1. every notebook executes headless in the smoke profile (papermill);
 #   2. pytest --nbval re-runs those executed copies and must reproduce them cell by cell;
 #   3. pytest --nbval-lax checks the committed notebooks' NBVAL_CHECK_OUTPUT cells;
-#   4. JupyterLab in headless Chromium runs each notebook's parameter check (skipped, with a line
-#      saying how to enable it, where chromium or chromedriver is missing).
+#   4. JupyterLab in headless Chromium runs each notebook's parameter check, and the docs site is
+#      built and every page and link checked there (skipped, with a line saying how to enable it,
+#      where chromium or chromedriver is missing).
 NBVAL := $(BIN)/python -m pytest -p no:cacheprovider --nbval-current-env
-test: data
+test: data $(DOCS_STAMP)
 	@echo "== unit tests"; $(BIN)/python -m pytest -m "not integration and not browser and not install"
 	@echo "== integration tests"; $(BIN)/python -m pytest -m "integration and not browser and not install"
 	@set -e; tmp=$$(mktemp -d); export PNEUMOLIB_RESULTS=$$tmp; \
@@ -76,7 +89,7 @@ test: data
 	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $$tmp/smoke/notebooks; \
 	echo "== layer 3: nbval-lax on the committed notebooks"; \
 	SMOKE_TEST=1 $(NBVAL) --nbval-lax notebooks; \
-	echo "== layer 4: JupyterLab in headless Chromium"; \
+	echo "== layer 4: JupyterLab and the docs site in headless Chromium"; \
 	if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
 		$(BIN)/python -m pytest -p no:cacheprovider -m browser tests/browser; \
 	else echo "layer 4 skipped: chromium and chromedriver are not installed (enable it with: apt-get install chromium chromium-driver)"; fi; \

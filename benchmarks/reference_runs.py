@@ -1,8 +1,8 @@
-"""The README's reference runs: ResNet-18 and the small CNN, 10 epochs at 28 px, seeds 0-2, on the
+"""The researcher guide's reference runs: ResNet-18 and the small CNN, 10 epochs at 28 px, seeds 0-2, on the
 fast (default) and the reference data path, one after the other in this process, into the run
 store. Writes results/metrics/reference_runs.csv, the table
-that the README's reference-run and data-path tables are checked against
-(tests/test_readme_numbers.py). Runs the store already holds are loaded, not trained again.
+that the guide's reference-run and data-path tables are checked against
+(tests/test_docs_numbers.py). Runs the store already holds are loaded, not trained again.
 
 Run:  make reference   (= .venv/bin/python benchmarks/reference_runs.py)
 """
@@ -48,7 +48,7 @@ def reference_table(specs: list[RunSpec], results) -> pd.DataFrame:
 
 
 def markdown_tables(table: pd.DataFrame) -> str:
-    """The README's two tables, rendered from the CSV: ResNet-18 on the fast path per seed, and
+    """The guide's two tables, rendered from the CSV: ResNet-18 on the fast path per seed, and
     every model x data path with test AUC per seed. Speed is `python -m pneumolib bench`'s job
     (both paths timed side by side in one process); runs loaded from the store keep the wall time
     of whatever machine state trained them."""
@@ -89,7 +89,7 @@ def main() -> None:
     path = results_path("metrics", "reference_runs.csv")
     table.to_csv(path, index=False, float_format="%.6f")
     print(table.drop(columns=["device", "run_id"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {display_path(path)}\n\nfor the README:\n")
+    print(f"wrote {display_path(path)}\n\nfor docs/researcher-guide.md:\n")
     print(markdown_tables(table))
 
 

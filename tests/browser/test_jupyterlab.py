@@ -91,21 +91,6 @@ def lab(tmp_path_factory, real_data_dir):
     log.close()
 
 
-@pytest.fixture(scope="session")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = shutil.which("chromium")
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=shutil.which("chromedriver")))
-    yield driver
-    driver.quit()
-
-
 class Notebook:
     """One notebook open in JupyterLab: run cells with Shift+Enter and read their outputs."""
 

@@ -1,8 +1,8 @@
-"""Render the README's result blocks from the committed results (run after re-running notebook 06
-or `make reference`):  .venv/bin/python scripts/render_readme.py
+"""Render the guides' result blocks (docs/*.md) from the committed results (run after re-running a
+notebook or `make reference`):  .venv/bin/python scripts/render_docs.py
 
-Each block sits between ``<!-- name ... -->`` and ``<!-- /name -->``; tests/test_readme_numbers.py
-fails when a block differs from what this script renders.
+Each block sits between ``<!-- name ... -->`` and ``<!-- /name -->`` in one of the guides;
+tests/test_docs_numbers.py fails when a block differs from what this script renders.
 """
 
 from __future__ import annotations
@@ -113,14 +113,21 @@ def block(text: str, name: str) -> tuple[int, int]:
     return start, text.index(f"<!-- /{name} -->")
 
 
+def block_file(name: str) -> Path:
+    """The guide that holds the block ``name``."""
+    holding = [p for p in sorted((REPO / "docs").glob("*.md")) if f"<!-- {name}" in p.read_text()]
+    if len(holding) != 1:
+        raise ValueError(f"block {name!r} must sit in exactly one guide under docs/, found {holding}.")
+    return holding[0]
+
+
 def main() -> None:
-    path = REPO / "README.md"
-    text = path.read_text()
     for name, render in BLOCKS.items():
+        path = block_file(name)
+        text = path.read_text()
         start, end = block(text, name)
-        text = text[:start] + render() + text[end:]
-    path.write_text(text)
-    print(f"rendered {', '.join(BLOCKS)} into README.md")
+        path.write_text(text[:start] + render() + text[end:])
+        print(f"rendered {name} into {path.relative_to(REPO)}")
 
 
 if __name__ == "__main__":
