@@ -81,3 +81,19 @@ def test_paired_threshold_difference_is_paired_and_catches_a_real_gap():
     assert same["diff"] == 0 and same["low"] == same["high"] == 0  # paired: identical rules never differ
     with pytest.raises(ValueError, match="threshold metric"):
         paired_bootstrap_threshold_diff(y, p, 0.5, 0.2, metric="auc")
+
+
+def test_one_definition_of_the_confusion_ratios_for_a_point_the_bootstrap_and_the_sweep():
+    from pneumolib.evaluation.metrics import _draw_metrics, count_rates
+    from pneumolib.evaluation.thresholds import _rates
+
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 2, 50), rng.random(50)
+    point = binary_metrics(y, p, 0.4)
+    drawn = _draw_metrics(y[None, :], p[None, :], 0.4)
+    swept = _rates(y, p, np.array([0.4]))
+    for key in ("acc", "balanced_accuracy", "sensitivity", "specificity", "precision", "npv", "f1"):
+        assert point[key] == pytest.approx(float(drawn[key][0])) == pytest.approx(float(swept[key][0])), key
+    empty = count_rates(0, 0, 5, 0)
+    assert np.isnan(empty["sensitivity"]) and np.isnan(empty["precision"]) and empty["specificity"] == 1.0
+    assert type(empty["acc"]) is float

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
@@ -25,8 +27,17 @@ def check_predictions(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[np.ndarra
     return y_true.astype(np.int64), y_prob
 
 
-def _ratio(num: int, den: int) -> float:
-    return float(num / den) if den else float("nan")
+def count_rates(tp, fp, tn, fn) -> dict[str, Any]:
+    """Every ratio of a confusion matrix, from its counts (numbers, or arrays of them: one matrix
+    per element): acc, balanced_accuracy, sensitivity, specificity, precision, npv and f1. A ratio
+    with an empty denominator is NaN. The one definition that :func:`binary_metrics`, the
+    bootstrap and the threshold sweep share."""
+    tp, fp, tn, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, tn, fn))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sens, spec = tp / (tp + fn), tn / (tn + fp)
+        rates = {"acc": (tp + tn) / (tp + fp + tn + fn), "balanced_accuracy": (sens + spec) / 2, "sensitivity": sens,
+                 "specificity": spec, "precision": tp / (tp + fp), "npv": tn / (tn + fn), "f1": 2 * tp / (2 * tp + fp + fn)}
+    return {k: float(v) if v.ndim == 0 else v for k, v in rates.items()}
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -43,18 +54,10 @@ def binary_metrics(y_true: np.ndarray, y_prob: np.ndarray, threshold: float = 0.
     y_true, y_prob = check_predictions(y_true, y_prob)
     y_pred = (y_prob >= threshold).astype(np.int64)
     (tn, fp), (fn, tp) = confusion(y_true, y_pred)
-    sens, spec = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
-    prec = _ratio(tp, tp + fp)
     both_classes = len(np.unique(y_true)) == 2
     return {
         "auc": float(skm.roc_auc_score(y_true, y_prob)) if both_classes else float("nan"),
-        "acc": _ratio(tp + tn, len(y_true)),
-        "balanced_accuracy": (sens + spec) / 2,
-        "sensitivity": sens,
-        "specificity": spec,
-        "precision": prec,
-        "npv": _ratio(tn, tn + fn),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        **count_rates(tp, fp, tn, fn),
         "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
         "n": int(len(y_true)),
         "threshold": float(threshold),
@@ -167,13 +170,7 @@ def _draw_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, n
     fp = (pred & (y == 0)).sum(axis=1)
     fn = (~pred & (y == 1)).sum(axis=1)
     tn = (~pred & (y == 0)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sens, spec = tp / (tp + fn), tn / (tn + fp)
-        return {
-            "auc": _draw_aucs(y, p), "acc": (tp + tn) / y.shape[1], "balanced_accuracy": (sens + spec) / 2,
-            "sensitivity": sens, "specificity": spec, "precision": tp / (tp + fp), "npv": tn / (tn + fn),
-            "f1": 2 * tp / (2 * tp + fp + fn),
-        }
+    return {"auc": _draw_aucs(y, p), **count_rates(tp, fp, tn, fn)}
 
 
 def bootstrap_table(

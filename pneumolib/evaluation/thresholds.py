@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .metrics import check_predictions, binary_metrics
+from .metrics import binary_metrics, check_predictions, count_rates
 
 CRITERIA = ("youden", "balanced_accuracy", "f1", "sensitivity", "specificity")
 SWEEP_THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -43,17 +43,12 @@ def _inside_unit_interval(threshold: float, y_prob: np.ndarray) -> float:
 
 
 def _rates(y_true: np.ndarray, y_prob: np.ndarray, thresholds: np.ndarray) -> dict[str, np.ndarray]:
-    """Sensitivity, specificity, precision and F1 at each threshold (predict 1 when prob >= t)."""
+    """The confusion ratios (:func:`~.metrics.count_rates`) at each threshold (predict 1 when prob >= t)."""
     pos, neg = y_prob[y_true == 1], y_prob[y_true == 0]
     tp = (pos[None, :] >= thresholds[:, None]).sum(1)
     fp = (neg[None, :] >= thresholds[:, None]).sum(1)
     fn, tn = len(pos) - tp, len(neg) - fp
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {
-            "sensitivity": tp / max(len(pos), 1),
-            "specificity": tn / max(len(neg), 1),
-            "f1": 2 * tp / (2 * tp + fp + fn),
-        }
+    return count_rates(tp, fp, tn, fn)
 
 
 def choose_threshold(y_val: np.ndarray, p_val: np.ndarray, criterion: str = "youden", target: float | None = None) -> float:
