@@ -343,3 +343,26 @@ def test_image_dependence_fails_for_one_pattern_and_passes_for_maps_of_their_own
     lines = dependence_findings(table, 0.5)
     assert "images called normal: **fails**" in lines[0] and "one pattern for every image" in lines[0]
     assert "images called pneumonia: **passes**" in lines[1]
+
+
+def test_road_passes_a_map_on_the_evidence_and_fails_the_reversed_map():
+    import pandas as pd
+    import torch
+
+    from pneumolib.explain import road_scores, road_summary
+    from pneumolib.notebooks.narrative import road_findings
+
+    region = torch.zeros(28, 28, dtype=torch.float64)
+    region[:14, :14] = 1.0
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1, bias=False)).double().eval()
+    with torch.no_grad():
+        model[1].weight.copy_(region.reshape(1, -1) / 196)
+    images = (region + 0.05 * torch.rand(12, 1, 28, 28, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    good = np.broadcast_to(region.numpy(), (12, 28, 28)) * 0.9 + 0.05
+    rows = {"on the evidence": road_summary(road_scores(model, images, good)),
+            "reversed": road_summary(road_scores(model, images, 1 - good)),
+            "empty": road_summary(road_scores(model, images, np.zeros((12, 28, 28))))}
+    table = pd.DataFrame(rows).T.rename_axis("model")
+    assert table.loc["on the evidence", "low"] > 0 and table.loc["reversed", "high"] < 0
+    lines = road_findings(table)
+    assert "**passes**" in lines[0] and "**fails**" in lines[1] and "says nothing" in lines[2]

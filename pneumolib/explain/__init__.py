@@ -29,6 +29,8 @@ from .cams import (
     randomisation_summary,
     randomization_similarity,
     rank_agreement,
+    road_scores,
+    road_summary,
     randomized_copy,
     region_masks,
     region_shares,
@@ -40,5 +42,5 @@ __all__ = [
     "default_target_layer", "dependence_table", "deletion_area", "deletion_curve", "deletion_summary", "deletion_test",
     "empty_map_table", "empty_maps", "fill_check", "layer_contribution", "map_consistency", "map_dependence", "method_maps",
     "outcome_region_shares", "pick_donors", "pick_outcomes", "predicted_classes", "randomisation_summary",
-    "randomization_similarity", "rank_agreement", "randomized_copy", "region_masks", "region_shares", "spatial_sizes",
+    "randomization_similarity", "rank_agreement", "road_scores", "road_summary", "randomized_copy", "region_masks", "region_shares", "spatial_sizes",
 ]

@@ -440,6 +440,29 @@ def deletion_findings(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _road_verdict(row: pd.Series) -> tuple[str, str]:
+    numbers = (f"mean ROAD score {row['mean ROAD']:+.4f}, 95% CI [{row.low:+.4f}, {row.high:+.4f}] over "
+               f"{int(row.ranked)} of {int(row.images)} images")
+    if row.low > 0:
+        return "passes", f"{numbers}: removing the pixels the map ranks first lowers the pneumonia logit more"
+    if row.high < 0:
+        return "fails", f"{numbers}: removing the pixels the map ranks *last* lowers the pneumonia logit more"
+    return "about level", f"{numbers}: the interval holds zero"
+
+
+def road_findings(table: pd.DataFrame) -> list[str]:
+    """Notebook 04: ROAD per model (:func:`pneumolib.explain.road_summary`, index model), judged by
+    the CI of the mean score: "passes" above zero, "fails" below, "about level" otherwise."""
+    lines = []
+    for model, row in table.iterrows():
+        if not row.ranked:
+            lines.append(f"- {model}: no image has a non-empty map, so ROAD says nothing.")
+            continue
+        verdict, numbers = _road_verdict(row)
+        lines.append(f"- {model}: **{verdict}** ({numbers}).")
+    return lines
+
+
 def _randomisation_verdict(row: pd.Series, cutoff: float) -> tuple[str, str]:
     numbers = (f"mean Spearman ρ {row['mean rho']:+.3f}, 95% CI [{row.low:+.3f}, {row.high:+.3f}] over "
                f"{int(row.compared)} of {int(row.images)} images")
@@ -509,11 +532,12 @@ def dependence_findings(table: pd.DataFrame, cutoff: float = 0.5) -> list[str]:
 
 
 def gradcam_summary(empty: pd.DataFrame, deletion: pd.DataFrame, randomisation: pd.DataFrame,
-                    cutoff: float = 0.5, dependence: pd.DataFrame | None = None) -> list[str]:
+                    cutoff: float = 0.5, dependence: pd.DataFrame | None = None,
+                    road: pd.DataFrame | None = None) -> list[str]:
     """Notebook 04: one Markdown bullet per model with its empty maps, deletion verdict,
-    randomisation verdict and (when given) image-dependence verdicts (the tables of
-    :func:`empty_map_findings`, :func:`deletion_findings`, :func:`randomisation_findings` and
-    :func:`dependence_findings`)."""
+    ROAD verdict, randomisation verdict and image-dependence verdicts (ROAD and image dependence when given; the
+    tables of :func:`empty_map_findings`, :func:`deletion_findings`, :func:`road_findings`,
+    :func:`randomisation_findings` and :func:`dependence_findings`)."""
     lines = []
     for model in deletion.index:
         table = empty.loc[model, "empty, explaining the prediction"]
@@ -524,7 +548,11 @@ def gradcam_summary(empty: pd.DataFrame, deletion: pd.DataFrame, randomisation: 
         lines.append(f"- **{model}**: empty maps (explaining the prediction) for {_pct(table.get('normal', np.nan))} of the "
                      f"images it calls normal and {_pct(table.get('pneumonia', np.nan))} of those it calls pneumonia. "
                      f"Deletion: {deleted} (gap {d.gap:+.3f}, 95% CI [{d['gap low']:+.3f}, "
-                     f"{d['gap high']:+.3f}]). Model randomisation: {randomised} (ρ {r['mean rho']:+.3f} on "
+                     f"{d['gap high']:+.3f}])."
+                     + ("" if road is None or not road.loc[model, "ranked"] else
+                        f" ROAD: {_road_verdict(road.loc[model])[0]} (score {road.loc[model, 'mean ROAD']:+.4f}, 95% CI "
+                        f"[{road.loc[model, 'low']:+.4f}, {road.loc[model, 'high']:+.4f}]).")
+                     + f" Model randomisation: {randomised} (ρ {r['mean rho']:+.3f} on "
                      f"{int(r.compared)} of {int(r.images)} images)."
                      + ("" if dependence is None else " Image dependence: " + "; ".join(
                          f"{_dependence_verdict(row, cutoff)[0] if np.isfinite(row['pairwise r']) else 'no verdict'} "
