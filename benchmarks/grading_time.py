@@ -6,7 +6,8 @@ it, one after the other in one run (the machine may be noisy: compare the two ro
 
 ``--submission complete`` (the default) submits the course's complete notebooks, so every cell
 runs to the end, the slowest honest class; ``release`` submits the unmodified student release.
-Prints the wall time in all and per student; writes the table only where ``--csv`` says.
+Prints the wall time in all and per student; with ``--csv``, adds each row (with the commit and the
+date) after the rows already in that file, never over them.
 """
 
 from __future__ import annotations
@@ -44,7 +45,19 @@ def grade_class(root: Path, students: int, workers: int, submission: str, sandbo
             "sandbox": sandbox, "workers": workers or os.cpu_count(), "cpu_cores": os.cpu_count(),
             "seconds": round(seconds), "seconds_per_student": round(seconds / students, 1),
             "mean_points": round(float(summary["total"].mean()), 2), "max_points": float(summary["max_total"].iloc[0]),
-            "machine": platform.processor() or platform.machine()}
+            "machine": platform.processor() or platform.machine(), "commit": _commit(),
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def _commit() -> str:
+    """The checkout's commit (with "+changes" when the work tree differs from it), or "" outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "pneumolib", "notebooks"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head.stdout.strip() + ("+changes" if dirty else "")
 
 
 def main() -> int:
@@ -55,6 +68,7 @@ def main() -> int:
     parser.add_argument("--modes", nargs="+", choices=("sandbox", "no-sandbox"), default=["sandbox", "no-sandbox"])
     parser.add_argument("--csv", default="", help="write the table here as well")
     args = parser.parse_args()
+    earlier = pd.read_csv(args.csv) if args.csv and Path(args.csv).is_file() else pd.DataFrame()
     rows = []
     with tempfile.TemporaryDirectory(prefix="pneumolib-grading-") as tmp:
         root = Path(tmp)
@@ -70,10 +84,10 @@ def main() -> int:
                   f"({row['notebooks']} notebooks each, {args.submission}, smoke profile, {row['workers']} workers) in "
                   f"{row['seconds'] / 60:.1f} min: {row['seconds_per_student']:.0f} s per student; mean "
                   f"{row['mean_points']:g} of {row['max_points']:g} points", flush=True)
-            if args.csv:  # each row as soon as it is measured: a long run stopped midway keeps what it measured
-                pd.DataFrame(rows).to_csv(args.csv, index=False)
+            if args.csv:  # each row as soon as it is measured, after the rows of earlier runs (never over them)
+                pd.concat([earlier, pd.DataFrame(rows)], ignore_index=True).to_csv(args.csv, index=False)
     if args.csv:
-        print(f"wrote {args.csv}")
+        print(f"added {len(rows)} row(s) to {args.csv}")
     return 0
 
 
