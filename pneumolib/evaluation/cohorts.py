@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-CLASSES = ((0, "normal"), (1, "pneumonia"))
+from ..data.core import CLASS_NAMES
 
 
 def _within(out_of_fold: np.ndarray, labels_a: np.ndarray, labels_b: np.ndarray, label: int):
@@ -26,7 +26,7 @@ def within_class_separation(out_of_fold: np.ndarray, labels_a: np.ndarray, label
     classifier's held-out scores (cohort a's images first, as :func:`pneumolib.shift.domain_classifier`
     returns them) tell cohort b from cohort a among the images of that class alone (0.5: not at all)."""
     rows = []
-    for label, name in CLASSES:
+    for label, name in enumerate(CLASS_NAMES):
         _, _, a, b = _within(out_of_fold, labels_a, labels_b, label)
         auc = roc_auc_score(np.r_[np.zeros(len(a)), np.ones(len(b))], np.r_[a, b]) if len(a) and len(b) else np.nan
         rows.append({"class": name, "images a": len(a), "images b": len(b), "auc": float(auc)})
@@ -38,7 +38,7 @@ def class_matched_typical(out_of_fold: np.ndarray, labels_a: np.ndarray, labels_
     """Per class, the ``k`` images most typical of each cohort among the images of that class:
     ``{class name: {"a": lowest-scored indices into a, "b": highest-scored indices into b}}``."""
     found = {}
-    for label, name in CLASSES:
+    for label, name in enumerate(CLASS_NAMES):
         in_a, in_b, a, b = _within(out_of_fold, labels_a, labels_b, label)
         found[name] = {"a": in_a[np.argsort(a, kind="stable")[:k]], "b": in_b[np.argsort(-b, kind="stable")[:k]]}
     return found

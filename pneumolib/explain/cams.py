@@ -13,6 +13,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
+from ..data.core import CLASS_NAMES
 from ..models.inference import as_model_input, model_dtype
 
 # numpy 2 renamed trapz to trapezoid; the package supports numpy from 1.24.1 (tests/install)
@@ -232,7 +233,7 @@ def dependence_table(maps: np.ndarray, predicted: np.ndarray, n_boot: int = 1000
     """:func:`map_dependence` of the maps of the images called normal and of those called pneumonia
     (each map explaining the predicted class), indexed by the predicted class."""
     predicted = np.asarray(predicted).reshape(-1)
-    rows = {name: map_dependence(maps[predicted == label], n_boot, seed) for label, name in ((0, "normal"), (1, "pneumonia"))}
+    rows = {name: map_dependence(maps[predicted == label], n_boot, seed) for label, name in enumerate(CLASS_NAMES)}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("predicted")
 
 
