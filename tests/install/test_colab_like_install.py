@@ -80,6 +80,16 @@ def _runtime_row(python: Path, env: dict) -> dict:
     return json.loads(_run([python, "-c", code], env=env).stdout.strip().splitlines()[-1])
 
 
+def _write_times(path: Path, seconds: dict, row: dict) -> None:
+    """Replace this profile/reference/case's rows of ``path`` by the notebooks timed so far."""
+    frame = pd.DataFrame([{"notebook": name, **row, "seconds": s} for name, s in seconds.items()])
+    old = pd.read_csv(path) if path.is_file() else None
+    if old is not None:
+        same = (old["profile"] == row["profile"]) & (old["reference"] == row["reference"]) & (old["case"] == row["case"])
+        frame = pd.concat([old[~same], frame])
+    frame.to_csv(path, index=False)
+
+
 def _run(args: list, **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kwargs)
     assert result.returncode == 0, f"{' '.join(map(str, args))[:300]} failed:\n{(result.stdout + result.stderr)[-3000:]}"
@@ -119,32 +129,27 @@ def test_install_beside_a_preinstalled_torch_then_run_each_notebook_alone(case, 
     if smoke:
         env["SMOKE_TEST"] = "1"
     seconds = {}
+    times = request.config.getoption("--install-times")
+    runtime = _runtime_row(python, env) if times else {}
     for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        runtime = tmp_path / "runtimes" / notebook.stem  # a fresh runtime: the notebook, nothing else
-        runtime.mkdir(parents=True)
-        shutil.copy2(notebook, runtime / notebook.name)
+        folder = tmp_path / "runtimes" / notebook.stem  # a fresh runtime: the notebook, nothing else
+        folder.mkdir(parents=True)
+        shutil.copy2(notebook, folder / notebook.name)
         start = time.perf_counter()
         _run([python, "-m", "papermill", notebook.name, "executed.ipynb", "-p", "smoke", str(smoke), "-p", "progress",
-              "False", "--kernel", "python3", "--execution-timeout", "600" if smoke else "7200"], env=env, cwd=runtime)
+              "False", "--kernel", "python3", "--execution-timeout", "600" if smoke else "7200"], env=env, cwd=folder)
         seconds[notebook.stem] = round(time.perf_counter() - start)
+        if times:  # written after each notebook, so a long run that stops keeps what it measured
+            _write_times(Path(times), seconds, {"profile": profile, "reference": "offline" if offline else "served",
+                                                "case": case, **runtime})
         if smoke:
-            assert not (runtime / "results" / "store").exists(), "a smoke run wrote into the default profile's store"
+            assert not (folder / "results" / "store").exists(), "a smoke run wrote into the default profile's store"
         if notebook.stem.startswith("07"):
-            text = (runtime / "executed.ipynb").read_text()
+            text = (folder / "executed.ipynb").read_text()
             source = ("reference decisions that ship with the package" if offline
                       else "fetched results/metrics/06_decisions.json")
             assert source in text and (not smoke or "using the default profile" in text or offline)
     print(f"{case} ({profile} profile, reference {'offline' if offline else 'served'}): each notebook alone, "
           f"seconds: {seconds}")
-    times = request.config.getoption("--install-times")
-    if times:
-        row = {"profile": profile, "reference": "offline" if offline else "served", "case": case,
-               **_runtime_row(python, env)}
-        frame = pd.DataFrame([{"notebook": name, **row, "seconds": s} for name, s in seconds.items()])
-        path = Path(times)
-        old = pd.read_csv(path) if path.is_file() else None
-        if old is not None:
-            old = old[~((old["profile"] == profile) & (old["reference"] == row["reference"]) & (old["case"] == case))]
-        pd.concat([old, frame] if old is not None else [frame]).to_csv(path, index=False)
     print(f"{case}: " + ", ".join(f"{n} {installed[n]}" for n in sorted(installed) if n in
                                    {"torch", "numpy", "pandas", "scikit-learn", "scipy", "matplotlib", "grad-cam"}))
