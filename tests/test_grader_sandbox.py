@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration  # starts processes: the integration layer
 
 FIRST = notebook_paths(["01"])[0]
 MARK = "pneumolib-sandbox-test-sleeper"
+AFTER_THE_LAST = "a cell after the last graded cell ran"
 needs_bwrap = pytest.mark.skipif(bwrap_path() is None or shutil.which("prlimit") is None,
                                  reason="bubblewrap or prlimit is not installed")
 
@@ -53,14 +54,17 @@ GAMING_SOLUTIONS = {
 
 def _submission(folder: Path, extra_cells: list[str], solutions: dict[str, str] | None = None) -> None:
     """The complete notebook 01 (every exercise right) with some solutions replaced and the
-    student's own cells added at the end."""
-    from pneumolib.teaching.exercises import nbgrader_meta
+    student's own cells added after the tests, before the last graded cell (the written answer;
+    grading runs nothing after it), and one more cell at the very end."""
+    from pneumolib.teaching.exercises import last_graded_id, nbgrader_meta
 
     nb = nbformat.read(FIRST, as_version=4)
     for cell in nb.cells:
         if nbgrader_meta(cell).get("grade_id") in (solutions or {}):
             cell.source = solutions[nbgrader_meta(cell)["grade_id"]]
-    nb.cells += [nbformat.v4.new_code_cell(source) for source in extra_cells]
+    last = [nbgrader_meta(cell).get("grade_id") for cell in nb.cells].index(last_graded_id(nb))
+    nb.cells[last:last] = [nbformat.v4.new_code_cell(source) for source in extra_cells]
+    nb.cells.append(nbformat.v4.new_code_cell(f"print('{AFTER_THE_LAST}')"))
     folder.mkdir(parents=True)
     nbformat.write(nb, folder / FIRST.name)
 
@@ -98,7 +102,8 @@ def attacked(tmp_path_factory, serve_folder):
     autograded = nbformat.read(out / "work" / "attacker" / "autograded" / "attacker" / "pneumolib" / FIRST.name, 4)
     outputs = {cell.source.splitlines()[0][:40]: cell.outputs for cell in autograded.cells
                if cell.cell_type == "code" and cell.source}
-    return {"grades": grades, "report": report, "out": out, "canary": canary, "seen": seen, "outputs": outputs}
+    return {"grades": grades, "report": report, "out": out, "canary": canary, "seen": seen, "outputs": outputs,
+            "autograded": autograded}
 
 
 def _error(outputs, start: str) -> str:
@@ -111,6 +116,15 @@ def test_the_honest_student_keeps_full_marks(attacked):
     grades = attacked["grades"]
     honest = grades[(grades.student == "honest") & (grades.kind == "auto")]
     assert (honest.points == honest.max_points).all() and honest.points.sum() > 0
+
+
+@needs_bwrap
+def test_grading_runs_each_notebook_up_to_its_last_graded_cell(attacked):
+    from pneumolib.teaching.exercises import last_graded_id, nbgrader_meta
+
+    cells = attacked["autograded"].cells
+    assert nbgrader_meta(cells[-1]).get("grade_id") == last_graded_id(nbformat.read(FIRST, as_version=4))
+    assert AFTER_THE_LAST not in json.dumps([cell.get("outputs", []) for cell in cells])
 
 
 @needs_bwrap
