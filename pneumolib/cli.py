@@ -60,28 +60,29 @@ _FLAG_TYPES = {  # TrainConfig annotation -> how a flag's text becomes that type
     "str | None": _none_or(str), "int | None": _none_or(int), "float | None": _none_or(float),
     "tuple[int, ...] | None": _none_or(_int_list), "tuple[float, ...] | None": _none_or(_float_list),
 }
-GROUPS = ("data", "model", "optimisation", "run")
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per :class:`~pneumolib.config.TrainConfig` field, with the field's type, default,
-    choices and help text: the dataclass is the only place they are written down."""
-    groups = {name: parser.add_argument_group(name) for name in GROUPS}
-    for option in dataclasses.fields(cfg.TrainConfig):
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type = cfg.TrainConfig) -> None:
+    """One flag per field of ``config_class`` (:class:`~pneumolib.config.TrainConfig`, or a config
+    of :func:`~pneumolib.config.option` fields), with the field's type, default, choices and help
+    text: the dataclass is the only place they are written down."""
+    groups = {}
+    for option in dataclasses.fields(config_class):
         if option.name == "extra":
             continue
         meta = option.metadata
+        if meta["group"] not in groups:
+            groups[meta["group"]] = parser.add_argument_group(meta["group"])
         flag = "--" + option.name.replace("_", "-")
-        default = option.default
         groups[meta["group"]].add_argument(
-            flag, dest=option.name, type=_FLAG_TYPES[str(option.type)], default=default,
+            flag, dest=option.name, type=_FLAG_TYPES[str(option.type)], default=option.default,
             choices=meta.get("choices"), help=meta["help"])
 
 
-def config_from_args(args: argparse.Namespace) -> cfg.TrainConfig:
-    """The config the flags describe; TrainConfig itself validates it (one clear error per bad value)."""
-    return cfg.TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cfg.TrainConfig)
-                              if f.name != "extra"})
+def config_from_args(args: argparse.Namespace, config_class: type = cfg.TrainConfig):
+    """The config the flags describe; the config itself validates it (one clear error per bad value)."""
+    return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
+                           if f.name != "extra"})
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -178,7 +179,6 @@ def _cmd_best(args: argparse.Namespace) -> int:
 def _add_pretrain_parser(commands: argparse._SubParsersAction) -> None:
     from .training.ssl import PretrainConfig
 
-    d = PretrainConfig()
     p = commands.add_parser(
         "pretrain",
         help="self-supervised (SimCLR) pretraining on the train images, without labels",
@@ -187,16 +187,7 @@ def _add_pretrain_parser(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--data-dir", default=None, help="folder holding pneumoniamnist*.npz (default: $PNEUMOLIB_DATA, then data/)")
-    p.add_argument("--image-size", type=int, default=d.image_size, choices=cfg.IMAGE_SIZES, help="which PneumoniaMNIST file to load (px)")
-    p.add_argument("--input-size", type=_none_or(int), default=d.input_size, help="upsample to this model input size (px); none = image size")
-    p.add_argument("--model", default=d.model, choices=cfg.MODEL_NAMES, help="backbone architecture")
-    p.add_argument("--stem", default=d.stem, choices=cfg.STEMS, help="ResNet stem (must match the later supervised run)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="pretraining epochs")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per batch (2 views each)")
-    p.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate (cosine schedule)")
-    p.add_argument("--temperature", type=float, default=d.temperature, help="NT-Xent temperature")
-    p.add_argument("--device", default=d.device, choices=cfg.DEVICES, help="auto picks CUDA when available")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed (recorded in the checkpoint)")
+    add_config_flags(p, PretrainConfig)
     p.add_argument("--out", default=None, help="checkpoint path (default results/ssl/<model>_<size>px_seed<seed>.pt)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --out")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -208,8 +199,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from .experiments.runs import data_provenance
     from .training.ssl import PretrainConfig, pretrain, save_ssl_checkpoint
 
-    fields = {f.name for f in dataclasses.fields(PretrainConfig)}
-    config = PretrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    config = config_from_args(args, PretrainConfig)
     data = load_pneumoniamnist(config.image_size, args.data_dir, download=False)
     size = config.input_size or config.image_size
     out = resolve_display_path(args.out or f"results/ssl/{config.model}_{size}px_seed{config.seed}.pt")

@@ -203,6 +203,22 @@ class TrainConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
+def train_option(name: str, default: Any = _NO_OFF_VALUE) -> Any:
+    """A field of another config (:class:`~pneumolib.training.ssl.PretrainConfig`) that is
+    :class:`TrainConfig`'s option ``name``: the same help, group and choices, the same default
+    unless ``default`` is given, and the same checks (:func:`shared_train_config`)."""
+    source = TrainConfig.__dataclass_fields__[name]
+    return field(default=source.default if default is _NO_OFF_VALUE else default,
+                 metadata={**source.metadata, "train_option": True})
+
+
+def shared_train_config(config: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of another config's :func:`train_option` fields (the others at
+    their defaults), validated by TrainConfig itself: one home for those checks."""
+    return TrainConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                          if f.metadata.get("train_option")})
+
+
 def _choice(name: str, value: Any, allowed: tuple) -> None:
     if value not in allowed:
         raise ConfigError(f"{name}={value!r} is not valid; choose one of {list(allowed)}.")

@@ -117,3 +117,26 @@ def test_a_described_pretraining_needs_no_weights_until_a_run_trains_from_it(fak
     with pytest.raises(CheckpointError, match="describes a pretraining on other data"):
         path.unlink()
         ssl.ensure_ssl_weights(source, data.train, {"data_source": "other"})
+
+
+def test_pretrain_config_shares_train_configs_options_and_checks():
+    """The options both configs have are TrainConfig's (help, choices, checks), and the committed
+    SSL checkpoints' configs read back unchanged, so their runs keep their identities."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    train_fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    shared = [f for f in dataclasses.fields(PretrainConfig) if f.name in train_fields]
+    assert len(shared) == 12 and all(f.metadata.get("train_option") for f in shared)
+    for f in shared:
+        assert {k: v for k, v in f.metadata.items() if k != "train_option"} == dict(train_fields[f.name].metadata)
+    with pytest.raises(ConfigError, match=r"input_size=14 is smaller than image_size=28"):  # TrainConfig's own check
+        PretrainConfig(input_size=14)
+    with pytest.raises(ConfigError, match=r"stem='wide' is not valid"):
+        PretrainConfig(stem="wide")
+    descriptions = sorted((Path(__file__).resolve().parents[1] / "results" / "ssl").glob("*.json"))
+    assert descriptions
+    for path in descriptions:
+        config = json.loads(path.read_text())["config"]
+        assert json.loads(json.dumps(dataclasses.asdict(PretrainConfig(**config)))) == config, path.name

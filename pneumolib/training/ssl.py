@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..config import MODEL_NAMES, STEMS, TrainConfig
+from ..config import TrainConfig, option, shared_train_config, train_option
 from ..models.pretrained import (SSL_PREFIX, load_ssl_checkpoint, read_ssl_description, save_ssl_checkpoint,
                                 ssl_checkpoint_path)
 from ..models.zoo import build_model
@@ -39,39 +39,40 @@ SSL_AUGMENT = BatchAugment(rotation=10.0, resized_crop=(0.35, 1.0))
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Everything that determines an SSL pretraining run (saved in its checkpoint)."""
+    """Everything that determines an SSL pretraining run (saved in its checkpoint). The fields it
+    shares with :class:`~pneumolib.config.TrainConfig` are TrainConfig's options (help, choices,
+    checks), with SimCLR's own defaults for epochs, batch size and weight decay."""
 
-    model: str = "resnet18"
-    stem: str = "standard"
-    image_size: int = 28
-    input_size: int | None = None
-    epochs: int = 20
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 1e-6
-    temperature: float = 0.5
-    projection_dim: int = 128
-    jitter: float = 0.4
-    norm_mean: float = 0.5
-    norm_std: float = 0.5
-    seed: int = 0
-    device: str = "auto"
+    model: str = train_option("model")
+    stem: str = train_option("stem")
+    image_size: int = train_option("image_size")
+    input_size: int | None = train_option("input_size")
+    epochs: int = train_option("epochs", default=20)
+    batch_size: int = train_option("batch_size", default=256)
+    lr: float = train_option("lr")
+    weight_decay: float = train_option("weight_decay", default=1e-6)
+    temperature: float = option(0.5, "NT-Xent temperature", "ssl")
+    projection_dim: int = option(128, "output width of the projection head (dropped after pretraining)", "ssl")
+    jitter: float = option(0.4, "strength of the per-view contrast and brightness jitter, in [0, 1)", "ssl")
+    norm_mean: float = train_option("norm_mean")
+    norm_std: float = train_option("norm_std")
+    seed: int = train_option("seed")
+    device: str = train_option("device")
 
     def __post_init__(self) -> None:
-        if self.model not in MODEL_NAMES:
-            raise ConfigError(f"model must be one of {list(MODEL_NAMES)}, got {self.model!r}.")
-        if self.stem not in STEMS:
-            raise ConfigError(f"stem must be one of {list(STEMS)}, got {self.stem!r}.")
-        for name in ("epochs", "batch_size", "projection_dim"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}.")
+        shared_train_config(self)  # TrainConfig's own checks of the options it shares
+        if not isinstance(self.projection_dim, int) or isinstance(self.projection_dim, bool) or self.projection_dim < 1:
+            raise ConfigError(f"projection_dim must be a positive integer, got {self.projection_dim!r}.")
         if self.batch_size < 2:
             raise ConfigError("batch_size must be at least 2: contrastive learning needs negatives.")
-        for name in ("lr", "temperature"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}.")
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be positive, got {self.temperature!r}.")
         if not 0 <= self.jitter < 1:
             raise ConfigError(f"jitter must be in [0, 1), got {self.jitter!r}.")
+
+    def train_config(self) -> TrainConfig:
+        """The supervised config of the same model, input and batch size (for the run formats)."""
+        return shared_train_config(self)
 
 
 def backbone(model: nn.Module) -> nn.Module:
@@ -132,8 +133,7 @@ def pretrain(train: Split, config: PretrainConfig, progress: bool = True) -> tup
     encoder = backbone(build_model(config.model, stem=config.stem)).to(device)
     size = config.input_size or config.image_size
     model = SimCLR(encoder, _feature_width(encoder, size, device), config.projection_dim).to(device)
-    formats = choose_formats(device, TrainConfig(model=config.model, stem=config.stem, image_size=config.image_size,
-                                                 input_size=config.input_size, batch_size=config.batch_size))
+    formats = choose_formats(device, config.train_config())
     channels_last = formats["memory_format"] == "channels_last"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
