@@ -97,3 +97,20 @@ def test_one_definition_of_the_confusion_ratios_for_a_point_the_bootstrap_and_th
     empty = count_rates(0, 0, 5, 0)
     assert np.isnan(empty["sensitivity"]) and np.isnan(empty["precision"]) and empty["specificity"] == 1.0
     assert type(empty["acc"]) is float
+
+
+def test_one_bootstrap_draws_within_class_or_over_all_and_cuts_percentiles():
+    from pneumolib.evaluation.bootstrap import bootstrap_indices, percentile_interval
+
+    y = np.array([0, 1, 1, 0, 1, 1, 1])
+    index = bootstrap_indices(500, strata=y, seed=3)
+    assert index.shape == (500, 7) and (y[index].sum(axis=1) == 5).all(), "each draw keeps both classes' counts"
+    plain = bootstrap_indices(500, size=7, seed=3)
+    assert plain.shape == (500, 7) and len(np.unique(plain)) == 7 and (y[plain].sum(axis=1) != 5).any()
+    assert (bootstrap_indices(5, size=7, seed=3) == np.random.default_rng(3).integers(0, 7, (5, 7))).all()
+    low, high = percentile_interval(np.r_[np.arange(101.0), np.nan], 0.9)
+    assert (low, high) == pytest.approx((5.0, 95.0))
+    with pytest.raises(ValueError, match="either size"):
+        bootstrap_indices(5)
+    with pytest.raises(ValueError, match="level"):
+        percentile_interval(np.arange(3.0), 95)

@@ -10,6 +10,7 @@ from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 from ..data.core import CLASS_NAMES
+from .bootstrap import bootstrap_indices, percentile_interval
 
 
 def check_predictions(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,10 +106,7 @@ def pr_curve_data(y_true: np.ndarray, y_prob: np.ndarray) -> pd.DataFrame:
 
 def _bootstrap_indices(y_true: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """(n_boot, N) index draws, resampled within each class so every draw has both classes."""
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(y_true == c) for c in (0, 1)]
-    draws = [rng.choice(g, size=(n_boot, len(g)), replace=True) for g in groups if len(g)]
-    return np.concatenate(draws, axis=1)
+    return bootstrap_indices(n_boot, strata=y_true, seed=seed)
 
 
 def paired_bootstrap_auc_diff(
@@ -129,8 +127,7 @@ def paired_bootstrap_auc_diff(
 
 
 def _paired_summary(diffs: np.ndarray, observed: float, level: float) -> dict[str, float]:
-    alpha = (1 - level) / 2
-    low, high = np.nanquantile(diffs, [alpha, 1 - alpha])
+    low, high = percentile_interval(diffs, level)
     tail = np.nanmean(diffs <= 0) if observed > 0 else np.nanmean(diffs >= 0)
     return {"diff": float(observed), "low": float(low), "high": float(high), "p_two_sided": float(min(1.0, 2 * tail))}
 
@@ -193,9 +190,8 @@ def bootstrap_table(
         raise ValueError(f"Unknown bootstrap metrics {unknown}; choose from {list(BOOTSTRAP_METRICS)}.")
     index = _bootstrap_indices(y_true, n_boot, seed)
     draws = _draw_metrics(y_true[index], y_prob[index], threshold)
-    alpha = (1 - level) / 2
     point = binary_metrics(y_true, y_prob, threshold)
-    rows = {m: (point[m], *np.nanquantile(draws[m], [alpha, 1 - alpha])) for m in metrics}
+    rows = {m: (point[m], *percentile_interval(draws[m], level)) for m in metrics}
     return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "low", "high"]).rename_axis("metric")
 
 
@@ -221,11 +217,10 @@ def bootstrap_mean_table(
     index = _bootstrap_indices(y_true, n_boot, seed)
     draws = [_draw_metrics(y_true[index], p[index], t) for (_, p), t in zip(checked, thresholds)]
     points = [binary_metrics(y_true, p, t) for (_, p), t in zip(checked, thresholds)]
-    alpha = (1 - level) / 2
     rows = {}
     for m in metrics:
         values = np.array([point[m] for point in points])
-        low, high = np.nanquantile(np.mean([d[m] for d in draws], axis=0), [alpha, 1 - alpha])
+        low, high = percentile_interval(np.mean([d[m] for d in draws], axis=0), level)
         rows[m] = (values.mean(), values.std(ddof=1) if len(values) > 1 else np.nan, low, high)
     return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "sd", "low", "high"]).rename_axis("metric")
 
@@ -253,6 +248,5 @@ def bootstrap_seed_mean(
         draws["auc"].append(at_half["auc"])
         draws["acc_at_0.5"].append(at_half["acc"])
         draws["acc_at_threshold"].append(_draw_metrics(y_true[index], p[index], threshold)["acc"])
-    alpha = (1 - level) / 2
-    rows = {name: np.nanquantile(np.mean(per_model, axis=0), [alpha, 1 - alpha]) for name, per_model in draws.items()}
+    rows = {name: percentile_interval(np.mean(per_model, axis=0), level) for name, per_model in draws.items()}
     return pd.DataFrame.from_dict(rows, orient="index", columns=["ci_low", "ci_high"])

@@ -14,6 +14,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from ..data.core import CLASS_NAMES
+from ..evaluation.bootstrap import bootstrap_indices, percentile_interval
 from ..models.inference import as_model_input, model_dtype
 
 # numpy 2 renamed trapz to trapezoid; the package supports numpy from 1.24.1 (tests/install)
@@ -218,14 +219,12 @@ def map_dependence(maps: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[
         return {"maps": n, "pairwise r": float("nan"), "low": float("nan"), "high": float("nan")}
     r = np.corrcoef(flat)
     np.fill_diagonal(r, np.nan)
-    rng = np.random.default_rng(seed)
     draws = []
-    for _ in range(n_boot):
-        index = rng.integers(0, n, n)
+    for index in bootstrap_indices(n_boot, size=n, seed=seed):
         pairs = r[np.ix_(index, index)]
         pairs[index[:, None] == index[None, :]] = np.nan  # the same image drawn twice is not a pair
         draws.append(np.nanmean(pairs))
-    low, high = np.percentile(draws, [2.5, 97.5])
+    low, high = percentile_interval(draws, 0.95)
     return {"maps": n, "pairwise r": float(np.nanmean(r)), "low": float(low), "high": float(high)}
 
 
@@ -296,9 +295,8 @@ def bootstrap_mean_ci(values: np.ndarray, n_boot: int = 2000, level: float = 0.9
     values = values[~np.isnan(values)]
     if not len(values):
         return {"mean": np.nan, "low": np.nan, "high": np.nan, "n": 0}
-    draws = values[np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(draws, [alpha, 1 - alpha])
+    draws = values[bootstrap_indices(n_boot, size=len(values), seed=seed)].mean(axis=1)
+    low, high = percentile_interval(draws, level)
     return {"mean": float(values.mean()), "low": float(low), "high": float(high), "n": int(len(values))}
 
 

@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..evaluation.bootstrap import percentile_interval
 from ..evaluation.metrics import check_predictions
 
 MIN_IMAGES = 20  # fewer target images than this give no usable prior estimate
@@ -103,7 +104,6 @@ def bootstrap_prior(estimate: Callable[[np.ndarray, np.ndarray, np.ndarray], flo
     if not draws:
         raise ValueError(f"all {n_boot} bootstrap resamples failed to give an estimate (e.g. a singular confusion "
                          "matrix in every draw), so there is no CI; use more source and target images.")
-    alpha = (1 - level) / 2
-    low, high = np.quantile(draws, [alpha, 1 - alpha])
+    low, high = percentile_interval(draws, level)
     return {"estimate": estimated, "low": float(low), "high": float(high),
             "draws": len(draws)}
