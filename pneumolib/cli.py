@@ -656,7 +656,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .data import resolve_data_dir
     from .paths import results_path
     from .training.bench import BenchCase, merge_bench, profile_default_path, run_bench
-    from .training.formats import FORCE_FP32_ENV, cpu_has_native_bf16
+    from .models.formats import FORCE_FP32_ENV, cpu_has_native_bf16
 
     if args.fp32:
         os.environ[FORCE_FP32_ENV] = "1"

@@ -105,7 +105,7 @@ class TrainConfig:
     monitor: str = option("val_auc", "val metric for epoch selection and early stopping", "optimisation", MONITORS)
     patience: int | None = option(None, "early-stopping patience in epochs; none = off", "optimisation", off=None)
     amp: str = option("auto", "bf16 autocast; auto = on CUDA; on a CPU with native bf16; without native bf16 from "
-                      "128 px (a rule, never a timing: see pneumolib.training.formats)",
+                      "128 px (a rule, never a timing: see pneumolib.models.formats)",
                       "run", AMP_MODES)
     memory_format: str = option(
         "auto", "channels_last or contiguous; auto = channels_last, except ResNets below 64 px on a CPU "

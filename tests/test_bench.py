@@ -8,7 +8,7 @@ import pytest
 
 from pneumolib.cli import main
 from pneumolib.training.bench import merge_bench
-from pneumolib.training.formats import cpu_has_native_bf16
+from pneumolib.models.formats import cpu_has_native_bf16
 
 
 @pytest.mark.integration

@@ -7,8 +7,8 @@ import torch
 
 from pneumolib.config import TrainConfig
 from pneumolib.errors import ConfigError
-from pneumolib.training import formats
-from pneumolib.training.formats import choose_formats, cpu_has_native_bf16, use_bf16
+from pneumolib.models import formats
+from pneumolib.models.formats import choose_formats, cpu_has_native_bf16, use_bf16
 
 CPU = torch.device("cpu")
 

@@ -37,7 +37,7 @@ def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
 
 
 def test_training_on_cuda_uses_bf16_and_channels_last_at_every_size(two_gpus):
-    from pneumolib.training.formats import choose_formats, use_bf16
+    from pneumolib.models.formats import choose_formats, use_bf16
 
     cuda = torch.device("cuda")
     for size in (28, 224):

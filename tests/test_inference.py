@@ -20,7 +20,8 @@ from pneumolib.images import ImageInputError
 from pneumolib.deploy.detector import PneumoniaDetector
 from pneumolib.models.zoo import build_model
 from pneumolib.repro import seed_everything
-from pneumolib.training.loop import fit, predict_split
+from pneumolib.models.inference import predict_probabilities
+from pneumolib.training.loop import fit
 
 N_IMAGES = 24
 
@@ -52,7 +53,7 @@ def test_round_trip_equals_in_memory_model(trained, real_data, test_pngs):
     detector = PneumoniaDetector.from_checkpoint(path)
     files = sorted(str(p) for p in test_pngs.glob("*.png"))
     results = detector.predict(files)  # one batch, as the in-memory prediction below
-    expected = predict_split(model, real_data.test.subset(np.arange(N_IMAGES)), config, "cpu")
+    expected = predict_probabilities(model, real_data.test.images[:N_IMAGES], config, precision="run", device="cpu")
     assert [r["probability"] for r in results] == expected.tolist()
     # other batch sizes may pick other conv kernels: equal up to float rounding
     small_batches = detector.predict(files, batch_size=7)

@@ -15,7 +15,8 @@ from pneumolib.models.ensemble import ProbabilityEnsemble, average_probabilities
 from pneumolib.errors import ConfigError
 from pneumolib.training.mixing import BatchMixer, distillation_targets
 from pneumolib.models.zoo import build_model_from_config
-from pneumolib.training.loop import _ema_copy, build_optimizer, build_scheduler, fit, predict_split
+from pneumolib.models.inference import predict_probabilities
+from pneumolib.training.loop import _ema_copy, build_optimizer, build_scheduler, fit
 from pneumolib.training.tta import TTA_VIEWS, predict_tta
 
 TINY = TrainConfig(model="small_cnn", epochs=2, batch_size=32, device="cpu")
@@ -149,7 +150,7 @@ def test_two_stage_fine_tuning_distils_from_the_teacher(fake_data_dir):
 def test_tta_identity_view_matches_plain_prediction(fake_data_dir):
     data = load_pneumoniamnist(28, fake_data_dir, download=False)
     model = build_model_from_config(TINY).eval()
-    plain = predict_split(model, data.test, TINY, "cpu")
+    plain = predict_probabilities(model, data.test.images, TINY, precision="run", device="cpu")
     assert np.allclose(predict_tta(model, data.test, TINY, views=("identity",)), plain, atol=1e-6)
     all_views = predict_tta(model, data.test, TINY)
     assert all_views.shape == plain.shape and not np.allclose(all_views, plain)

@@ -85,7 +85,7 @@ def test_half_precision_reference_models_predict_as_their_records(real_data_dir)
 
     from pneumolib.data import load_pneumoniamnist
     from pneumolib.models.checkpoint import load_checkpoint
-    from pneumolib.training import predict_split
+    from pneumolib.models.inference import predict_probabilities
 
     halves = [p for p in sorted(STORE.root.glob(f"*/{MODEL_FILE}")) if load_checkpoint(p).get("weights_dtype") == "float16"]
     assert halves, "no model is stored at half precision"
@@ -93,7 +93,7 @@ def test_half_precision_reference_models_predict_as_their_records(real_data_dir)
     for path in halves:
         record = STORE.get(path.parent.name)
         model = STORE.load_model(record.run_id)
-        probabilities = predict_split(model, data.val, record.config, __import__("torch").device("cpu"))
+        probabilities = predict_probabilities(model, data.val.images, record.config, precision="run", device="cpu")
         stored = record.probabilities("val")
         assert np.abs(probabilities - stored).max() <= 2e-3, np.abs(probabilities - stored).max()
         assert abs(roc_auc_score(data.val.labels, probabilities) - record.fields["val"]["auc"]) <= 1e-4

@@ -8,7 +8,8 @@ from pneumolib.data import PneumoniaData, Split, load_pneumoniamnist
 from pneumolib.models import build_model
 from pneumolib.shift.methods import METHODS, SourceReference, adapt, predict
 from pneumolib.shift.select import choose_method
-from pneumolib.training.loop import fit, predict_split
+from pneumolib.models.inference import predict_probabilities
+from pneumolib.training.loop import fit
 
 
 def test_permuted_test_labels_change_nothing(fake_data_dir):
@@ -21,7 +22,7 @@ def test_permuted_test_labels_change_nothing(fake_data_dir):
     assert not np.array_equal(permuted.test.labels, data.test.labels)
     outputs = []
     for dataset in (data, permuted):
-        source = SourceReference.fit(dataset.val.labels, predict_split(model, dataset.val, config))
+        source = SourceReference.fit(dataset.val.labels, predict_probabilities(model, dataset.val.images, config, precision="run"))
         adapted = {m: adapt(m, model, config, source, dataset.test.images) for m in METHODS if "BBSE" not in m}
         choice, table = choose_method(model, config, dataset, dataset.test.images)
         outputs.append((adapted, choice, table))
@@ -92,7 +93,7 @@ def test_adapting_several_methods_at_once_gives_what_each_gives_alone(fake_data_
     config = TrainConfig(model="small_cnn", epochs=1, batch_size=32, device="cpu", seed=0)
     model = build_model("small_cnn")
     fit(model, data, config, progress=False)
-    source = SourceReference.fit(data.val.labels, predict_split(model, data.val, config))
+    source = SourceReference.fit(data.val.labels, predict_probabilities(model, data.val.images, config, precision="run"))
     together, errors = adapt_methods(METHODS, model, config, source, data.test.images, seed=0)
     for method in METHODS:
         try:

@@ -9,7 +9,8 @@ from pneumolib.errors import DeviceUnavailableError
 from pneumolib.evaluation.metrics import binary_metrics
 from pneumolib.models.zoo import build_model, count_parameters
 from pneumolib.repro import seed_everything
-from pneumolib.training.loop import BinaryLoss, fit, fit_two_stage, predict_split
+from pneumolib.models.inference import predict_probabilities
+from pneumolib.training.loop import BinaryLoss, fit, fit_two_stage
 
 FAST = dict(model="small_cnn", batch_size=32, epochs=2, lr=3e-3, device="cpu")
 
@@ -27,7 +28,7 @@ def test_fit_learns_and_restores_best(fake_data):
     assert list(frame.epoch) == [1, 2, 3]
     assert {"train_loss", "val_loss", "val_auc", "val_acc", "lr", "seconds"} <= set(frame.columns)
     assert history.best_epoch == int(frame.val_auc.idxmax()) + 1
-    assert binary_metrics(fake_data.test.labels, predict_split(model, fake_data.test, config, "cpu"))["auc"] > 0.95
+    assert binary_metrics(fake_data.test.labels, predict_probabilities(model, fake_data.test.images, config, precision="run", device="cpu"))["auc"] > 0.95
     # the model ends with the best epoch's weights
     assert all(torch.equal(v, history.best_state[k]) for k, v in model.state_dict().items())
 
@@ -123,5 +124,5 @@ def test_small_cnn_learns_real_data(real_data):
     config = TrainConfig(model="small_cnn", epochs=1, device="cpu", seed=0)
     model = build_model("small_cnn")
     fit(model, real_data, config, progress=False)
-    auc = binary_metrics(real_data.test.labels, predict_split(model, real_data.test, config))["auc"]
+    auc = binary_metrics(real_data.test.labels, predict_probabilities(model, real_data.test.images, config, precision="run"))["auc"]
     assert auc > 0.9

@@ -57,17 +57,17 @@ class PneumoniaDetector:
         """A detector running the PyTorch model of a pneumolib checkpoint (loaded with weights_only=True)."""
         # torch is imported here, not at the top, so that the ONNX detector runs without torch installed
         from ..models.zoo import load_model
-        from ..data import Split, model_inputs
+        from ..data import model_inputs
         from ..devices import resolve_device
         from ..explain.cams import cam_maps, predicted_classes
-        from ..training.loop import predict_split
+        from ..models.inference import predict_probabilities
 
         model, config, payload = load_model(path)
         config = replace(config, device=str(resolve_device(device)))
         model.to(config.device)
 
         def probabilities(images: np.ndarray) -> np.ndarray:
-            return predict_split(model, Split(images, np.zeros(len(images), np.int64)), config, config.device)
+            return predict_probabilities(model, images, config, precision="run", device=config.device)
 
         chosen = payload.get("threshold", 0.5) if threshold is None else threshold
 

@@ -14,10 +14,9 @@ from torch import nn
 
 from ..models.zoo import load_model
 from ..config import TrainConfig
-from ..data import Split
 from ..errors import PneumolibError
 from .detector import ONNX_METADATA_KEY
-from ..training.loop import predict_split
+from ..models.inference import predict_probabilities
 
 PARITY_TOLERANCE = 1e-4
 
@@ -114,7 +113,7 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, verify_im
 
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     onnx_probs = session.run(None, {"pixels": verify_images.astype(np.float32)[:, None]})[0].reshape(-1)
-    torch_probs = predict_split(model, Split(verify_images, np.zeros(len(verify_images), np.int64)), config, "cpu")
+    torch_probs = predict_probabilities(model, verify_images, config, precision="run", device="cpu")
     max_diff = float(np.abs(onnx_probs - torch_probs).max())
     if not max_diff <= PARITY_TOLERANCE:
         out.unlink(missing_ok=True)

@@ -30,8 +30,9 @@ from ..evaluation.thresholds import choose_threshold
 from ..models import ProbabilityEnsemble, average_probabilities, build_model_from_config
 from ..models.pretrained import read_ssl_description, ssl_checkpoint_path
 from ..repro import package_versions, seed_everything
-from ..training import fit, predict_split
-from ..training.formats import cpu_kind, describe_cpu
+from ..models.inference import predict_probabilities
+from ..training import fit
+from ..models.formats import cpu_kind, describe_cpu
 from ..training.ssl import ensure_ssl_weights
 from ..training.tta import predict_tta
 
@@ -210,7 +211,8 @@ def train_run(
     model = build_model_from_config(config)
     history = fit(model, used, config, progress=progress, teacher=teacher)  # two-stage when config.head_epochs
     run_config = replace(config, device=str(device))
-    probs = {s: predict_split(model, used.split(s), run_config, device) for s in SPLITS_SCORED}
+    probs = {s: predict_probabilities(model, used.split(s).images, run_config, precision="run", device=device)
+             for s in SPLITS_SCORED}
     tta = {s: predict_tta(model, used.split(s), run_config, device=device) for s in SPLITS_SCORED}
     fields = {
         "format": RECORD_FORMAT, "format_version": RECORD_VERSION, "kind": "training",

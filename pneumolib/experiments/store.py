@@ -25,7 +25,7 @@ from ..errors import CheckpointError, ReferenceChangedError
 from ..models import load_model, save_checkpoint
 from ..models.checkpoint import store_half_precision
 from ..paths import display_path, results_base, results_dir, write_atomically
-from ..training.formats import describe_cpu
+from ..models.formats import describe_cpu
 from .checksums import sha256_of
 from .runs import RECORD_FORMAT, RunRecord, RunSpec, data_provenance, teacher_ensemble
 

@@ -178,7 +178,7 @@ def runtime_notice(session: NotebookSession) -> str:
     come from here, and how to go faster. The measured times are the notebook's Time line."""
     from ..experiments.reference import reference_url
     from ..paths import project_root
-    from ..training.formats import cpu_has_native_bf16, describe_cpu, fp32_forced
+    from ..models.formats import cpu_has_native_bf16, describe_cpu, fp32_forced
 
     if session.smoke:
         return "Smoke profile: a few batches per run, seconds to a minute for the whole notebook."

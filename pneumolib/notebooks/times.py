@@ -20,7 +20,7 @@ import pandas as pd
 from ..devices import describe_device, resolve_device
 from ..paths import project_root, results_dir
 from ..repro import package_versions
-from ..training.formats import describe_cpu
+from ..models.formats import describe_cpu
 
 TIMES_FILE = "suite_times.csv"
 FRESH_TIMES_FILE = "fresh_runtime_times.csv"  # each notebook alone in a fresh runtime (tests/install, --install-times)

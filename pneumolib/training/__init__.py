@@ -1,10 +1,10 @@
-"""Training: the one loop (``fit``) for CPU and GPU with its batches, precision and formats;
+"""Training: the one loop (``fit``) for CPU and GPU with its batches;
 mixup/CutMix and distillation targets; test-time augmentation; SimCLR pretraining; the
 training-speed benchmark.
 
 Imports ``data``, ``models`` and ``evaluation.metrics`` (for the val score of each epoch).
 """
 
-from .loop import History, fit, fit_two_stage, predict_proba, predict_split
+from .loop import History, fit, fit_two_stage
 
-__all__ = ["History", "fit", "fit_two_stage", "predict_proba", "predict_split"]
+__all__ = ["History", "fit", "fit_two_stage"]

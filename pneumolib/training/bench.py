@@ -45,7 +45,7 @@ from ..data import PneumoniaData, load_pneumoniamnist
 from ..devices import describe_device, resolve_device
 from ..models.zoo import build_model
 from ..repro import package_versions, seed_everything
-from .formats import cpu_has_native_bf16, describe_cpu, use_bf16
+from ..models.formats import cpu_has_native_bf16, describe_cpu, use_bf16
 from .loop import BinaryLoss, RunBatches, _autocast, build_optimizer, train_step
 
 

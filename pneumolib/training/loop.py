@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
@@ -26,7 +25,8 @@ from ..evaluation.metrics import binary_metrics
 from .mixing import BatchMixer, distillation_targets
 from ..models.zoo import apply_freeze
 from ..repro import seed_everything
-from .formats import autocast, choose_formats, flush_denormals, fused_optimizer, use_bf16
+from ..models.formats import autocast, batch_formats, flush_denormals, fused_optimizer, use_bf16
+from ..models.inference import predict_batches
 
 
 @dataclass
@@ -124,10 +124,7 @@ class RunBatches:
         self._cache: dict[str, Any] = {}
         self.data = data
         self.generator = torch.Generator(device=device if self.fast else "cpu").manual_seed(config.seed)
-        if self.fast:
-            self.formats = choose_formats(device, config)
-        else:
-            self.formats = {"bf16": use_bf16(device, config), "memory_format": "contiguous", "chosen_by": "reference path"}
+        self.formats = batch_formats(device, config)
         self.channels_last = self.formats["memory_format"] == "channels_last"
         self._train_loader: DataLoader | None = None
 
@@ -175,34 +172,6 @@ class RunBatches:
 
     def train_batches_per_epoch(self) -> int:
         return math.ceil(len(self.data.train) / self.config.batch_size)
-
-
-@torch.no_grad()
-def predict_proba(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device | str = "auto",
-    config: TrainConfig | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, probabilities)`` over batches of ``(images, labels)``, in order."""
-    device = resolve_device(device) if isinstance(device, str) else device
-    model.eval().to(device)
-    flush_denormals(device)
-    amp = _autocast(device, config, training=False) if config is not None else nullcontext()
-    labels, probs = [], []
-    for x, y in batches:
-        with amp:
-            logits = model(x.to(device, non_blocking=True))
-        probs.append(torch.sigmoid(logits.float()).view(-1).cpu())
-        labels.append(y.view(-1).cpu())
-    return torch.cat(labels).numpy().astype(np.int64), torch.cat(probs).numpy()
-
-
-def predict_split(model: nn.Module, split: Split, config: TrainConfig, device: torch.device | str = "auto") -> np.ndarray:
-    """Probabilities for a whole split, preprocessed exactly as in training (without augmentation)."""
-    device = resolve_device(device) if isinstance(device, str) else device
-    data = PneumoniaData(split, split, split, image_size=split.images.shape[-1], source="predict")
-    batches = RunBatches(data, config, device)
-    batches.prepare_model(model)  # the layout the batches come in, as in training
-    return predict_proba(model, batches.evaluate("test"), device, config)[1]
 
 
 def train_step(
@@ -296,7 +265,7 @@ def fit(
             count += len(y)
 
         scored = ema.module if ema is not None else model
-        y_val, p_val = predict_proba(scored, batches.evaluate("val"), device, config)
+        y_val, p_val = predict_batches(scored, batches.evaluate("val"), device, config)
         val_loss = float(log_loss(y_val, p_val, labels=[0, 1]))
         val = binary_metrics(y_val, p_val)
         record = {

@@ -30,7 +30,7 @@ from ..devices import resolve_device
 from ..errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
 from ..paths import display_path
 from ..repro import seed_everything
-from .formats import autocast, choose_formats, flush_denormals, fused_optimizer
+from ..models.formats import autocast, choose_formats, flush_denormals, fused_optimizer
 
 # Views for X-rays: crops of 35-100% of the area, small rotations, no flips (anatomy is not
 # symmetric), then per-image brightness/contrast jitter and occasional blur.

@@ -14,9 +14,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..data import Split
-from ..data.device_batches import DeviceBatches
-from ..devices import resolve_device
-from .loop import predict_proba
+from ..models.inference import predict_probabilities
 
 
 def _affine(angle_deg: float = 0.0, zoom: float = 1.0) -> torch.Tensor:
@@ -43,8 +41,5 @@ def predict_tta(
     unknown = [v for v in views if v not in TTA_VIEWS]
     if unknown or not views:
         raise ValueError(f"Unknown or empty TTA views {unknown or list(views)}; choose from {list(TTA_VIEWS)}.")
-    device = device if isinstance(device, torch.device) else resolve_device(device or config.device)
-    batches = DeviceBatches(split, device, config.norm_mean, config.norm_std, config.input_size)
-    model.to(device)
-    probs = [predict_proba(model, batches.batches(256, view=TTA_VIEWS[v]), device, config)[1] for v in views]
-    return np.mean(probs, axis=0)
+    return predict_probabilities(model, split.images, config, [TTA_VIEWS[v] for v in views], precision="run",
+                                 device=device)

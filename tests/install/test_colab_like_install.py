@@ -74,7 +74,7 @@ def lower_bounds() -> list[str]:
 
 def _runtime_row(python: Path, env: dict) -> dict:
     """What the notebooks' runtime notice reads: device, threads, bf16 (from the venv's torch)."""
-    code = ("import json, torch; from pneumolib.training.formats import cpu_has_native_bf16, describe_cpu; "
+    code = ("import json, torch; from pneumolib.models.formats import cpu_has_native_bf16, describe_cpu; "
             "print(json.dumps({'device': 'cuda' if torch.cuda.is_available() else 'cpu', 'cpu': describe_cpu(), "
             "'threads': torch.get_num_threads(), 'native_bf16': cpu_has_native_bf16()}))")
     return json.loads(_run([python, "-c", code], env=env).stdout.strip().splitlines()[-1])

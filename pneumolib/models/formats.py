@@ -1,4 +1,5 @@
-"""Numeric precision and memory format of the training loop, decided by rules, never by timing.
+"""Numeric precision and memory format of a model's batches (training, evaluation, prediction),
+decided by rules, never by timing.
 
 What a run's numbers depend on must not change with the load of the machine on a given day, so
 every decision here is a rule that every CPU of a kind applies the same way, and each run record
@@ -183,3 +184,11 @@ def choose_formats(device: torch.device, config: TrainConfig) -> dict[str, Any]:
     bf16_case = "native bf16" if _onednn_bf16() and not fp32_forced() else (
         "fp32 forced" if fp32_forced() else "no native bf16")
     return {"bf16": bf16, "memory_format": layout, "chosen_by": f"CPU rule ({bf16_case}, {config.model} at {config.model_input_size} px)"}
+
+
+def batch_formats(device: torch.device, config: TrainConfig) -> dict[str, Any]:
+    """The formats a run's batches come in: :func:`choose_formats` on the fast data path; fp32
+    inputs in the contiguous layout on the reference path (bf16 autocast as the rule says)."""
+    if config.data_path in ("auto", "fast"):
+        return choose_formats(device, config)
+    return {"bf16": use_bf16(device, config), "memory_format": "contiguous", "chosen_by": "reference path"}
