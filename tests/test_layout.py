@@ -1,0 +1,98 @@
+"""The package's layout holds: imports flow down the stages (foundation, data, evaluation, models,
+training, explain, shift, experiments, deploy, notebooks, teaching, cli; docs/development.md), and
+no module imports itself back through others at import time."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "pneumolib"
+STAGES = ("foundation", "data", "evaluation", "models", "training", "explain", "shift", "experiments", "deploy",
+          "notebooks", "teaching", "cli")
+
+
+def _module(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _stage(module: str) -> int:
+    parts = module.split(".")
+    head = parts[1] if len(parts) > 1 else ""
+    return STAGES.index(head) if head in STAGES else (STAGES.index("cli") if head == "__main__" else 0)
+
+
+def _imports(path: Path, root: Path, top_level_only: bool) -> set[str]:
+    """The package modules ``path`` imports (everywhere, or only at import time)."""
+    name = _module(path, root)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            found |= {f"{base}.{a.name}" for a in node.names} if not node.module else {base}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {m for m in found if m.split(".")[0] == root.name}
+
+
+def stage_violations(root: Path) -> list[tuple[str, str]]:
+    """(importer, imported) pairs where a module imports from a later stage than its own."""
+    return [(_module(p, root), m) for p in sorted(root.rglob("*.py")) for m in sorted(_imports(p, root, False))
+            if _stage(m) > _stage(_module(p, root))]
+
+
+def import_cycles(root: Path) -> list[list[str]]:
+    """Cycles among the modules' import-time imports (a name imported from a package counts as that
+    package's module when it is one, else as the package)."""
+    modules = {_module(p, root): p for p in root.rglob("*.py")}
+
+    def resolve(name: str) -> str:
+        while name not in modules and "." in name:
+            name = name.rsplit(".", 1)[0]
+        return name
+
+    graph = {m: {resolve(i) for i in _imports(p, root, True)} - {m} for m, p in modules.items()}
+    cycles, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    return cycles
+
+
+def test_imports_flow_down_the_stages():
+    assert not stage_violations(PACKAGE)
+
+
+def test_no_module_imports_itself_back_at_import_time():
+    assert not import_cycles(PACKAGE)
+
+
+def test_the_checks_catch_an_upward_import_and_a_cycle(tmp_path):
+    root = tmp_path / "pneumolib"
+    for folder in ("data", "models"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    (root / "data" / "core.py").write_text("from ..models import zoo\n")  # data reaching up into models
+    (root / "models" / "zoo.py").write_text("def build():\n    from ..data import core\n")
+    (root / "models" / "a.py").write_text("from . import b\n")
+    (root / "models" / "b.py").write_text("from .a import x\n")
+    assert stage_violations(root) == [("pneumolib.data.core", "pneumolib.models")]
+    assert ["pneumolib.models.a", "pneumolib.models.b", "pneumolib.models.a"] in import_cycles(root)
