@@ -102,6 +102,8 @@ def pytest_addoption(parser):
     group.addoption("--install-reference", choices=("served", "offline"), default="served",
                     help="reference files served on 127.0.0.1, or nothing to fetch")
     group.addoption("--install-times", default="", help="append each notebook's seconds to this CSV")
+    group.addoption("--install-notebooks", nargs="*", default=[],
+                    help="only these notebooks (number prefixes, e.g. 02 05); default: all")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,7 +13,8 @@ reference files (07 fetches 06's decisions from it).
 Minutes each, and it needs the package index: run it with ``pytest -m install tests/install``.
 On demand, the default profile (``--install-profile default``), with the reference files served or
 with nothing to fetch (``--install-reference offline``); ``--install-times FILE`` writes each
-notebook's wall-clock seconds as CSV, the figures a student plans with.
+notebook's wall-clock seconds as CSV, the figures a student plans with; ``--install-notebooks 02 05``
+runs only those notebooks (each still alone).
 """
 
 from __future__ import annotations
@@ -81,11 +82,12 @@ def _runtime_row(python: Path, env: dict) -> dict:
 
 
 def _write_times(path: Path, seconds: dict, row: dict) -> None:
-    """Replace this profile/reference/case's rows of ``path`` by the notebooks timed so far."""
+    """Replace this profile/reference/case's rows of ``path`` for the notebooks timed so far."""
     frame = pd.DataFrame([{"notebook": name, **row, "seconds": s} for name, s in seconds.items()])
     old = pd.read_csv(path) if path.is_file() else None
     if old is not None:
-        same = (old["profile"] == row["profile"]) & (old["reference"] == row["reference"]) & (old["case"] == row["case"])
+        same = ((old["profile"] == row["profile"]) & (old["reference"] == row["reference"]) & (old["case"] == row["case"])
+                & old["notebook"].isin(list(seconds)))
         frame = pd.concat([old[~same], frame])
     frame.to_csv(path, index=False)
 
@@ -131,7 +133,10 @@ def test_install_beside_a_preinstalled_torch_then_run_each_notebook_alone(case, 
     seconds = {}
     times = request.config.getoption("--install-times")
     runtime = _runtime_row(python, env) if times else {}
+    only = request.config.getoption("--install-notebooks")
     for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        if only and notebook.stem[:2] not in only:
+            continue
         folder = tmp_path / "runtimes" / notebook.stem  # a fresh runtime: the notebook, nothing else
         folder.mkdir(parents=True)
         shutil.copy2(notebook, folder / notebook.name)
