@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -17,7 +16,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig
-from ..data import PneumoniaData, Split, TensorImageDataset, augmentation_preset, make_loader, pos_weight
+from ..data import PneumoniaData, TensorImageDataset, augmentation_preset, make_loader, pos_weight
 from ..data.device_batches import BatchAugment, DeviceBatches
 from ..data.photometric import Photometric
 from ..devices import resolve_device
