@@ -54,15 +54,15 @@ GAMING_SOLUTIONS = {
 
 def _submission(folder: Path, extra_cells: list[str], solutions: dict[str, str] | None = None) -> None:
     """The complete notebook 01 (every exercise right) with some solutions replaced and the
-    student's own cells added after the tests, before the last graded cell (the written answer;
-    grading runs nothing after it), and one more cell at the very end."""
-    from pneumolib.teaching.exercises import last_graded_id, nbgrader_meta
+    student's own cells added just before the last test cell (grading runs no code cell after it),
+    and one more code cell at the very end."""
+    from pneumolib.teaching.exercises import last_run_graded_id, nbgrader_meta
 
     nb = nbformat.read(FIRST, as_version=4)
     for cell in nb.cells:
         if nbgrader_meta(cell).get("grade_id") in (solutions or {}):
             cell.source = solutions[nbgrader_meta(cell)["grade_id"]]
-    last = [nbgrader_meta(cell).get("grade_id") for cell in nb.cells].index(last_graded_id(nb))
+    last = [nbgrader_meta(cell).get("grade_id") for cell in nb.cells].index(last_run_graded_id(nb))
     nb.cells[last:last] = [nbformat.v4.new_code_cell(source) for source in extra_cells]
     nb.cells.append(nbformat.v4.new_code_cell(f"print('{AFTER_THE_LAST}')"))
     folder.mkdir(parents=True)
@@ -119,11 +119,14 @@ def test_the_honest_student_keeps_full_marks(attacked):
 
 
 @needs_bwrap
-def test_grading_runs_each_notebook_up_to_its_last_graded_cell(attacked):
-    from pneumolib.teaching.exercises import last_graded_id, nbgrader_meta
+def test_grading_runs_no_code_cell_after_the_last_test_and_keeps_the_written_answers(attacked):
+    from pneumolib.teaching.exercises import last_run_graded_id, nbgrader_meta
 
     cells = attacked["autograded"].cells
-    assert nbgrader_meta(cells[-1]).get("grade_id") == last_graded_id(nbformat.read(FIRST, as_version=4))
+    ids = [nbgrader_meta(cell).get("grade_id") for cell in cells]
+    last = ids.index(last_run_graded_id(nbformat.read(FIRST, as_version=4)))
+    assert all(cell.cell_type == "markdown" for cell in cells[last + 1:])
+    assert "ex01_accuracy_question" in ids[last + 1:], "the written answer after the tests is still graded"
     assert AFTER_THE_LAST not in json.dumps([cell.get("outputs", []) for cell in cells])
 
 

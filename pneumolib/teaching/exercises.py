@@ -36,23 +36,25 @@ def nbgrader_meta(cell) -> dict:
     return dict(cell.get("metadata", {}).get("nbgrader", {}))
 
 
-def last_graded_id(nb: nbformat.NotebookNode) -> str | None:
-    """The grade id of ``nb``'s last cell that grading scores or collects (a test, an answer, a
-    written question), or None when it has none."""
-    ids = [meta["grade_id"] for meta in map(nbgrader_meta, nb.cells)
-           if meta.get("grade_id") and (meta.get("grade") or meta.get("solution") or meta.get("task"))]
+def last_run_graded_id(nb: nbformat.NotebookNode) -> str | None:
+    """The grade id of ``nb``'s last graded code cell (a test, or a code answer that tests read):
+    the last cell whose run can change a score. None when it has none."""
+    ids = [meta["grade_id"] for cell in nb.cells for meta in [nbgrader_meta(cell)]
+           if cell.cell_type == "code" and meta.get("grade_id") and (meta.get("grade") or meta.get("solution"))]
     return ids[-1] if ids else None
 
 
-def through_last_graded_cell(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` that ends at the cell of ``source``'s last graded cell: the cells after it
-    cannot change a score, so grading does not run them. ``nb`` whole when that cell is not in it
-    (a deleted test cell is added back by nbgrader)."""
-    last = last_graded_id(source)
+def graded_part(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` as grading runs it: every cell up to the cell of ``source``'s last graded
+    code cell, then only the Markdown cells (written answers are read, not run). The code cells
+    after it cannot change a score, so grading does not run them. ``nb`` whole when that cell is
+    not in it (a deleted test cell is added back by nbgrader)."""
+    last = last_run_graded_id(source)
     ids = [nbgrader_meta(cell).get("grade_id") for cell in nb.cells]
     copy = nbformat.from_dict(nb)
     if last is not None and last in ids:
-        copy.cells = copy.cells[:ids.index(last) + 1]
+        cut = ids.index(last) + 1
+        copy.cells = copy.cells[:cut] + [cell for cell in copy.cells[cut:] if cell.cell_type == "markdown"]
     return copy
 
 

@@ -30,7 +30,7 @@ from ..notebooks.nbtools import SMOKE_ENV_VAR
 from ..paths import RESULTS_ENV_VAR, display_path, project_root, results_base, results_dir
 from . import ASSIGNMENT
 from .course import make_course, nbgrader_api, release_folder
-from .exercises import Exercise, nbgrader_meta, notebook_exercises, through_last_graded_cell
+from .exercises import Exercise, graded_part, nbgrader_meta, notebook_exercises
 from .integrity import integrity_flags
 from .lms import lms_table
 from .rubrics import grading_sheets, rubric_table, written_answers
@@ -167,7 +167,7 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
         original = nbformat.read(course / "source" / ASSIGNMENT / name, as_version=4)
         result.problems += test_cell_changes(nb, released, original, name)
         result.problems += integrity_flags(nb, original, name)
-        nbformat.write(through_last_graded_cell(nb, original), folder / name)
+        nbformat.write(graded_part(nb, original), folder / name)
     scratch, runtime = course / "scratch", course / "runtime"
     runtime.mkdir()
     shutil.copytree(work / "results", scratch / "results")  # the seeded results, this student's own copy
@@ -231,8 +231,9 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     answer and the students' answers, for whoever grades them), ``out/report.txt`` (one line per
     problem) and ``out/feedback/<student>/``.
     Returns the grades table and the report lines. ``out`` must not hold an earlier grading.
-    Each notebook runs up to its last graded cell (the cells after it cannot change a score, and
-    their output is not in the feedback). Each cell is stopped after ``cell_timeout`` seconds,
+    Each notebook runs up to its last graded code cell, then only its Markdown cells (written
+    answers are read, not run): the code cells after it cannot change a score, and their output is
+    not in the feedback. Each cell is stopped after ``cell_timeout`` seconds,
     and each notebook's cells after ``notebook_timeout`` seconds in all (None: no notebook limit).
     Each student's kernel runs in the sandbox of :mod:`~pneumolib.teaching.sandbox` with ``limits``;
     without bubblewrap grading stops with how to install it, unless ``sandbox=False``
@@ -341,7 +342,7 @@ def seed_with_the_course(results: Path, notebooks: Sequence[Path], smoke: bool, 
         for path in notebooks:
             started = time.perf_counter()
             nb = nbformat.read(path, as_version=4)
-            nb = through_last_graded_cell(nb, nb)  # as far as the students' notebooks run
+            nb = graded_part(nb, nb)  # the cells the students' notebooks run
             with TemporaryDirectory(prefix="pneumolib-seed-") as folder:
                 NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
                                resources={"metadata": {"path": folder}}).execute()
