@@ -39,7 +39,7 @@ data: $(STAMP)
 run: data
 	@set -e; git=$$(git rev-parse --is-inside-work-tree 2>/dev/null || true); \
 	before=$$( [ -n "$$git" ] && git status --porcelain -- results notebooks docs README.md || true); \
-	$(BIN)/python -m pneumolib notebooks run; \
+	$(BIN)/python -m tools.notebooks run; \
 	if [ -n "$$git" ]; then after=$$(git status --porcelain -- results notebooks docs README.md); \
 		if [ "$$before" = "$$after" ]; then echo "make run: the committed results were rendered unchanged (git status as before)"; \
 		else echo "make run: the run changed these files:"; diff <(echo "$$before") <(echo "$$after") || true; exit 1; fi; fi
@@ -48,14 +48,14 @@ run: data
 # the reference), then the reproduction report (each headline number against the seed sd, and
 # whether each decision of 06 came out the same).
 reproduce: data
-	$(BIN)/python -m pneumolib notebooks run --replicate $(if $(ONLY),--only $(ONLY),)
-	$(BIN)/python -m pneumolib notebooks report
+	$(BIN)/python -m tools.notebooks run --replicate $(if $(ONLY),--only $(ONLY),)
+	$(BIN)/python -m tools.notebooks report
 
 # The researcher guide's reference runs (ResNet-18 and small CNN, seeds 0-2, fast and reference data path)
 # into the run store, their table results/metrics/reference_runs.csv, and the guides' tables.
 reference: data
 	$(BIN)/python benchmarks/reference_runs.py
-	$(BIN)/python scripts/render_docs.py
+	$(BIN)/python -m tools.render_docs
 
 # The documentation site, built offline into build/site/ (open build/site/index.html): the guides,
 # the committed notebooks with their outputs, and the API from the docstrings (mkdocs.yml).
@@ -67,10 +67,11 @@ docs: $(DOCS_STAMP)
 lab: data
 	$(BIN)/jupyter lab notebooks
 
-# Unit tests (no process started: minutes), integration tests (the CLI, worker pools, papermill,
-# nbgrader and the grader's sandbox), then the notebook regression layers, all writing to a
+# Unit tests (no process started: minutes), then the notebook regression layers and the integration
+# tests (the CLI, worker pools, papermill, nbgrader and the grader's sandbox), all writing to a
 # temporary results folder so that committed results are never touched:
-#   1. every notebook executes headless in the smoke profile (papermill);
+#   1. every notebook executes headless in the smoke profile (papermill); the integration tests
+#      run after it, and the class they grade starts from its run store;
 #   2. pytest --nbval re-runs those executed copies and must reproduce them cell by cell;
 #   3. pytest --nbval-lax checks the committed notebooks' NBVAL_CHECK_OUTPUT cells;
 #   4. JupyterLab in headless Chromium runs each notebook's parameter check, and the docs site is
@@ -79,10 +80,11 @@ lab: data
 NBVAL := $(BIN)/python -m pytest -p no:cacheprovider --nbval-current-env
 test: data $(DOCS_STAMP)
 	@echo "== unit tests"; $(BIN)/python -m pytest -m "not integration and not browser and not install"
-	@echo "== integration tests"; $(BIN)/python -m pytest -m "integration and not browser and not install"
 	@set -e; tmp=$$(mktemp -d); export PNEUMOLIB_RESULTS=$$tmp; \
 	export PNEUMOLIB_DATA=$${PNEUMOLIB_DATA:-$(CURDIR)/data}; \
-	echo "== layer 1: smoke execution"; $(BIN)/python -m pneumolib notebooks run --smoke; \
+	echo "== layer 1: smoke execution"; $(BIN)/python -m tools.notebooks run --smoke; \
+	echo "== integration tests (the graders' store seeded from layer 1's, as an instructor's smoke run would)"; \
+	PNEUMOLIB_TEST_SEED_RESULTS=$$tmp/smoke $(BIN)/python -m pytest --durations=8 -m "integration and not browser and not install"; \
 	echo "== layer 1b: every table of that run shows each run id's numbers as its record holds them"; \
 	PNEUMOLIB_CHECK_RESULTS=$$tmp/smoke $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_reference_consistency.py; \
 	echo "== layer 2: nbval on the fresh executions"; \

@@ -1,4 +1,4 @@
-"""How long `python -m pneumolib assignments grade` takes for a class: N students, each submitting
+"""How long `python -m pneumocourse assignments grade` takes for a class: N students, each submitting
 every notebook, graded in the smoke profile with the default workers, in the sandbox and without
 it, one after the other in one run (the machine may be noisy: compare the two rows of one run).
 
@@ -35,7 +35,7 @@ def grade_class(root: Path, students: int, workers: int, submission: str, sandbo
         if not target.exists():
             shutil.copytree(source, target)
     out = root / f"grades-{'sandbox' if sandbox else 'no-sandbox'}"
-    command = [sys.executable, "-m", "pneumolib", "assignments", "grade", str(root / "submitted"), "--out", str(out),
+    command = [sys.executable, "-m", "pneumocourse", "assignments", "grade", str(root / "submitted"), "--out", str(out),
                "--workers", str(workers)] + ([] if sandbox else ["--no-sandbox"])
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -53,7 +53,7 @@ def _commit() -> str:
     """The checkout's commit (with "+changes" when the work tree differs from it), or "" outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "pneumolib", "notebooks"], cwd=REPO,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "pneumolib", "pneumocourse", "notebooks"], cwd=REPO,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
@@ -72,7 +72,7 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="pneumolib-grading-") as tmp:
         root = Path(tmp)
-        subprocess.run([sys.executable, "-m", "pneumolib", "assignments", "release", "--out", str(root / "release")],
+        subprocess.run([sys.executable, "-m", "pneumocourse", "assignments", "release", "--out", str(root / "release")],
                        check=True, stdout=subprocess.DEVNULL)
         (root / "complete").mkdir()
         for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):

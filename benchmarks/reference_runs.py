@@ -19,7 +19,7 @@ from pneumolib.data import resolve_data_dir
 from pneumolib.experiments.executors import InProcessExecutor
 from pneumolib.experiments.runner import run_many
 from pneumolib.experiments.runs import DataSpec, RunSpec
-from pneumolib.notebooks.narrative import mean_sd, seed_verdict
+from pneumocourse.narrative import mean_sd, seed_verdict
 from pneumolib.paths import display_path, results_path
 
 MODELS = ("resnet18", "small_cnn")
@@ -49,7 +49,7 @@ def reference_table(specs: list[RunSpec], results) -> pd.DataFrame:
 
 def markdown_tables(table: pd.DataFrame) -> str:
     """The guide's two tables, rendered from the CSV: ResNet-18 on the fast path per seed, and
-    every model x data path with test AUC per seed. Speed is `python -m pneumolib bench`'s job
+    every model x data path with test AUC per seed. Speed is `python -m tools.bench`'s job
     (both paths timed side by side in one process); runs loaded from the store keep the wall time
     of whatever machine state trained them."""
     runs = table[(table.model == "resnet18") & (table.data_path == "fast")].sort_values("seed")

@@ -1,4 +1,6 @@
-"""The command line: thin over the modules. ``python -m pneumolib --help`` lists the commands.
+"""The library's command line: thin over the modules. ``python -m pneumolib --help`` lists the
+commands. The course's commands (``python -m pneumocourse``: assignments, best) and the
+repository's tools (``python -m tools.notebooks``, ``python -m tools.bench``) reuse its helpers.
 
 Each command imports the stages it uses inside its handler: a measured start-up cost
 (``import pneumolib`` takes about 1.1 s, the stages another 2.3 s on a 2-core machine), so that
@@ -14,11 +16,11 @@ from pathlib import Path
 from typing import Sequence
 
 from . import config as cfg
-from .errors import ConfigError, PneumolibError
-from .paths import REPLICATE_FOLDER, RESULTS_ENV_VAR, display_path, project_root, resolve_display_path
+from .errors import PneumolibError
+from .paths import display_path, resolve_display_path
 
 
-def _where(path: str | os.PathLike) -> str:
+def where(path: str | os.PathLike) -> str:
     """A path as a command prints it: where the file is, read from the working directory.
 
     :func:`~pneumolib.paths.display_path` writes results files as ``results/...`` whatever the
@@ -128,51 +130,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"run {record.run_id}: {how}")
     print(f"selection: {fields['selection']}  ({fields['device']}, {fields['wall_seconds']} s)")
     _print_record(fields)
-    print(f"run folder: {_where(store.folder(record.run_id))} (record.json, model.pt)")
-    return 0
-
-
-def _add_best_parser(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser(
-        "best",
-        help="reproduce the final model that notebooks/06_best_model chose",
-        description="Read the decisions that notebook 06 saved (results/metrics/06_decisions.json), train or "
-        "reuse its member runs, apply TTA and the ensemble as decided, pick the threshold on val, and distil "
-        "the ensemble into one small CNN (student.pt, an ordinary checkpoint for predict and export).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--decisions", default=None, help="decisions file (default: results/metrics/06_decisions.json)")
-    p.add_argument("--data-dir", default=None, help="folder holding pneumoniamnist.npz (default: $PNEUMOLIB_DATA, then data/)")
-    p.add_argument("--device", default="auto", choices=cfg.DEVICES, help="device for the member and student runs")
-    p.add_argument("--workers", type=int, default=0, help="parallel worker processes (0 = one per core)")
-    p.add_argument("--out", default="results/best", help="folder for student.pt")
-    p.set_defaults(handler=_cmd_best)
-
-
-def _cmd_best(args: argparse.Namespace) -> int:
-    from .data import resolve_data_dir
-    from .experiments.best import load_decisions, train_best
-    from .experiments.runs import DataSpec
-    from .experiments.store import RunStore
-
-    if args.workers < 0:
-        raise cfg.ConfigError(f"--workers must be >= 0, got {args.workers}.")
-    decisions = load_decisions(args.decisions)
-    workers = args.workers or os.cpu_count() or 1
-    spec = DataSpec(str(resolve_data_dir(args.data_dir)), 28)
-    best = train_best(spec, decisions, device=args.device, out=resolve_display_path(args.out), workers=workers,
-                      threads_per_worker=max(1, (os.cpu_count() or 1) // workers))
-    record = best.record.fields
-    tuned = record["tuned"]
-    print(f"{record['recipe']} (members: seeds {record['seed']})")
-    print(f"val AUC {record['val']['auc']:.4f}; threshold picked on val (Youden): {tuned['threshold']:.4f}")
-    print(f"MedMNIST test AUC/ACC (0.5): {record['medmnist']['test']['auc']:.4f} / {record['medmnist']['test']['acc']:.4f}; "
-          f"test ACC at the val-picked threshold: {tuned['test']['acc']:.4f}")
-    student = best.student.fields
-    print(f"distilled student (one small CNN, no TTA): val AUC {student['val']['auc']:.4f}, test AUC "
-          f"{student['test']['auc']:.4f}, test ACC at its val-picked threshold {student['tuned']['test']['acc']:.4f}")
-    print(f"final record: {_where(RunStore().folder(best.record.run_id))}; student: {_where(best.student_path)} "
-          f"(use it with `predict --model {_where(best.student_path)}` or `export`)")
+    print(f"run folder: {where(store.folder(record.run_id))} (record.json, model.pt)")
     return 0
 
 
@@ -204,7 +162,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     size = config.input_size or config.image_size
     out = resolve_display_path(args.out or f"results/ssl/{config.model}_{size}px_seed{config.seed}.pt")
     if out.exists() and not args.overwrite:
-        raise cfg.ConfigError(f"{_where(out)} exists already; pass --out elsewhere, or --overwrite to replace it.")
+        raise cfg.ConfigError(f"{where(out)} exists already; pass --out elsewhere, or --overwrite to replace it.")
     encoder, history = pretrain(data.train, config, progress=not args.no_progress)
     save_ssl_checkpoint(out, encoder, config, history, data_provenance(data))
     seconds = sum(h["seconds"] for h in history)
@@ -213,7 +171,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     flag = display_path(out)  # a --pretrained value resolves results/... in $PNEUMOLIB_RESULTS, as here
     if resolve_display_path(flag).resolve() != out.resolve():  # outside the project and results: the path itself
         flag = str(out)
-    print(f"wrote {_where(out)}; use it with --pretrained ssl:{flag}")
+    print(f"wrote {where(out)}; use it with --pretrained ssl:{flag}")
     return 0
 
 
@@ -253,7 +211,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     table.to_csv(out, index=False, float_format="%.6f")  # as the notebooks write tables
     ours = table[table.source.str.startswith("this repository")]
     print(f"{len(ours)} rows from {int(ours.runs.sum()) if len(ours) else 0} runs, "
-          f"{len(table) - len(ours)} published results -> {_where(out)}")
+          f"{len(table) - len(ours)} published results -> {where(out)}")
     return 0
 
 
@@ -276,191 +234,6 @@ def _cmd_download(args: argparse.Namespace) -> int:
         path = download_pneumoniamnist(size, args.data_dir)
         validate_npz(path, size)
         print(f"ok: {path}")
-    return 0
-
-
-def _add_notebooks_parser(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser(
-        "notebooks",
-        help="execute the notebook suite headless with papermill",
-        description="Notebook suite commands.",
-    )
-    sub = p.add_subparsers(title="commands", metavar="COMMAND")
-    run = sub.add_parser(
-        "run",
-        help="execute the notebooks in order into results/notebooks/",
-        description="Execute notebooks/NN_*.ipynb in order with papermill, writing executed copies to "
-        "results/notebooks/ (results/smoke/notebooks/ with --smoke), and print pass/fail and time per notebook.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    run.add_argument("--smoke", action="store_true", help="smoke profile: a few batches and one epoch (also sets SMOKE_TEST=1)")
-    run.add_argument("--only", nargs="+", default=[], help="run only these notebooks, by number or name prefix (e.g. 02)")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                     help="override a parameter in every selected notebook (value parsed as a Python literal)")
-    run.add_argument("--update-reference", "--write-back", dest="write_back", action="store_true",
-                     help="make new reference results on purpose: may replace stored records, writes each passing "
-                     "notebook back into notebooks/, the committed times and the store's checksums (to commit)")
-    run.add_argument("--replicate", action="store_true",
-                     help="retrain everything on this machine into results/replicate/ (or $PNEUMOLIB_RESULTS), "
-                     "never over the reference; compare with `notebooks report`")
-    run.set_defaults(handler=_cmd_notebooks_run)
-    report = sub.add_parser(
-        "report",
-        help="the reproduction report: a replicate's numbers and decisions beside the reference",
-        description="Compare a replicate (notebooks run --replicate) with the committed reference: every "
-        "headline number with the arm's seed sd and a verdict, and each decision of notebook 06.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    report.add_argument("--replicate", default=REPLICATE_FOLDER, help="the replicate's results folder")
-    report.add_argument("--reference", default="results", help="the reference results folder")
-    report.set_defaults(handler=_cmd_notebooks_report)
-    times = sub.add_parser(
-        "times",
-        help="re-render each notebook's Time line and the notebooks README's table, without running",
-        description="Rewrite the **Time:** line of each committed notebook and the times table of "
-        "notebooks/README.md from the measured times (results/metrics/suite_times.csv, the smoke profile's, "
-        "and results/metrics/fresh_runtime_times.csv from the Colab-like install test). Nothing is executed.",
-    )
-    times.set_defaults(handler=_cmd_notebooks_times)
-    p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
-
-
-def _cmd_notebooks_times(args: argparse.Namespace) -> int:
-    import nbformat
-
-    from .notebooks.suite import notebook_paths
-    from .notebooks.times import update_readme, update_time_line
-
-    paths = notebook_paths()
-    for path in paths:
-        nb = nbformat.read(path, as_version=4)
-        update_time_line(nb, path.stem)
-        nbformat.write(nb, path)
-        print(f"{_where(path)}: {next(c for c in nb.cells if c.cell_type == 'markdown').source.split('**Time:**')[1].strip()[:100]}...")
-    print(f"rewrote {_where(update_readme([p.stem for p in paths]))}")
-    return 0
-
-
-def _cmd_notebooks_run(args: argparse.Namespace) -> int:
-    from .notebooks.suite import parse_value, run_suite
-
-    parameters = {name: parse_value(value) for name, value in args.parameter}
-    if args.replicate and args.write_back:
-        raise ConfigError("--replicate and --update-reference exclude each other: a replicate never writes the reference.")
-    if args.replicate and not os.environ.get(RESULTS_ENV_VAR):
-        os.environ[RESULTS_ENV_VAR] = str(project_root() / REPLICATE_FOLDER)  # the kernels inherit it
-        print(f"replicate: retraining into {REPLICATE_FOLDER}/ (the reference in results/ is not touched)")
-    if args.replicate:
-        os.environ["PNEUMOLIB_REFERENCE_URL"] = "off"  # a replicate retrains everything, it fetches nothing
-    runs = run_suite(args.only, smoke=args.smoke, parameters=parameters, write_back=args.write_back)
-    width = max(len(r.notebook) for r in runs)
-    print(f"{'notebook':<{width}}  status  seconds  output")
-    for r in runs:
-        print(f"{r.notebook:<{width}}  {r.status:<6}  {r.seconds:7.1f}  {_where(r.output)}")
-        if r.error:
-            print(f"{'':<{width}}  -> {r.error}")
-    failed = sum(r.status == "failed" for r in runs)
-    print(f"{len(runs) - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
-def _cmd_notebooks_report(args: argparse.Namespace) -> int:
-    from .experiments.reproduction import decisions_compared, headline_numbers, report_markdown
-
-    reference, replicate = project_root() / args.reference, project_root() / args.replicate  # absolute paths stay
-    if not (replicate / "store").is_dir():
-        raise ConfigError(f"No replicate at {args.replicate}/ (no store/ there); make one with "
-                          "`python -m pneumolib notebooks run --replicate`.")
-    numbers, decisions = headline_numbers(reference, replicate), decisions_compared(reference, replicate)
-    text = report_markdown(numbers, decisions)
-    (replicate / "metrics").mkdir(parents=True, exist_ok=True)
-    numbers.to_csv(replicate / "metrics" / "reproduction_numbers.csv", index=False)
-    (replicate / "reproduction_report.md").write_text(text)
-    print(text)
-    print(f"written: {args.replicate}/reproduction_report.md, {args.replicate}/metrics/reproduction_numbers.csv")
-    return 0
-
-
-def _add_assignments_parser(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser(
-        "assignments",
-        help="student releases and autograding of the notebooks' exercises (nbgrader)",
-        description="Teaching commands: the notebooks' graded exercises through nbgrader.",
-    )
-    sub = p.add_subparsers(title="commands", metavar="COMMAND")
-    release = sub.add_parser(
-        "release",
-        help="write the student versions of the notebooks",
-        description="Write the student versions with nbgrader's generate_assignment: solutions replaced by "
-        "stubs, hidden tests removed, outputs cleared, and a cell on how to check and submit.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    release.add_argument("--out", default="build/student", help="folder for the student notebooks (must not hold them)")
-    release.add_argument("--only", nargs="+", default=[], help="only these notebooks, by number or name prefix")
-    release.add_argument("--publish-url", default=None,
-                         help="the GitHub folder where you publish the student notebooks "
-                         "(https://github.com/OWNER/REPO/tree/BRANCH/FOLDER): each 'Open in Colab' badge opens the "
-                         "student version there; without it the badges are removed (the course's badge opens the "
-                         "notebook with the solutions)")
-    release.set_defaults(handler=_cmd_assignments_release)
-    grade = sub.add_parser(
-        "grade",
-        help="autograde a folder of submissions, one subfolder per student",
-        description="Autograde SUBMISSIONS (SUBMISSIONS/<student>/pneumolib/NN_*.ipynb, nbgrader's layout, or "
-        "SUBMISSIONS/<student>/NN_*.ipynb) with nbgrader's autograde and an embedded sqlite gradebook. Writes "
-        "grades.csv, summary.csv, report.txt and feedback/<student>/*.html into --out.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    grade.add_argument("submissions", help="the class folder: one subfolder per student")
-    grade.add_argument("--out", default="build/grades", help="folder for the grades, report and feedback")
-    grade.add_argument("--only", nargs="+", default=[], help="only these notebooks, by number or name prefix")
-    grade.add_argument("--profile", choices=("smoke", "default"), default="smoke",
-                       help="the profile each notebook runs in while it is graded")
-    grade.add_argument("--workers", type=int, default=0, help="students graded in parallel; 0 = one per CPU core")
-    grade.add_argument("--cell-timeout", type=int, default=300, help="seconds before a cell is stopped (graded 0)")
-    grade.add_argument("--notebook-timeout", type=int, default=1800,
-                       help="wall-clock seconds for all of a notebook's cells; then the rest is stopped (graded 0 "
-                       "unless it finishes in a second); 0 = no limit")
-    grade.add_argument("--no-sandbox", action="store_true",
-                       help="run the students' code without the bubblewrap sandbox, with your own rights "
-                       "(only for code you trust)")
-    grade.add_argument("--memory-gb", type=float, default=3.0, help="memory each student's kernel may use")
-    grade.add_argument("--notebook-cpu", type=int, default=900,
-                       help="CPU seconds each student's kernel may use for a whole notebook")
-    grade.set_defaults(handler=_cmd_assignments_grade)
-    p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
-
-
-def _cmd_assignments_release(args: argparse.Namespace) -> int:
-    from .notebooks.suite import notebook_paths
-    from .teaching.release import release
-
-    for path in release(notebook_paths(args.only), Path(args.out), publish_url=args.publish_url):
-        print(f"wrote {path}")
-    if not args.publish_url:
-        print("The release has no 'Open in Colab' badges (the course's own would open the solutions); "
-              "pass --publish-url with the GitHub folder where you publish it to add badges that open it there.")
-    return 0
-
-
-def _cmd_assignments_grade(args: argparse.Namespace) -> int:
-    from .notebooks.suite import notebook_paths
-    from .teaching.grade import GRADES_FILE, REPORT_FILE, SUMMARY_FILE, grade
-
-    from .teaching.sandbox import Limits
-
-    if args.workers < 0 or args.cell_timeout < 1 or args.notebook_timeout < 0:
-        raise cfg.ConfigError("--workers must be >= 0, --cell-timeout >= 1 and --notebook-timeout >= 0.")
-    if args.memory_gb <= 0 or args.notebook_cpu < 1:
-        raise cfg.ConfigError("--memory-gb must be > 0 and --notebook-cpu >= 1.")
-    out = Path(args.out)
-    limits = Limits(memory_bytes=int(args.memory_gb * 2**30), cpu_seconds=args.notebook_cpu)
-    _, report = grade(Path(args.submissions), notebook_paths(args.only), out, smoke=args.profile == "smoke",
-                      workers=args.workers, cell_timeout=args.cell_timeout, say=lambda line: print(line, flush=True),
-                      sandbox=not args.no_sandbox, limits=limits, notebook_timeout=args.notebook_timeout or None)
-    for line in report:
-        print(f"  {line}")
-    print(f"wrote {out / GRADES_FILE}, {out / SUMMARY_FILE}, {out / REPORT_FILE} and {out / 'feedback'}/")
     return 0
 
 
@@ -492,7 +265,7 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if out.exists():
-        raise cfg.ConfigError(f"{_where(out)} exists; adapt never overwrites results. Choose another --out.")
+        raise cfg.ConfigError(f"{where(out)} exists; adapt never overwrites results. Choose another --out.")
     table, info = adapt_folder(args.model, args.images, args.method, args.data_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
@@ -614,83 +387,7 @@ def _cmd_bench_inference(args: argparse.Namespace) -> int:
     onnx, torch_row = table.set_index("backend").loc["onnxruntime"], table.set_index("backend").loc["pytorch"]
     print(f"onnxruntime / pytorch: latency x{torch_row.single_latency_ms_median / onnx.single_latency_ms_median:.2f} faster, "
           f"throughput x{onnx.batch_throughput_img_s / torch_row.batch_throughput_img_s:.2f}")
-    print(f"wrote {_where(path)}")
-    return 0
-
-
-def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser(
-        "bench",
-        help="what training speed is made of here: data path, precision, memory format, against MedMNIST's pipeline",
-        description="In one process, time the same model, batch size and steps on MedMNIST's reference pipeline "
-        "(medmnist dataset + PIL transforms + DataLoader + plain fp32 loop), the reference loop on a batch in memory, "
-        "and, for fp32 and (where the machine has it) bf16: pneumolib's default path, the same in the other memory "
-        "format, and the same loop on a batch in memory (the synthetic limit). The configurations take turns in each "
-        "repeat. Reports images/s, the ratios to the reference and to the synthetic loop, peak host memory, and "
-        "merges the rows into results/metrics/bench.csv (bench_gpu.csv on a GPU), replacing only rows measured "
-        "on the same machine.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--data-dir", default=None, help="folder holding pneumoniamnist.npz")
-    p.add_argument("--device", default="auto", choices=cfg.DEVICES, help="device to time on")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size for every configuration")
-    p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
-    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps")
-    p.add_argument("--repeats", type=int, default=3, help="repeats; the median is reported")
-    p.add_argument("--fp32", action="store_true",
-                   help="force fp32 on the CPU (sets PNEUMOLIB_FP32=1): time only the fp32 rows, as a CPU without bf16 would")
-    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement (child processes)")
-    p.add_argument("--profile", metavar="MODEL@SIZE", default=None,
-                   help="instead of timing, print a torch.profiler table of the default path's training steps "
-                        "for one case, e.g. small_cnn@28 (fp32 unless the machine trains in bf16 and --fp32 is not given)")
-    p.add_argument("--smoke", action="store_true",
-                   help="a few steps of one case into bench_smoke.csv, to check the script works (no timings worth reading)")
-    p.set_defaults(handler=_cmd_bench)
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    import os
-
-    import pandas as pd
-
-    from .data import resolve_data_dir
-    from .paths import results_path
-    from .training.bench import BenchCase, merge_bench, profile_default_path, run_bench
-    from .models.formats import FORCE_FP32_ENV, cpu_has_native_bf16
-
-    if args.fp32:
-        os.environ[FORCE_FP32_ENV] = "1"
-    if args.profile:
-        model, _, size = args.profile.partition("@")
-        if model not in cfg.MODEL_NAMES or not size.isdigit():
-            raise cfg.ConfigError(f"--profile {args.profile!r}: give MODEL@SIZE with MODEL one of {list(cfg.MODEL_NAMES)}, "
-                              "e.g. small_cnn@28.")
-        print(profile_default_path(BenchCase(model, int(size)), resolve_data_dir(args.data_dir),
-                                   "cpu" if args.device == "auto" else args.device, args.batch_size,
-                                   fp32=not cpu_has_native_bf16()))
-        return 0
-    options = dict(batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, repeats=args.repeats,
-                   memory=not args.no_memory)
-    cases = None
-    if args.smoke:
-        options.update(steps=2, warmup=1, repeats=1)
-        cases = [BenchCase("small_cnn", 28)]
-    table = run_bench(resolve_data_dir(args.data_dir), args.device, cases, **options)
-    on_gpu = not table.device[0].lower().startswith("cpu")
-    name = "bench" + ("_gpu" if on_gpu else "") + ("_smoke" if args.smoke else "")
-    path = results_path("metrics", f"{name}.csv")  # CPU and GPU figures live side by side
-    existing = pd.read_csv(path) if path.is_file() else None
-    merged, replaced = merge_bench(existing, table)
-    merged.to_csv(path, index=False, float_format="%.4f")
-    shown = [c for c in ("model", "size", "phase", "precision", "memory_format", "mode", "reference_img_s",
-                         "reference_synthetic_img_s", "pneumolib_img_s", "other_format_img_s", "synthetic_img_s",
-                         "ratio", "ratio_to_synthetic", "reference_peak_mib", "pneumolib_peak_mib") if c in table]
-    print(f"machine: {table.machine[0]}; batch {args.batch_size}; median of {options['repeats']} x {options['steps']} "
-          f"steps after {options['warmup']} warm-up steps; configurations interleaved")
-    print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep=""))
-    kept = len(merged) - len(table)
-    note = f"; replaced {replaced} earlier rows of this machine" if replaced else ""
-    print(f"wrote {_where(path)} ({len(table)} rows{note}; kept {kept} rows of other machines)")
+    print(f"wrote {where(path)}")
     return 0
 
 
@@ -701,23 +398,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_train_parser(commands)
-    _add_best_parser(commands)
     _add_pretrain_parser(commands)
     _add_leaderboard_parser(commands)
     _add_download_parser(commands)
-    _add_notebooks_parser(commands)
-    _add_assignments_parser(commands)
     _add_predict_parser(commands)
     _add_adapt_parser(commands)
     _add_export_parser(commands)
     _add_bench_inference_parser(commands)
-    _add_bench_parser(commands)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code. Expected errors print one clear message, no traceback."""
-    parser = build_parser()
+def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` with ``parser`` and run the chosen command's handler; returns the exit code.
+    Expected errors print one clear message, no traceback. The course's and the tools' command
+    lines run through it too."""
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
@@ -730,3 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m pneumolib``; returns the exit code."""
+    return run_parser(build_parser(), argv)

@@ -1,13 +1,14 @@
-"""Where things live: the project root, the data folder, and the results folder.
+"""Where things live: the project folder, the data folder, and the results folder.
 
-Notebooks run with their working directory at the repository root (papermill from the root)
-or in ``notebooks/`` (Jupyter, nbval), so relative defaults are resolved against the project
-root, found by walking up from the working directory.
+The project folder holds ``results/`` and ``data/`` by default: the working directory, unless the
+caller names another with :func:`use_project_folder` (the course's notebooks, which run inside
+``notebooks/``, name their checkout's root). ``$PNEUMOLIB_RESULTS`` and ``$PNEUMOLIB_DATA`` point
+elsewhere.
 
 Profiles never overwrite each other: the results of the default profile are committed, so a
 smoke run (seconds of work on a small subset) writes the same layout one folder down, in
-``results/smoke/``. :func:`nbtools.start <pneumolib.notebooks.nbtools.start>` picks the profile
-of a notebook session with :func:`use_profile`; everything else asks :func:`results_dir`.
+``results/smoke/``. A notebook session picks its profile with :func:`use_profile`; everything
+else asks :func:`results_dir`.
 """
 
 from __future__ import annotations
@@ -18,21 +19,23 @@ from pathlib import Path
 from typing import IO, Callable
 
 RESULTS_ENV_VAR = "PNEUMOLIB_RESULTS"
-REPLICATE_FOLDER = "results/replicate"  # `notebooks run --replicate`: this machine's own runs (not committed)
+REPLICATE_FOLDER = "results/replicate"  # a replicate: this machine's own runs, never the reference (not committed)
 PROFILES = ("default", "smoke")  # the default profile writes to the base folder, the others below it
 _active_profile = "default"
 
 
-def project_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` (default: cwd) holding ``pneumolib/`` and ``notebooks/``.
+_project_folder: Path | None = None
 
-    Outside a checkout (for example in Colab after ``pip install``), it is the working directory.
-    """
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pneumolib").is_dir() and (folder / "notebooks").is_dir():
-            return folder
-    return here
+
+def use_project_folder(folder: str | os.PathLike | None) -> None:
+    """Make ``folder`` this process's project folder (None: the working directory)."""
+    global _project_folder
+    _project_folder = None if folder is None else Path(folder).resolve()
+
+
+def project_root() -> Path:
+    """The project folder: the one :func:`use_project_folder` named, else the working directory."""
+    return _project_folder or Path.cwd().resolve()
 
 
 def use_profile(name: str) -> None:

@@ -95,6 +95,16 @@ def _results_in_temp(tmp_path_factory):
         os.environ["PNEUMOLIB_RESULTS"] = previous
 
 
+@pytest.fixture(autouse=True)
+def _project_folder_per_test():
+    """A notebook session names its checkout as the project folder (process-wide, as in a kernel);
+    each test starts from the working directory again."""
+    from pneumolib import paths
+
+    yield
+    paths.use_project_folder(None)
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("install", "the Colab-like install test (tests/install, -m install)")
     group.addoption("--install-profile", choices=("smoke", "default"), default="smoke",

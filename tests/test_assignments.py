@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -13,13 +14,13 @@ import pytest
 
 pytest.importorskip("nbgrader")
 
-from pneumolib.notebooks.suite import notebook_paths  # noqa: E402
-from pneumolib.teaching.exercises import (  # noqa: E402
+from pneumocourse.notebooks import notebook_paths  # noqa: E402
+from pneumocourse.teaching.exercises import (  # noqa: E402
     exercise_table, hidden_test_lines, nbgrader_meta, notebook_exercises, solution_lines,
 )
-from pneumolib.teaching.grade import grade  # noqa: E402
-from pneumolib.teaching.release import HOW_TO, NO_URL_NOTE, release  # noqa: E402
-from pneumolib.teaching.sandbox import bwrap_path  # noqa: E402
+from pneumocourse.teaching.grade import grade  # noqa: E402
+from pneumocourse.teaching.release import HOW_TO, NO_URL_NOTE, release  # noqa: E402
+from pneumocourse.teaching.sandbox import bwrap_path  # noqa: E402
 
 pytestmark = pytest.mark.integration  # starts processes: the integration layer
 
@@ -155,8 +156,11 @@ def class_grades(tmp_path_factory, released):
         student = _read(released / name)
         _cell(student, grade_id).source = _cell(nbformat.read(FIRST.parent / name, as_version=4), grade_id).source
         _write(submissions / "partial", student)
+    # make test runs this layer after the smoke execution of layer 1 and seeds the graders' store from it
+    # (as an instructor's earlier smoke run would); alone, the course's notebooks train what the store lacks
+    seed = os.environ.get("PNEUMOLIB_TEST_SEED_RESULTS")
     grades, report = grade(submissions, NOTEBOOKS, root / "out", smoke=True, workers=2, cell_timeout=300,
-                           say=lambda line: None, sandbox=SANDBOX)
+                           say=lambda line: None, sandbox=SANDBOX, seed_from=Path(seed) if seed else None)
     return grades, report, root / "out"
 
 

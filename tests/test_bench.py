@@ -1,4 +1,4 @@
-"""Keeps `python -m pneumolib bench` working (CI runs it in its smoke form); timings are not asserted."""
+"""Keeps `python -m tools.bench` working (CI runs it in its smoke form); timings are not asserted."""
 
 import os
 from pathlib import Path
@@ -6,14 +6,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pneumolib.cli import main
-from pneumolib.training.bench import merge_bench
+from tools.bench import main, merge_bench
 from pneumolib.models.formats import cpu_has_native_bf16
 
 
 @pytest.mark.integration
 def test_bench_smoke(real_data_dir, capsys):
-    assert main(["bench", "--smoke", "--data-dir", str(real_data_dir)]) == 0
+    assert main(["--smoke", "--data-dir", str(real_data_dir)]) == 0
     out = capsys.readouterr().out
     assert "reference_img_s" in out and "synthetic_img_s" in out and "ratio_to_synthetic" in out
     table = pd.read_csv(Path(os.environ["PNEUMOLIB_RESULTS"]) / "metrics" / "bench_smoke.csv")
@@ -29,7 +28,7 @@ def test_bench_smoke(real_data_dir, capsys):
 
 def test_bench_fp32_switch_times_only_fp32(real_data_dir, capsys, monkeypatch):
     monkeypatch.delenv("PNEUMOLIB_FP32", raising=False)
-    assert main(["bench", "--smoke", "--fp32", "--no-memory", "--data-dir", str(real_data_dir)]) == 0
+    assert main(["--smoke", "--fp32", "--no-memory", "--data-dir", str(real_data_dir)]) == 0
     monkeypatch.delenv("PNEUMOLIB_FP32", raising=False)  # the CLI set it for its process
     table = pd.read_csv(Path(os.environ["PNEUMOLIB_RESULTS"]) / "metrics" / "bench_smoke.csv")
     forced = table[table.machine.str.contains("fp32 forced|no native bf16")]
@@ -44,5 +43,5 @@ def test_a_new_bench_replaces_only_its_own_machine_rows():
 
 
 def test_profile_needs_model_at_size(real_data_dir, capsys):
-    assert main(["bench", "--profile", "vgg@28", "--data-dir", str(real_data_dir)]) != 0
+    assert main(["--profile", "vgg@28", "--data-dir", str(real_data_dir)]) != 0
     assert "give MODEL@SIZE" in capsys.readouterr().err

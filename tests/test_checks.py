@@ -1,4 +1,4 @@
-"""What the exercise tests compare with (pneumolib.teaching.checks): a student's return value as a
+"""What the exercise tests compare with (pneumocourse.teaching.checks): a student's return value as a
 builtin type, and hostile objects refused with a line that says what to return."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pneumolib.teaching.checks import (
+from pneumocourse.teaching.checks import (
     arrays_close, as_array, as_bool, as_float, as_float_dict, as_float_tuple, as_int, close,
 )
 
@@ -85,9 +85,9 @@ def test_every_exercise_test_calls_only_what_it_binds_itself_or_the_grader_guard
 
     import nbformat
 
-    from pneumolib.notebooks.suite import notebook_paths
-    from pneumolib.teaching.exercises import nbgrader_meta
-    from pneumolib.teaching.integrity import _bound_names, protected_names
+    from pneumocourse.notebooks import notebook_paths
+    from pneumocourse.teaching.exercises import nbgrader_meta
+    from pneumocourse.teaching.integrity import _bound_names, protected_names
 
     for path in notebook_paths():
         nb = nbformat.read(path, as_version=4)
@@ -103,4 +103,4 @@ def test_every_exercise_test_calls_only_what_it_binds_itself_or_the_grader_guard
             arguments = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}  # lambda and def parameters
             loose = read - _bound_names(tree) - arguments - solutions - guarded
             assert not loose, f"{path.stem} {meta['grade_id']} reads names a student's cell may rebind: {sorted(loose)}"
-            assert "from pneumolib.teaching.checks import" in cell.source, f"{meta['grade_id']} compares without the checks"
+            assert "from pneumocourse.teaching.checks import" in cell.source, f"{meta['grade_id']} compares without the checks"

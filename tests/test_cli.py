@@ -32,6 +32,29 @@ def test_help_lists_commands():
     assert "train" in out.stdout and "download" in out.stdout
 
 
+def _commands(parser) -> set[str]:
+    return set(parser._subparsers._group_actions[0].choices)
+
+
+def test_each_command_line_has_its_own_commands():
+    from pneumocourse.cli import build_parser as course_parser
+    from pneumolib.cli import build_parser as library_parser
+    from tools.notebooks import build_parser as suite_parser
+
+    library, course = _commands(library_parser()), _commands(course_parser())
+    assert {"train", "pretrain", "predict", "export", "adapt", "bench-inference", "leaderboard", "download"} == library
+    assert course == {"assignments", "best"} and _commands(suite_parser()) == {"run", "report", "times"}
+
+
+def test_the_tools_command_lines_answer_a_bad_flag_with_one_line(capsys):
+    from pneumocourse.cli import main as course_main
+    from tools.bench import main as bench_main
+
+    assert course_main(["assignments", "grade", "nowhere", "--workers", "-1"]) == 2
+    assert capsys.readouterr().err == "error: --workers must be >= 0, --cell-timeout >= 1 and --notebook-timeout >= 0.\n"
+    assert bench_main(["--profile", "vgg@28"]) == 2 and "MODEL@SIZE" in capsys.readouterr().err
+
+
 @pytest.mark.integration
 def test_every_train_option_has_help():
     out = run_cli("train", "--help").stdout
@@ -122,20 +145,20 @@ def test_printed_paths_are_where_the_files_are(tmp_path, monkeypatch):
     """Results paths read ``results/...`` only where that is where they are: from the project root
     with the project's results folder; elsewhere (another $PNEUMOLIB_RESULTS, another working
     directory) the command prints the absolute path."""
-    from pneumolib.cli import _where
+    from pneumolib.cli import where
     from pneumolib.paths import project_root, results_base
 
     root = project_root()
     monkeypatch.chdir(root)
     monkeypatch.delenv("PNEUMOLIB_RESULTS", raising=False)
-    assert _where(results_base() / "store" / "run-x") == str(Path("results", "store", "run-x"))
-    assert _where(root / "pneumolib" / "cli.py") == str(Path("pneumolib", "cli.py"))
+    assert where(results_base() / "store" / "run-x") == str(Path("results", "store", "run-x"))
+    assert where(root / "pneumolib" / "cli.py") == str(Path("pneumolib", "cli.py"))
     monkeypatch.setenv("PNEUMOLIB_RESULTS", str(tmp_path / "elsewhere"))
-    assert _where(results_base() / "store" / "run-x") == str((tmp_path / "elsewhere" / "store" / "run-x").resolve())
+    assert where(results_base() / "store" / "run-x") == str((tmp_path / "elsewhere" / "store" / "run-x").resolve())
     monkeypatch.delenv("PNEUMOLIB_RESULTS")
     monkeypatch.chdir(tmp_path)
-    assert _where(root / "results" / "store" / "run-x") == str(root / "results" / "store" / "run-x")
-    assert _where(tmp_path / "other" / "file.csv") == str(Path("other", "file.csv"))  # relative to the working directory
+    assert where(root / "results" / "store" / "run-x") == str(root / "results" / "store" / "run-x")
+    assert where(tmp_path / "other" / "file.csv") == str(Path("other", "file.csv"))  # relative to the working directory
 
 
 def test_leaderboard_prints_where_it_wrote(fake_data_dir, store, capsys):

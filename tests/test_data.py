@@ -41,7 +41,12 @@ def test_data_dir_precedence(tmp_path, monkeypatch):
     monkeypatch.delenv("PNEUMOLIB_DATA")
     repo = Path(__file__).resolve().parents[1]
     assert resolve_data_dir() == repo / "data"
-    monkeypatch.chdir(repo / "notebooks")  # notebooks run here: same default folder
+    monkeypatch.chdir(repo / "notebooks")  # the library alone: the working directory is the project folder
+    assert resolve_data_dir() == repo / "notebooks" / "data"
+    from pneumocourse.notebooks import project_folder
+    from pneumolib.paths import use_project_folder
+
+    use_project_folder(project_folder())  # what a notebook's session does: the checkout's data/
     assert resolve_data_dir() == repo / "data"
 
 

@@ -1,4 +1,4 @@
-"""Numbers in the guides are rendered from committed results (scripts/render_docs.py), and checked
+"""Numbers in the guides are rendered from committed results (tools/render_docs.py), and checked
 against them here; the README stays a front page."""
 
 import importlib.util
@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _renderer():
-    spec = importlib.util.spec_from_file_location("render_docs", REPO / "scripts" / "render_docs.py")
+    spec = importlib.util.spec_from_file_location("render_docs", REPO / "tools" / "render_docs.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -23,7 +23,7 @@ def test_result_blocks_are_rendered_from_the_results(name):
     text = path.read_text()
     start, end = renderer.block(text, name)
     assert text[start:end] == renderer.BLOCKS[name](), \
-        f"{path.name}'s '{name}' block differs from the results; run scripts/render_docs.py"
+        f"{path.name}'s '{name}' block differs from the results; run tools/render_docs.py"
 
 
 def test_the_researcher_guide_says_what_06_decided_about_flips():

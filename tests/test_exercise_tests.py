@@ -8,8 +8,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from pneumolib.notebooks.suite import notebook_paths
-from pneumolib.teaching.exercises import HIDDEN_BEGIN, nbgrader_meta
+from pneumocourse.notebooks import notebook_paths
+from pneumocourse.teaching.exercises import HIDDEN_BEGIN, nbgrader_meta
 
 MECHANICS = ("ex02_residual_block", "ex02_epoch", "ex05_random_shift", "ex05_nested_cv", "ex06_keep_component")
 

@@ -279,7 +279,7 @@ def test_region_shares_partition_the_map_mass():
 
 
 def test_cam_grid_labels_empty_maps_and_has_a_colour_bar():
-    from pneumolib.notebooks import plots
+    from pneumocourse import plots
 
     images = {"a": np.zeros((2, 8, 8), np.uint8)}
     maps = {"a": np.stack([np.zeros((8, 8)), np.eye(8)]).astype(np.float32)}
@@ -292,7 +292,7 @@ def test_cam_grid_labels_empty_maps_and_has_a_colour_bar():
 def test_gradcam_verdicts_follow_the_intervals():
     import pandas as pd
 
-    from pneumolib.notebooks import narrative
+    from pneumocourse import narrative
 
     deletion = pd.DataFrame({"images": [64, 64], "empty maps": [52, 0], "area Grad-CAM": [0.19, 0.42],
                              "area random": [0.19, 0.46], "orders": [20, 20], "gap": [-0.004, 0.041],
@@ -329,7 +329,7 @@ def test_rank_agreement_is_one_for_a_monotone_copy_and_nan_for_an_empty_map():
 
 def test_image_dependence_fails_for_one_pattern_and_passes_for_maps_of_their_own_image():
     from pneumolib.explain import dependence_table, map_dependence
-    from pneumolib.notebooks.narrative import dependence_findings
+    from pneumocourse.narrative import dependence_findings
 
     rng = np.random.default_rng(0)
     pattern = rng.random((7, 7))
@@ -350,7 +350,7 @@ def test_road_passes_a_map_on_the_evidence_and_fails_the_reversed_map():
     import torch
 
     from pneumolib.explain import road_scores, road_summary
-    from pneumolib.notebooks.narrative import road_findings
+    from pneumocourse.narrative import road_findings
 
     region = torch.zeros(28, 28, dtype=torch.float64)
     region[:14, :14] = 1.0

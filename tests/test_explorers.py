@@ -3,14 +3,13 @@ the default ``interactive = True``) they draw their static view and return, neve
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import nbformat
 import numpy as np
 import pytest
 
-from pneumolib.notebooks import explorers
+from pneumocourse import explorers
 
 Y = np.r_[np.zeros(40), np.ones(60)].astype(int)
 P = np.linspace(0.0, 1.0, 100)
@@ -47,7 +46,7 @@ def test_plain_papermill_finishes_with_interactive_true(tmp_path):
                                                            "language": "python"}})
     nb.cells = [nbformat.v4.new_code_cell("interactive = True", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell(
-                    "import numpy as np\nfrom pneumolib.notebooks import explorers\n"
+                    "import numpy as np\nfrom pneumocourse import explorers\n"
                     "y = np.r_[np.zeros(40), np.ones(60)].astype(int); p = np.linspace(0, 1, 100)\n"
                     "explorers.threshold_explorer(y, p, 0.3, interactive, save_as=None)\n"
                     "explorers.cam_explorer(np.zeros((3, 8, 8), np.uint8), y[:3], p[:3], 0.5,\n"

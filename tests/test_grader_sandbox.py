@@ -15,10 +15,10 @@ import pytest
 pytest.importorskip("nbgrader")
 
 from pneumolib.errors import ConfigError  # noqa: E402
-from pneumolib.notebooks.suite import notebook_paths  # noqa: E402
-from pneumolib.teaching import sandbox as sandbox_module  # noqa: E402
-from pneumolib.teaching.grade import grade  # noqa: E402
-from pneumolib.teaching.sandbox import Limits, bwrap_path  # noqa: E402
+from pneumocourse.notebooks import notebook_paths  # noqa: E402
+from pneumocourse.teaching import sandbox as sandbox_module  # noqa: E402
+from pneumocourse.teaching.grade import grade  # noqa: E402
+from pneumocourse.teaching.sandbox import Limits, bwrap_path  # noqa: E402
 
 pytestmark = pytest.mark.integration  # starts processes: the integration layer
 
@@ -56,7 +56,7 @@ def _submission(folder: Path, extra_cells: list[str], solutions: dict[str, str] 
     """The complete notebook 01 (every exercise right) with some solutions replaced and the
     student's own cells added just before the last test cell (grading runs no code cell after it),
     and one more code cell at the very end."""
-    from pneumolib.teaching.exercises import last_run_graded_id, nbgrader_meta
+    from pneumocourse.teaching.exercises import last_run_graded_id, nbgrader_meta
 
     nb = nbformat.read(FIRST, as_version=4)
     for cell in nb.cells:
@@ -120,7 +120,7 @@ def test_the_honest_student_keeps_full_marks(attacked):
 
 @needs_bwrap
 def test_grading_runs_no_code_cell_after_the_last_test_and_keeps_the_written_answers(attacked):
-    from pneumolib.teaching.exercises import last_run_graded_id, nbgrader_meta
+    from pneumocourse.teaching.exercises import last_run_graded_id, nbgrader_meta
 
     cells = attacked["autograded"].cells
     ids = [nbgrader_meta(cell).get("grade_id") for cell in cells]
@@ -207,7 +207,7 @@ def test_an_endless_notebook_costs_its_budget_not_the_class(tmp_path):
     second each; the whole notebook takes about its budget, not 16 s."""
     import time
 
-    from pneumolib.teaching.sandbox import notebook_budget_execute
+    from pneumocourse.teaching.sandbox import notebook_budget_execute
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(4)\nprint('done')")
                                          for _ in range(4)] + [nbformat.v4.new_code_cell("print('quick')")])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from pneumolib.teaching.exercises import graded_part, last_run_graded_id, nbgrader_meta
+from pneumocourse.teaching.exercises import graded_part, last_run_graded_id, nbgrader_meta
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 
 from pneumolib.data import load_pneumoniamnist
 from pneumolib.evaluation.thresholds import choose_threshold
-from pneumolib.teaching.honesty import honesty_check, permuted_test_labels
+from pneumocourse.teaching.honesty import honesty_check, permuted_test_labels
 
 
 def _fit(data, seed=0):

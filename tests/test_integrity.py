@@ -1,4 +1,4 @@
-"""The grader's flags for a human (pneumolib.teaching.integrity): each kind on a submission of our
+"""The grader's flags for a human (pneumocourse.teaching.integrity): each kind on a submission of our
 own, and none on the course's own notebooks."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import copy
 import nbformat
 import pytest
 
-from pneumolib.notebooks.suite import notebook_paths
-from pneumolib.teaching.exercises import nbgrader_meta
-from pneumolib.teaching.integrity import integrity_flags, reference_names
+from pneumocourse.notebooks import notebook_paths
+from pneumocourse.teaching.exercises import nbgrader_meta
+from pneumocourse.teaching.integrity import integrity_flags, reference_names
 
 NOTEBOOKS = notebook_paths()
 
@@ -58,7 +58,7 @@ def test_calling_the_reference_implementation_is_flagged_however_it_is_imported(
     ("for data in range(3):\n    pass", "rebinds names the tests read (data)"),
     ("import numpy as np\nnp.allclose = lambda *a, **k: True", "patches imported modules (np.allclose)"),
     ("import torch\ntorch.Tensor.numpy = lambda self: 0", "patches imported modules (torch.Tensor.numpy)"),
-    ("from pneumolib.teaching import checks\nsetattr(checks, 'close', lambda *a: True)", "setattr(checks, ...)"),
+    ("from pneumocourse.teaching import checks\nsetattr(checks, 'close', lambda *a: True)", "setattr(checks, ...)"),
 ])
 def test_each_way_of_gaming_is_flagged_once_for_a_human(code, word):
     lines = _with(NOTEBOOKS[0], extra=code)
@@ -66,7 +66,7 @@ def test_each_way_of_gaming_is_flagged_once_for_a_human(code, word):
 
 
 def test_the_names_the_tests_read_from_the_course_are_protected():
-    from pneumolib.teaching.integrity import protected_names
+    from pneumocourse.teaching.integrity import protected_names
 
     protected = {p.stem[:2]: protected_names(nbformat.read(p, as_version=4)) for p in NOTEBOOKS}
     assert protected["01"] == {"data"} and {"y_val", "p_val", "p_test_cal"} <= protected["03"]

@@ -1,15 +1,17 @@
-"""The package's layout holds: imports flow down the stages (foundation, data, evaluation, models,
-training, explain, shift, experiments, deploy, notebooks, teaching, cli; docs/development.md), and
-no module imports itself back through others at import time."""
+"""The layout holds (docs/development.md): the library ``pneumolib`` imports flow down its stages
+(foundation, data, evaluation, models, training, explain, shift, experiments, deploy, cli), the
+course ``pneumocourse`` builds on the library and the library never imports it, the repository's
+``tools`` build on both and neither imports them; no module imports itself back at import time."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "pneumolib"
-STAGES = ("foundation", "data", "evaluation", "models", "training", "explain", "shift", "experiments", "deploy",
-          "notebooks", "teaching", "cli")
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE, COURSE, TOOLS = REPO / "pneumolib", REPO / "pneumocourse", REPO / "tools"
+STAGES = ("foundation", "data", "evaluation", "models", "training", "explain", "shift", "experiments", "deploy", "cli")
 
 
 def _module(path: Path, root: Path) -> str:
@@ -23,8 +25,8 @@ def _stage(module: str) -> int:
     return STAGES.index(head) if head in STAGES else (STAGES.index("cli") if head == "__main__" else 0)
 
 
-def _imports(path: Path, root: Path, top_level_only: bool) -> set[str]:
-    """The package modules ``path`` imports (everywhere, or only at import time)."""
+def _imports(path: Path, root: Path, top_level_only: bool, own_only: bool = True) -> set[str]:
+    """The modules ``path`` imports (everywhere, or only at import time): of its own package, or all."""
     name = _module(path, root)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     tree = ast.parse(path.read_text())
@@ -39,7 +41,7 @@ def _imports(path: Path, root: Path, top_level_only: bool) -> set[str]:
             found |= {f"{base}.{a.name}" for a in node.names} if not node.module else {base}
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
-    return {m for m in found if m.split(".")[0] == root.name}
+    return {m for m in found if m.split(".")[0] == root.name} if own_only else found
 
 
 def stage_violations(root: Path) -> list[tuple[str, str]]:
@@ -76,12 +78,32 @@ def import_cycles(root: Path) -> list[list[str]]:
     return cycles
 
 
+def imports_of(root: Path, packages: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(importer, imported) pairs where a module of ``root`` imports one of ``packages``."""
+    return [(_module(p, root), m) for p in sorted(root.rglob("*.py")) for m in sorted(_imports(p, root, False, False))
+            if m.split(".")[0] in packages]
+
+
 def test_imports_flow_down_the_stages():
     assert not stage_violations(PACKAGE)
 
 
+def test_the_library_never_imports_the_course_or_the_tools_and_the_course_never_the_tools():
+    assert imports_of(PACKAGE, ("pneumocourse", "tools")) == []
+    assert imports_of(COURSE, ("tools",)) == []
+    assert imports_of(COURSE, ("pneumolib",)) and imports_of(TOOLS, ("pneumolib", "pneumocourse")), "the check reads imports"
+
+
+def test_the_library_names_no_notebook():
+    numbered = re.compile(r"\b0[1-7]_[a-z]+|notebooks?/0[1-7]|\bnotebook 0[1-7]\b|\b0[1-7]'s\b")
+    found = [f"{p.relative_to(REPO)}:{i}" for p in sorted(PACKAGE.rglob("*.py"))
+             for i, line in enumerate(p.read_text().splitlines(), 1) if numbered.search(line)]
+    assert found == [], found
+
+
 def test_no_module_imports_itself_back_at_import_time():
-    assert not import_cycles(PACKAGE)
+    for root in (PACKAGE, COURSE):
+        assert not import_cycles(root), root.name
 
 
 def test_the_checks_catch_an_upward_import_and_a_cycle(tmp_path):

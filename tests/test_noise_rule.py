@@ -14,10 +14,10 @@ import pytest
 
 from pneumolib.config import TrainConfig
 from pneumolib.evaluation.noise import NOISE_SDS, PAIRED_NOISE, RULES, SEED_NOISE, beyond_noise, choose_simplest
-from pneumolib.experiments import best
-from pneumolib.experiments import search as recipes
-from pneumolib.notebooks import narrative
-from pneumolib.notebooks.goal import decision_rows
+from pneumocourse import best
+from pneumocourse import search as recipes
+from pneumocourse import narrative
+from pneumocourse.goal import decision_rows
 from pneumolib.shift.select import method_choice
 
 BASE = [0.9960, 0.9970, 0.9965]  # seed sd 0.0005, so a noise of 0.0010 (two seed sds)

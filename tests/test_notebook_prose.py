@@ -1,7 +1,7 @@
 """Numbers in the notebooks' hand-written prose agree with their sources.
 
 Verdicts and measured numbers are rendered from the results by code cells
-(``pneumolib.notebooks.narrative``); what remains hand-written in Markdown is checked here:
+(``pneumocourse.narrative``); what remains hand-written in Markdown is checked here:
 
 * every decimal number in a Markdown cell is a literal of the same notebook's code, a published
   result or goal (``PUBLISHED``, ``GOAL``), a ``TrainConfig`` default, a swept
@@ -23,9 +23,9 @@ import pytest
 from pneumolib.config import TrainConfig
 from pneumolib.evaluation.thresholds import SWEEP_THRESHOLDS
 from pneumolib.experiments.leaderboard import PUBLISHED
-from pneumolib.notebooks.goal import GOAL
+from pneumocourse.goal import GOAL
 from pneumolib.shift.select import SIMULATED_PRIORS
-from pneumolib.notebooks.times import README_END, README_START, TIME_LINE, readme_table, time_line
+from tools.times import README_END, README_START, TIME_LINE, readme_table, time_line
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -72,7 +72,7 @@ def unexplained_numbers(notebook: Path) -> list[str]:
 def test_markdown_numbers_have_a_source(notebook):
     assert unexplained_numbers(notebook) == [], (
         f"{notebook.name}: these numbers in Markdown come from no code literal, published result, goal "
-        "or default; render them from the results with pneumolib.notebooks.narrative instead")
+        "or default; render them from the results with pneumocourse.narrative instead")
 
 
 def test_a_planted_mismatch_is_caught(tmp_path):
@@ -87,7 +87,7 @@ def test_a_planted_mismatch_is_caught(tmp_path):
 
 def _times(profile_folder: Path) -> pd.DataFrame:
     path = profile_folder / "metrics" / "suite_times.csv"
-    assert path.is_file(), f"{path} is missing: run `python -m pneumolib notebooks run` for that profile"
+    assert path.is_file(), f"{path} is missing: run `python -m tools.notebooks run` for that profile"
     return pd.read_csv(path)
 
 
@@ -103,7 +103,7 @@ def test_time_lines_are_the_measured_times(notebook):
     found = TIME_LINE.findall(intro)
     assert found == [time_line(notebook.stem, default, smoke, _fresh_times())], (
         f"{notebook.name}: the intro's **Time:** line differs from the measured times; "
-        "`python -m pneumolib notebooks run --write-back` renders it")
+        "`python -m tools.notebooks run --write-back` renders it")
 
 
 def test_notebooks_readme_times_table_is_the_measured_one():

@@ -117,7 +117,7 @@ def test_nbval_lax_catches_a_changed_preprocessing(real_data_dir, tmp_path):
 
 def test_check_min_int_names_the_parameter():
     from pneumolib.errors import ConfigError
-    from pneumolib.notebooks.nbtools import check_min_int
+    from pneumocourse.nbtools import check_min_int
 
     assert check_min_int("n_boot", 100, 100) == 100
     with pytest.raises(ConfigError, match=r"parameter n_boot must be at least 100, got 99\."):
@@ -136,7 +136,7 @@ def test_papermill_sees_every_parameter_of_every_notebook():
     import nbformat
     import papermill
 
-    from pneumolib.notebooks.suite import notebook_paths
+    from pneumocourse.notebooks import notebook_paths
 
     for path in notebook_paths():
         cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))

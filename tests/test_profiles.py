@@ -66,7 +66,7 @@ def test_each_profile_has_its_own_results_dir(results_base, default_profile_afte
 
 
 def test_start_switches_the_profile_silently(results_base, tmp_path, monkeypatch, capsys, default_profile_after):
-    from pneumolib.notebooks import nbtools
+    from pneumocourse import nbtools
 
     monkeypatch.delenv(nbtools.SMOKE_ENV_VAR, raising=False)
     with matplotlib.rc_context():  # start() sets the plot style; leave other tests' style alone

@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pneumolib.experiments import best as best_module
-from pneumolib.experiments import search as recipes
+from pneumocourse import best as best_module
+from pneumocourse import search as recipes
 from pneumolib.experiments.scoring import ScoredModel, seed_mean_ci
-from pneumolib.notebooks import nbtools
-from pneumolib.notebooks.goal import goal_table
+from pneumocourse import nbtools
+from pneumocourse.goal import goal_table
 from pneumolib.cli import main
+from pneumocourse.cli import main as course_main
 from pneumolib.config import TrainConfig
 from pneumolib.errors import ConfigError
 from pneumolib.experiments.leaderboard import build_leaderboard
@@ -134,12 +135,12 @@ def test_leaderboard_gives_bootstrap_cis_and_leaves_out_subset_runs(tmp_path):
 
 def test_best_subcommand_has_no_training_options(capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["best", "--lr", "0.01"])  # best trains the recipe 06 decided: no training flags to pass
+        course_main(["best", "--lr", "0.01"])  # best trains the recipe 06 decided: no training flags to pass
     assert exit_.value.code == 2 and "unrecognized arguments: --lr 0.01" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["best", "--amp", "off"])  # not silently ignored either
+        course_main(["best", "--amp", "off"])  # not silently ignored either
     assert "unrecognized arguments: --amp off" in capsys.readouterr().err
-    assert main(["best", "--workers", "-1"]) == 2
+    assert course_main(["best", "--workers", "-1"]) == 2
     err = capsys.readouterr().err
     assert err == "error: --workers must be >= 0, got -1.\n"  # one line, no traceback
 
@@ -199,7 +200,7 @@ def test_missing_or_garbled_decisions_are_a_clear_error(tmp_path, capsys):
     bad_config.write_text(json.dumps({**json.loads(COMMITTED_DECISIONS.read_text()), "chosen_config": {"lr": -1}}))
     with pytest.raises(ConfigError, match="lr must be a positive number"):
         best_module.load_decisions(bad_config)
-    assert main(["best", "--decisions", str(tmp_path / "nowhere.json")]) == 2  # the command: one line, no traceback
+    assert course_main(["best", "--decisions", str(tmp_path / "nowhere.json")]) == 2  # the command: one line, no traceback
     err = capsys.readouterr().err
     assert err.startswith("error: No saved decisions at nowhere.json") and err.count("\n") == 1
 
@@ -218,7 +219,7 @@ def test_cli_best_end_to_end(fake_data_dir, tmp_path, capsys, monkeypatch):
     (results / "metrics").mkdir(parents=True)
     shutil.copyfile(COMMITTED_DECISIONS, results / "metrics" / best_module.DECISIONS_FILE)  # as notebook 06 saved them
     out = tmp_path / "best"
-    assert main(["best", "--data-dir", str(fake_data_dir), "--out", str(out), "--device", "cpu", "--workers", "2"]) == 0
+    assert course_main(["best", "--data-dir", str(fake_data_dir), "--out", str(out), "--device", "cpu", "--workers", "2"]) == 0
     printed = capsys.readouterr().out
     committed = json.loads(COMMITTED_DECISIONS.read_text())
     seeds = [s.removeprefix("seed") for s in committed["ensemble_groups"][0]] if committed["ensemble"] else ["0"]

@@ -1,4 +1,4 @@
-"""Reference files by URL (pneumolib.experiments.reference): a local HTTP server on 127.0.0.1
+"""Reference files by URL (pneumocourse.reference): a local HTTP server on 127.0.0.1
 stands in for the published repository, as a fresh Colab runtime would reach it."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pneumolib.experiments import reference
-from pneumolib.experiments.best import load_decisions
+from pneumocourse import reference
+from pneumocourse.best import load_decisions
+from pneumolib.experiments import store as store_module
 from pneumolib.experiments.store import RunStore
 from pneumolib.paths import use_profile
 
@@ -32,10 +33,21 @@ def site(tmp_path, serve_folder):
 
 @pytest.fixture
 def fresh_runtime(tmp_path, monkeypatch):
-    """An empty results folder, as in a fresh runtime."""
+    """An empty results folder, as in a fresh runtime, where a course notebook has started (it
+    makes the store fetch the reference files it lacks)."""
     results = tmp_path / "runtime" / "results"
     monkeypatch.setenv("PNEUMOLIB_RESULTS", str(results))
+    monkeypatch.setattr(store_module, "_missing_file_source", None)
+    store_module.use_missing_file_source(reference.fetch)
     return results
+
+
+def test_the_library_alone_fetches_nothing(site, fresh_runtime, monkeypatch):
+    monkeypatch.setenv(reference.REFERENCE_URL_ENV, site[1])
+    store_module.use_missing_file_source(None)  # the library without the course: a missing file is missing
+    assert RunStore().get(RUN) is None and not (fresh_runtime / "store").exists()
+    store_module.use_missing_file_source(reference.fetch)
+    assert RunStore().get(RUN) is not None
 
 
 def test_the_manifest_lists_every_reference_file_with_its_checksum():

@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from pneumolib.experiments.reproduction import decisions_compared, headline_numbers, report_markdown
+from tools.reproduction import decisions_compared, headline_numbers, report_markdown
 
 
 def _record(run_id: str, val_auc: float, test_auc: float, test_acc: float) -> dict:

@@ -1,9 +1,9 @@
 """Rubrics: every written question has criteria adding up to its points, and the final project's
 brief shows the rubric the code holds."""
 
-from pneumolib.notebooks.suite import notebook_paths
-from pneumolib.teaching.exercises import notebook_exercises
-from pneumolib.teaching.rubrics import PROJECT_RUBRIC, project_rubric_markdown, rubric_table
+from pneumocourse.notebooks import notebook_paths
+from pneumocourse.teaching.exercises import notebook_exercises
+from pneumocourse.teaching.rubrics import PROJECT_RUBRIC, project_rubric_markdown, rubric_table
 
 
 def test_every_written_question_has_a_rubric_that_adds_up_to_its_points():

@@ -44,7 +44,7 @@ def test_the_recipe_search_decides_the_same_without_test_labels(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
     from dataclasses import replace
 
-    from pneumolib.experiments import search as recipes
+    from pneumocourse import search as recipes
 
     honest = tmp_path / "honest"
     honest.mkdir()

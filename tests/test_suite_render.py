@@ -6,7 +6,7 @@ from __future__ import annotations
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from pneumolib.notebooks.suite import differing_outputs
+from tools.suite import differing_outputs
 
 
 def _notebook(path, *texts, ignored="12 s"):

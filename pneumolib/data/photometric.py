@@ -15,7 +15,7 @@ import torch
 from torch.nn import functional as F
 from torchvision.transforms import v2
 
-# Generic ranges, not fitted to any cohort's images; notebook 07 checks that they cover the shift
+# Generic ranges, not fitted to any cohort's images; the course's shift study checks that they cover the shift
 # it measures between the training and the test cohort (a few grey levels of mean and sd).
 INTENSITY_PRESETS: dict[str, dict] = {
     "none": {},

@@ -15,9 +15,9 @@ from .photometric import Photometric, RandomPhotometric
 from .splits import sample_weights
 
 # No preset flips horizontally: a mirrored chest X-ray puts the heart on the right, an image the
-# model never meets, and on val the flip hurt (notebook 05's ablation of the light preset's flip,
-# before it was removed; notebook 06's "+ horizontal flip" component, which re-tests it on val and
-# is not kept). ``TrainConfig.hflip`` adds the flip back to any preset.
+# model never meets, and on val the flip hurt (the course's ablation of the light preset's flip,
+# before it was removed, and its search's "+ horizontal flip" component, which re-tests it on val
+# and is not kept). ``TrainConfig.hflip`` adds the flip back to any preset.
 AUGMENT_PRESETS: dict[str, dict] = {
     "none": {},
     "light": {"rotation": 10.0, "translate": 0.05, "scale": (0.95, 1.05)},

@@ -1,5 +1,5 @@
 """When a difference is a finding: the one rule behind every keep-or-drop decision of the
-best-recipe search (notebook 06) and the choice of an adaptation method (notebook 07).
+best-recipe search and the choice of an adaptation method (the course's search and shift study).
 
 A change (a training component, a combined recipe, test-time augmentation, a seed ensemble, an
 adaptation method) is compared with the **simpler option** it would replace, *paired*: on the
@@ -18,7 +18,7 @@ where the noise (always >= 0, so the gain must also be positive) is ``NOISE_SDS`
   how much the advantage itself varies from one shift to the next (there are no seeds there,
   one model is adapted).
 
-Two sds is also where the reproduction report (:mod:`pneumolib.experiments.reproduction`) puts
+Two sds is also where the reproduction report (:mod:`tools.reproduction`) puts
 the line between "within the noise" and "outside the noise": one definition for the project.
 
 Otherwise the simpler option stays: a tie, a loss, a gain inside the noise, and a comparison
@@ -69,7 +69,7 @@ class Decision:
     kept: bool
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (NaN becomes None), as saved in notebook 06's decisions."""
+        """JSON-ready (NaN becomes None), as saved in the search's decisions file."""
         return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
 
     @property

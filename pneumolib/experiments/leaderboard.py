@@ -4,7 +4,7 @@ Rows are the run store's records on the official split, one row per recipe (the 
 without its seed and device, in words), final model (one run, an ensemble with or without TTA, a
 distilled student), epochs and input size, ordered by mean val AUC, the only number a selection
 may use. A run that several notebooks share is stored once, so it counts once.
-Transductive results (a final model adapted to the test cohort's unlabeled images, notebook 07)
+Transductive results (a final model adapted to the test cohort's unlabeled images)
 form a section of their own, after the inductive rows and never ranked with them.
 Published rows are marked as taken from their papers; nothing in them was run here.
 """

@@ -4,7 +4,7 @@ The committed store (``results/store/``) is the **reference**: its ``checksums.s
 SHA-256 of every record and model file it ships, checked whenever one is read, and no run made
 elsewhere replaces a record there (:meth:`RunStore.save_record` refuses a record whose numbers
 differ from the stored one, unless the reference is being updated on purpose with
-``notebooks run --update-reference``, which sets ``PNEUMOLIB_UPDATE_REFERENCE=1``).
+``python -m tools.notebooks run --update-reference``, which sets ``PNEUMOLIB_UPDATE_REFERENCE=1``).
 
 Any notebook or command that asks for a run the store already holds (same config, data
 fingerprint, fold and teachers) loads it instead of training again. ``record.json`` is written
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from torch import nn
 
@@ -37,6 +37,18 @@ MODEL_LOG_ENV = "PNEUMOLIB_MODEL_LOG"  # a file that collects the run ids whose 
 SCORED_FIELDS = ("val", "test", "tuned", "probabilities")  # what makes two records of one run the same numbers
 
 
+_missing_file_source: Callable[[str], Path | None] | None = None
+
+
+def use_missing_file_source(source: Callable[[str], Path | None] | None) -> None:
+    """Where the default results' store gets a record or model file it lacks: ``source`` is called
+    with the file's path relative to the results folder (``store/<run id>/record.json``) and makes
+    it present, or returns None. The course sets its published reference results here (fetched and
+    checked against their SHA-256); None (the default) means a missing file is simply missing."""
+    global _missing_file_source
+    _missing_file_source = source
+
+
 def updating_reference() -> bool:
     """Whether this process may replace stored records with other numbers (``--update-reference``)."""
     return os.environ.get(UPDATE_REFERENCE_ENV, "") == "1"
@@ -44,7 +56,7 @@ def updating_reference() -> bool:
 
 def where_it_ran(fields: dict[str, Any]) -> str:
     """A record's machine and precision in a few words, for messages. Records that combine or adapt
-    stored runs (ensembles, 07's adapted models) carry no machine of their own: they were computed
+    stored runs (ensembles, adapted models) carry no machine of their own: they were computed
     from stored weights or probabilities by whatever machine rendered them."""
     formats = fields.get("formats")
     if not formats:
@@ -87,7 +99,7 @@ class RunStore:
             raise ReferenceChangedError(
                 f"{display_path(path)} does not match its checksum in {display_path(self.root / CHECKSUMS_FILE)}: the "
                 "file was changed or damaged. Restore it with `git checkout -- results/store`; to make new "
-                "reference results on purpose, run `python -m pneumolib notebooks run --update-reference`.")
+                "reference results on purpose, run `python -m tools.notebooks run --update-reference`.")
 
     def write_checksums(self) -> Path:
         """List every record and model file of the store in ``checksums.sha256`` (``--update-reference``),
@@ -110,13 +122,11 @@ class RunStore:
         return self.model_path(run_id).is_file()
 
     def _fetch(self, path: Path) -> None:
-        """Fetch a missing file of the default results' store from the reference URL
-        (:mod:`~pneumolib.experiments.reference`), when fetching is on."""
-        if path.is_file() or self.root.resolve() != (results_base() / "store").resolve():
+        """Ask the missing-file source (:func:`use_missing_file_source`) for a missing file of the
+        default results' store."""
+        if path.is_file() or _missing_file_source is None or self.root.resolve() != (results_base() / "store").resolve():
             return
-        from .reference import fetch
-
-        fetch(path.relative_to(self.root.parent).as_posix())
+        _missing_file_source(path.relative_to(self.root.parent).as_posix())
 
     def get(self, run_id: str) -> RunRecord | None:
         """The finished run ``run_id``, or None (also for an unreadable or foreign file)."""
@@ -158,8 +168,8 @@ class RunStore:
                     f"Run {record.run_id} in {display_path(self.root)}/ holds other numbers (stored: "
                     f"{where_it_ran(stored.fields)}) than this run (computed here, on {describe_cpu()}); "
                     "it is not replaced. A run on another machine or in another precision is a replicate: run "
-                    "`python -m pneumolib notebooks run --replicate` (or set PNEUMOLIB_RESULTS to a folder of "
-                    "your own), and compare with `python -m pneumolib notebooks report`.")
+                    "`python -m tools.notebooks run --replicate` (or set PNEUMOLIB_RESULTS to a folder of "
+                    "your own), and compare with `python -m tools.notebooks report`.")
         return write_atomically(self.folder(record.run_id) / RECORD_FILE, lambda h: h.write(record.to_json() + "\n"))
 
     def save(self, record: RunRecord, data=None) -> RunRecord:
@@ -178,7 +188,7 @@ class RunStore:
                                   "run it again (the runner does this when a model is needed).")
         self.verify(path)
         log = os.environ.get(MODEL_LOG_ENV)
-        if log:  # `notebooks run --update-reference` ships exactly the models the notebooks load
+        if log:  # a reference update ships exactly the models the notebooks load
             with open(log, "a") as handle:
                 handle.write(run_id + "\n")
         return load_model(path)[0]

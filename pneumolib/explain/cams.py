@@ -1,4 +1,14 @@
-"""Grad-CAM and friends through pytorch-grad-cam, for single-logit models."""
+"""Grad-CAM and friends through pytorch-grad-cam, for single-logit models.
+
+Faithfulness: ROAD (:func:`road_scores`) is pytorch-grad-cam's own ``metrics.road.ROADCombined``,
+whose noisy-linear imputation also solves the fill problem of plain deletion. The deletion test
+(:func:`deletion_test`) stays our own: pytorch-grad-cam's perturbation metrics
+(``RemoveMostRelevantFirst`` and the ``cam_mult_image`` confidence changes) score one map at a
+time, while the sanity check needs the same deletion in many random orders beside the map's, a
+gap with a bootstrap CI over images that can fail, ties broken at random (an empty map deletes
+in a random order) and a fill chosen by :func:`fill_check` (mid-grey, blurred copy or donors).
+The model-randomisation and image-dependence checks have no counterpart there.
+"""
 
 from __future__ import annotations
 

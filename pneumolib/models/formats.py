@@ -12,7 +12,7 @@ says what was used (``formats`` in ``record.json``):
   no bf16 rounding); they never train and never time anything.
 * CPU training in bf16 autocast where the CPU runs bf16 natively (oneDNN says so: AVX-512 BF16
   or AMX); without native bf16, only from 128 px, where emulated bf16 still paid (about 2.4x at
-  224 px in ``python -m pneumolib bench``).
+  224 px in ``python -m tools.bench``).
 * Memory format on a CPU: channels_last, except ResNets below 64 px, where contiguous was faster
   on every machine the bench measured (``results/metrics/bench.csv``).
 

@@ -27,7 +27,7 @@ from ..models.zoo import build_model
 from ..data import Split
 from ..data.device_batches import BatchAugment, DeviceBatches
 from ..devices import resolve_device
-from ..errors import CheckpointError, ConfigError, PretrainedWeightsUnavailableError
+from ..errors import CheckpointError, ConfigError
 from ..paths import display_path
 from ..repro import seed_everything
 from ..models.formats import autocast, choose_formats, flush_denormals, fused_optimizer

@@ -202,8 +202,8 @@ def test_a_bad_parameter_shows_one_line_not_a_traceback(lab, browser, screenshot
 def test_a_student_release_runs_its_first_visible_test(lab, browser, screenshots):
     """The student version of 01: the first exercise's visible test fails with NotImplementedError
     (the student has not written the function yet), after every earlier cell has run."""
-    from pneumolib.teaching.exercises import notebook_exercises
-    from pneumolib.teaching.release import release
+    from pneumocourse.teaching.exercises import notebook_exercises
+    from pneumocourse.teaching.release import release
 
     base, token, root = lab
     released = release([REPO / "notebooks" / "01_data_exploration.ipynb"], root / "student")[0]
@@ -261,7 +261,7 @@ def _explore(lab, browser, screenshots, notebook: str, call: str, pattern, suffi
 
 def _smoke_data(real_data_dir: Path):
     from pneumolib.data import load_pneumoniamnist, subsample
-    from pneumolib.notebooks.nbtools import SMOKE_SIZES
+    from pneumocourse.nbtools import SMOKE_SIZES
 
     return subsample(load_pneumoniamnist(28, real_data_dir), seed=0, **SMOKE_SIZES)
 
@@ -271,7 +271,7 @@ def test_the_threshold_explorer_moves_with_its_slider(lab, browser, screenshots,
     val metrics at the new threshold (recomputed here from the stored run)."""
     import re
 
-    from pneumolib.notebooks.explorers import threshold_summary
+    from pneumocourse.explorers import threshold_summary
 
     pattern = re.compile(r"threshold (\d\.\d{4}): .*")
     before, after, _ = _explore(lab, browser, screenshots, "03_thresholds.ipynb", "threshold_explorer(", pattern, "_explorer")

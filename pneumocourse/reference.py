@@ -1,13 +1,13 @@
 """The reference results by URL: where no checkout is beside a notebook (a fresh Colab runtime),
 the run records, models and decisions that earlier notebooks made are fetched from the published
 repository instead of trained again, and each file is checked against the SHA-256 that the
-installed package ships (``pneumolib/reference.sha256``, written by ``notebooks run
+installed course package ships (``pneumocourse/reference.sha256``, written by ``python -m tools.notebooks run
 --update-reference``), so a changed or damaged file is never used.
 
 When fetching is on: ``$PNEUMOLIB_REFERENCE_URL`` is set (a release, or a local server in tests),
 or the results folder is not inside a checkout (``results/`` of the working directory, as in
 Colab) and then the project's own URL is used. ``PNEUMOLIB_REFERENCE_URL=off`` turns it off;
-``notebooks run --replicate`` does, since a replicate retrains everything. Only the default
+``python -m tools.notebooks run --replicate`` does, since a replicate retrains everything. Only the default
 profile has reference results. A file that cannot be fetched is trained (or made) here instead,
 and the notebook says so.
 """
@@ -23,8 +23,10 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from ..paths import active_profile, display_path, project_root, results_base
-from .checksums import sha256_of
+from pneumolib.experiments.checksums import sha256_of
+from pneumolib.paths import active_profile, display_path, results_base
+
+from .notebooks import checkout_root
 
 REFERENCE_URL_ENV = "PNEUMOLIB_REFERENCE_URL"
 PROJECT_REFERENCE_URL = "https://raw.githubusercontent.com/pneumolib/pneumolib/main/results/"
@@ -37,7 +39,7 @@ TIMEOUT_S = 30
 def manifest() -> dict[str, str]:
     """``{path relative to results/: sha256}`` of every reference file, as the package ships it."""
     try:
-        text = resources.files("pneumolib").joinpath(MANIFEST).read_text()
+        text = resources.files("pneumocourse").joinpath(MANIFEST).read_text()
     except (FileNotFoundError, OSError):
         return {}
     return {name.strip(): digest for digest, name in (line.split(maxsplit=1) for line in text.splitlines() if line.strip())}
@@ -50,8 +52,7 @@ def reference_url() -> str | None:
         return None
     if env:
         return env if env.endswith("/") else env + "/"
-    in_checkout = (project_root() / "pneumolib").is_dir() and (project_root() / "notebooks").is_dir()
-    return None if in_checkout or os.environ.get("PNEUMOLIB_RESULTS") else PROJECT_REFERENCE_URL
+    return None if checkout_root() is not None or os.environ.get("PNEUMOLIB_RESULTS") else PROJECT_REFERENCE_URL
 
 
 def fetch(relative: str, log=print, any_profile: bool = False) -> Path | None:
@@ -92,7 +93,7 @@ def packaged(relative: str) -> Path | None:
     name, expected = PACKAGED.get(relative), manifest().get(relative)
     if name is None or expected is None:
         return None
-    path = Path(str(resources.files("pneumolib").joinpath(name)))
+    path = Path(str(resources.files("pneumocourse").joinpath(name)))
     if not path.is_file():
         return None
     return path if sha256_of(path) == expected else None

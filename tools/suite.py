@@ -10,25 +10,13 @@ from typing import Any, Sequence
 
 import nbformat
 
-from ..errors import ConfigError
-from ..paths import display_path, project_root, results_dir
-from .nbtools import SMOKE_ENV_VAR
-from .times import TIMES_FILE, NotebookRun, record_times, stored_runs, update_readme, update_time_line
+from pneumolib.paths import display_path, project_root, results_dir
+from pneumocourse.nbtools import SMOKE_ENV_VAR
+from pneumocourse.notebooks import notebook_paths
+from tools.times import TIMES_FILE, NotebookRun, record_times, stored_runs, update_readme, update_time_line
 
 
 HEADLESS = {"interactive": False}  # for notebooks that declare it: static views instead of widgets
-
-
-def notebook_paths(only: Sequence[str] = ()) -> list[Path]:
-    """The numbered notebooks in ``notebooks/``, in order; ``only`` filters by prefix (``02``) or name."""
-    folder = project_root() / "notebooks"
-    paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
-    if only:
-        chosen = [p for p in paths if any(p.stem.startswith(key) or p.name == key for key in only)]
-        if not chosen:
-            raise ConfigError(f"--only {list(only)} matches no notebook; have {[p.stem for p in paths]}.")
-        paths = chosen
-    return paths
 
 
 def parse_value(text: str) -> Any:
@@ -68,7 +56,7 @@ def run_suite(
     import papermill as pm
     from nbclient.exceptions import DeadKernelError
 
-    from ..experiments.store import MODEL_LOG_ENV, UPDATE_REFERENCE_ENV, RunStore
+    from pneumolib.experiments.store import MODEL_LOG_ENV, UPDATE_REFERENCE_ENV, RunStore
 
     custom = bool(parameters)
     parameters = {"progress": False, **(parameters or {})}  # nobody watches a headless run
@@ -131,9 +119,10 @@ def run_suite(
                   f"{len(removed)} no notebook loads removed (their records stay)")
         reference.write_checksums()
         if not smoke and not custom:
-            from ..experiments.reference import write_manifest
+            import pneumocourse
+            from pneumocourse.reference import write_manifest
 
-            manifest = write_manifest(store.parent, Path(__file__).resolve().parents[1])
+            manifest = write_manifest(store.parent, Path(pneumocourse.__file__).resolve().parent)
             print(f"reference manifest: {display_path(manifest)} (the SHA-256 of each file a notebook may fetch)")
     return runs
 

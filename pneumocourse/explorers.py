@@ -16,8 +16,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from ..data.core import CLASS_NAMES
-from ..evaluation.metrics import binary_metrics
+from pneumolib.data.core import CLASS_NAMES
+from pneumolib.evaluation.metrics import binary_metrics
 from . import plots
 
 

@@ -14,19 +14,19 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from ..config import TrainConfig
-from ..data import PneumoniaData
-from ..evaluation.metrics import bootstrap_mean_table
-from ..models import ProbabilityEnsemble
-from ..models.inference import analysis_copy
-from ..models.pretrained import ssl_checkpoint_path
-from ..shift.methods import Adapted, SourceReference, adapt_methods, predict
-from ..shift.priors import bbse_prior, bootstrap_prior, em_prior
+from pneumolib.config import TrainConfig
+from pneumolib.data import PneumoniaData
+from pneumolib.evaluation.metrics import bootstrap_mean_table
+from pneumolib.models import ProbabilityEnsemble
+from pneumolib.models.inference import analysis_copy
+from pneumolib.models.pretrained import ssl_checkpoint_path
+from pneumolib.shift.methods import Adapted, SourceReference, adapt_methods, predict
+from pneumolib.shift.priors import bbse_prior, bootstrap_prior, em_prior
 from .best import recipe_name
-from .runner import run_many
-from .runs import DataSpec, RunRecord, RunSpec, adapted_record, ensemble_record
+from pneumolib.experiments.runner import run_many
+from pneumolib.experiments.runs import DataSpec, RunRecord, RunSpec, adapted_record, ensemble_record
 from .search import _slug, pretrain_small_cnn, require_all_ran
-from .store import RunStore
+from pneumolib.experiments.store import RunStore
 
 
 @dataclass

@@ -67,7 +67,7 @@ def rubric_table(exercises: Sequence[Exercise]) -> pd.DataFrame:
         criteria = RUBRICS.get(exercise.grade_id)
         if not criteria:
             raise ValueError(f"written exercise {exercise.grade_id} has no rubric; add one to RUBRICS in "
-                             "pneumolib/teaching/rubrics.py.")
+                             "pneumocourse/teaching/rubrics.py.")
         if abs(sum(p for _, p in criteria) - exercise.points) > 1e-9:
             raise ValueError(f"the rubric of {exercise.grade_id} adds up to {sum(p for _, p in criteria):g} "
                              f"points, the exercise is worth {exercise.points:g}.")
@@ -105,7 +105,7 @@ def written_answers(notebook: nbformat.NotebookNode, exercises: Sequence[Exercis
 
 
 # The final project (notebooks/final_project.md): criteria with points, applied after the honesty
-# check (pneumolib.teaching.honesty); a project that fails that check scores 0 on the first two.
+# check (pneumocourse.teaching.honesty); a project that fails that check scores 0 on the first two.
 PROJECT_RUBRIC: list[tuple[str, float]] = [
     ("Result: the final model's test AUC against notebook 06's final model, paired bootstrap 95% CI on the same "
      "test images: beats it (CI above 0) 6, level with it 4, worse (CI below 0) 2", 6.0),

@@ -1,4 +1,5 @@
-"""``python -m pneumolib bench``: what the training loop's speed is made of, on the machine at hand.
+"""``python -m tools.bench`` (a repository tool; run it from the project root): what the training
+loop's speed is made of, on the machine at hand.
 
 For each case (model, image size), in one process, with the same model, batch size and steps:
 
@@ -27,12 +28,15 @@ the reference and of the default path is measured in fresh child processes (VmHW
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
+import os
 import resource
 import statistics
+import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import pandas as pd
 import torch
@@ -40,13 +44,17 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from ..config import TrainConfig
-from ..data import PneumoniaData, load_pneumoniamnist
-from ..devices import describe_device, resolve_device
-from ..models.zoo import build_model
-from ..repro import package_versions, seed_everything
-from ..models.formats import cpu_has_native_bf16, describe_cpu, use_bf16
-from .loop import BinaryLoss, RunBatches, _autocast, build_optimizer, train_step
+from pneumolib import config as cfg
+from pneumolib.cli import run_parser, where
+from pneumolib.paths import use_project_folder
+from pneumocourse.notebooks import project_folder
+from pneumolib.config import TrainConfig
+from pneumolib.data import PneumoniaData, load_pneumoniamnist
+from pneumolib.devices import describe_device, resolve_device
+from pneumolib.models.zoo import build_model
+from pneumolib.repro import package_versions, seed_everything
+from pneumolib.models.formats import cpu_has_native_bf16, describe_cpu, use_bf16
+from pneumolib.training.loop import BinaryLoss, RunBatches, _autocast, build_optimizer, train_step
 
 
 @dataclass(frozen=True)
@@ -332,3 +340,89 @@ def merge_bench(existing: pd.DataFrame | None, new: pd.DataFrame) -> tuple[pd.Da
     same = existing.machine.isin(set(new.machine))
     return pd.concat([existing[~same], new], ignore_index=True), int(same.sum())
 
+
+def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "bench",
+        help="what training speed is made of here: data path, precision, memory format, against MedMNIST's pipeline",
+        description="In one process, time the same model, batch size and steps on MedMNIST's reference pipeline "
+        "(medmnist dataset + PIL transforms + DataLoader + plain fp32 loop), the reference loop on a batch in memory, "
+        "and, for fp32 and (where the machine has it) bf16: pneumolib's default path, the same in the other memory "
+        "format, and the same loop on a batch in memory (the synthetic limit). The configurations take turns in each "
+        "repeat. Reports images/s, the ratios to the reference and to the synthetic loop, peak host memory, and "
+        "merges the rows into results/metrics/bench.csv (bench_gpu.csv on a GPU), replacing only rows measured "
+        "on the same machine.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data-dir", default=None, help="folder holding pneumoniamnist.npz")
+    p.add_argument("--device", default="auto", choices=cfg.DEVICES, help="device to time on")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size for every configuration")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
+    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps")
+    p.add_argument("--repeats", type=int, default=3, help="repeats; the median is reported")
+    p.add_argument("--fp32", action="store_true",
+                   help="force fp32 on the CPU (sets PNEUMOLIB_FP32=1): time only the fp32 rows, as a CPU without bf16 would")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement (child processes)")
+    p.add_argument("--profile", metavar="MODEL@SIZE", default=None,
+                   help="instead of timing, print a torch.profiler table of the default path's training steps "
+                        "for one case, e.g. small_cnn@28 (fp32 unless the machine trains in bf16 and --fp32 is not given)")
+    p.add_argument("--smoke", action="store_true",
+                   help="a few steps of one case into bench_smoke.csv, to check the script works (no timings worth reading)")
+    p.set_defaults(handler=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from pneumolib.data import resolve_data_dir
+    from pneumolib.paths import results_path
+    from pneumolib.models.formats import FORCE_FP32_ENV, cpu_has_native_bf16
+
+    if args.fp32:
+        os.environ[FORCE_FP32_ENV] = "1"
+    if args.profile:
+        model, _, size = args.profile.partition("@")
+        if model not in cfg.MODEL_NAMES or not size.isdigit():
+            raise cfg.ConfigError(f"--profile {args.profile!r}: give MODEL@SIZE with MODEL one of {list(cfg.MODEL_NAMES)}, "
+                              "e.g. small_cnn@28.")
+        print(profile_default_path(BenchCase(model, int(size)), resolve_data_dir(args.data_dir),
+                                   "cpu" if args.device == "auto" else args.device, args.batch_size,
+                                   fp32=not cpu_has_native_bf16()))
+        return 0
+    options = dict(batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, repeats=args.repeats,
+                   memory=not args.no_memory)
+    cases = None
+    if args.smoke:
+        options.update(steps=2, warmup=1, repeats=1)
+        cases = [BenchCase("small_cnn", 28)]
+    table = run_bench(resolve_data_dir(args.data_dir), args.device, cases, **options)
+    on_gpu = not table.device[0].lower().startswith("cpu")
+    name = "bench" + ("_gpu" if on_gpu else "") + ("_smoke" if args.smoke else "")
+    path = results_path("metrics", f"{name}.csv")  # CPU and GPU figures live side by side
+    existing = pd.read_csv(path) if path.is_file() else None
+    merged, replaced = merge_bench(existing, table)
+    merged.to_csv(path, index=False, float_format="%.4f")
+    shown = [c for c in ("model", "size", "phase", "precision", "memory_format", "mode", "reference_img_s",
+                         "reference_synthetic_img_s", "pneumolib_img_s", "other_format_img_s", "synthetic_img_s",
+                         "ratio", "ratio_to_synthetic", "reference_peak_mib", "pneumolib_peak_mib") if c in table]
+    print(f"machine: {table.machine[0]}; batch {args.batch_size}; median of {options['repeats']} x {options['steps']} "
+          f"steps after {options['warmup']} warm-up steps; configurations interleaved")
+    print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep=""))
+    kept = len(merged) - len(table)
+    note = f"; replaced {replaced} earlier rows of this machine" if replaced else ""
+    print(f"wrote {where(path)} ({len(table)} rows{note}; kept {kept} rows of other machines)")
+    return 0
+
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tools.bench``: see ``--help``."""
+    use_project_folder(project_folder())  # the checkout's results/ and data/
+    parser = argparse.ArgumentParser(prog="python -m tools.bench")
+    _add_bench_parser(parser.add_subparsers(title="commands", metavar="COMMAND"))
+    return run_parser(parser, ["bench", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ConfigError
+from pneumolib.errors import ConfigError
 from . import ASSIGNMENT
 
 
@@ -25,7 +25,7 @@ def nbgrader_api(root: Path, cell_timeout: int = 300, kernel_wrapper: list[str] 
     stopped after ``cell_timeout`` seconds and, with ``notebook_timeout``, each notebook's cells
     after that many seconds in all, deleted test cells added back at autograding, each
     cell's output cut at ``max_output_chars``. With ``kernel_wrapper`` (from
-    :func:`~pneumolib.teaching.sandbox.sandbox_command`) every kernel starts in the sandbox."""
+    :func:`~pneumocourse.teaching.sandbox.sandbox_command`) every kernel starts in the sandbox."""
     try:
         from nbgrader.apps import NbGraderAPI
         from traitlets.config import Config

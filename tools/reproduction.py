@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..evaluation.noise import NOISE_SDS  # within NOISE_SDS seed sds of the arm: within the noise
-from .store import RunStore
+from pneumolib.evaluation.noise import NOISE_SDS  # within NOISE_SDS seed sds of the arm: within the noise
+from pneumolib.experiments.store import RunStore
 
 HEADLINE = {"val_auc": ("val", "auc"), "test_auc": ("test", "auc"), "test_acc": ("test", "acc")}
 DECISION_KEYS = ("kept_components", "chosen_arm", "tta", "ensemble")

@@ -2,7 +2,7 @@
 
 ``exercises`` reads the graded cells; ``course`` lays out an nbgrader course folder with an
 embedded sqlite gradebook; ``release`` writes the student versions; ``grade`` autogrades a
-folder of submissions. ``python -m pneumolib assignments release|grade`` are the front ends.
+folder of submissions. ``python -m pneumocourse assignments release|grade`` are the front ends.
 """
 
 ASSIGNMENT = "pneumolib"  # the nbgrader assignment id that holds the numbered notebooks

@@ -11,13 +11,12 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Sequence
-from urllib.parse import urlparse
 
 import nbformat
 from nbformat.v4 import new_markdown_cell
 
-from ..errors import ConfigError
-from ..paths import display_path
+from pneumolib.errors import ConfigError
+from pneumolib.paths import display_path
 from .course import make_course, release_folder
 
 HOW_TO = """**How to check and submit.** Each exercise below has a cell marked `# YOUR CODE HERE`
@@ -34,7 +33,7 @@ GITHUB_FOLDER = re.compile(r"^https://github\.com/(?P<owner>[\w.-]+)/(?P<repo>[\
 NO_URL_NOTE = ("*This student release has no \"Open in Colab\" badge: the course's badge opens the public "
                "notebook, which holds the solutions. Instructors: publish the student notebooks (for example "
                "in a GitHub repository of their own) and release again with "
-               "`python -m pneumolib assignments release --publish-url https://github.com/OWNER/REPO/tree/BRANCH/FOLDER`, "
+               "`python -m pneumocourse assignments release --publish-url https://github.com/OWNER/REPO/tree/BRANCH/FOLDER`, "
                "which points each badge there.*")
 
 

@@ -15,11 +15,11 @@ import pandas as pd
 import seaborn as sns
 from sklearn.metrics import average_precision_score
 
-from ..evaluation.calibration import expected_calibration_error, reliability_table
-from ..data import SPLITS, PneumoniaData, Split, class_counts
-from ..data.core import CLASS_NAMES
-from ..evaluation.metrics import binary_metrics, confusion, pr_curve_data, roc_curve_data
-from ..paths import results_path
+from pneumolib.evaluation.calibration import expected_calibration_error, reliability_table
+from pneumolib.data import SPLITS, PneumoniaData, Split, class_counts
+from pneumolib.data.core import CLASS_NAMES
+from pneumolib.evaluation.metrics import binary_metrics, confusion, pr_curve_data, roc_curve_data
+from pneumolib.paths import results_path
 
 Predictions = Mapping[str, tuple[np.ndarray, np.ndarray]]  # name -> (y_true, y_prob)
 

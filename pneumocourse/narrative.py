@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..evaluation.noise import NOISE_SDS, PAIRED_NOISE, RULES, SEED_NOISE
-from ..experiments.leaderboard import INDUCTIVE, TRANSDUCTIVE
+from pneumolib.evaluation.noise import NOISE_SDS, PAIRED_NOISE, RULES, SEED_NOISE
+from pneumolib.experiments.leaderboard import INDUCTIVE, TRANSDUCTIVE
 
 
 def fmt(value: float, digits: int = 4) -> str:
@@ -124,8 +124,8 @@ def _against_ci(value: float, low: float, high: float) -> str:
 def search_findings(result, goal: pd.DataFrame, published: Sequence[tuple]) -> list[str]:
     """Notebook 06: what the search decided and what the final model reaches, as Markdown bullets.
 
-    ``result`` is :class:`pneumolib.experiments.search.SearchResult`, ``goal`` the
-    :func:`pneumolib.notebooks.goal.goal_table`, ``published`` the leaderboard's published rows.
+    ``result`` is :class:`pneumocourse.search.SearchResult`, ``goal`` the
+    :func:`pneumocourse.goal.goal_table`, ``published`` the leaderboard's published rows.
     """
     comp = result.components if result.components.index.name == "arm" else result.components.set_index("arm")
     base = comp.loc["base"]
@@ -193,7 +193,7 @@ def method_choice_findings(chosen: str, decisions: Sequence, metric: str = "acc"
     of :func:`pneumolib.shift.select.method_choice`."""
     rule = RULES[PAIRED_NOISE]
     numbers = "; ".join(f"{d.option} against {d.simpler}: {d.describe(4, metric)}" for d in decisions)
-    verdict = (f"no method beats no adaptation beyond the noise, so **none** (no adaptation) is kept"
+    verdict = ("no method beats no adaptation beyond the noise, so **none** (no adaptation) is kept"
                if chosen == "none" else f"**{chosen}** is chosen")
     return f"- **Choice on val's simulated shifts:** {verdict}. The rule: {rule}. " + (numbers + "." if numbers else "")
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..data.core import PneumoniaData, Split
+from pneumolib.data.core import PneumoniaData, Split
 
 REQUIRED = ("test_probabilities", "threshold")
 

@@ -1,5 +1,5 @@
 """Render the guides' result blocks (docs/*.md) from the committed results (run after re-running a
-notebook or `make reference`):  .venv/bin/python scripts/render_docs.py
+notebook or `make reference`):  .venv/bin/python -m tools.render_docs
 
 Each block sits between ``<!-- name ... -->`` and ``<!-- /name -->`` in one of the guides;
 tests/test_docs_numbers.py fails when a block differs from what this script renders.
@@ -15,7 +15,7 @@ import pandas as pd
 
 import pneumolib  # noqa: F401  (torchvision import fix)
 from pneumolib.experiments.leaderboard import PUBLISHED
-from pneumolib.notebooks.goal import readme_tables, shift_readme_tables
+from pneumocourse.goal import readme_tables, shift_readme_tables
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = REPO / "results" / "metrics"
@@ -40,7 +40,7 @@ def shift_tables() -> str:
 
 
 def bench_table() -> str:
-    """`python -m pneumolib bench`'s CPU figures (results/metrics/bench.csv), one table per machine."""
+    """`python -m tools.bench`'s CPU figures (results/metrics/bench.csv), one table per machine."""
     bench = pd.read_csv(METRICS / "bench.csv")
 
     def mib(value: float) -> str:
@@ -52,7 +52,7 @@ def bench_table() -> str:
     lines = []
     for machine, rows in bench.groupby("machine", sort=False):
         first = rows.iloc[0]
-        lines += [f"**{machine}** (`python -m pneumolib bench`, {first.date}, batch {first.batch_size}, median of "
+        lines += [f"**{machine}** (`python -m tools.bench`, {first.date}, batch {first.batch_size}, median of "
                   f"{first.repeats} x {first.steps} steps, configurations interleaved):", "",
                   "| model | size | phase | precision | mode | memory format | reference img/s | pneumolib img/s "
                   "| synthetic img/s | vs reference | vs synthetic | vs other format | peak MiB reference / pneumolib |",
@@ -98,8 +98,8 @@ def bench_goals(bench: pd.DataFrame) -> list[str]:
 
 def exercises_table() -> str:
     """The notebooks' graded exercises, read from their nbgrader metadata."""
-    from pneumolib.notebooks.suite import notebook_paths
-    from pneumolib.teaching.exercises import exercise_markdown, exercise_table
+    from pneumocourse.notebooks import notebook_paths
+    from pneumocourse.teaching.exercises import exercise_markdown, exercise_table
 
     return exercise_markdown(exercise_table(notebook_paths()))
 

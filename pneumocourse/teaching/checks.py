@@ -3,10 +3,10 @@ type (``float``, ``int``, ``bool``, ``dict``, a plain ``numpy`` array) before an
 that claims to equal anything, or a subclass with its own ``__eq__``, ``__sub__`` or
 ``__torch_function__``, is refused with a line that says what to return.
 
-Test cells import these names inside the cell (``from pneumolib.teaching.checks import ...``), so
+Test cells import these names inside the cell (``from pneumocourse.teaching.checks import ...``), so
 a student's cell that rebinds a name (``abs = ...``, ``isinstance = ...``) cannot change what a
 test calls. Patching this module or a library from a student's cell is flagged by
-:mod:`~pneumolib.teaching.integrity`.
+:mod:`~pneumocourse.teaching.integrity`.
 """
 
 from __future__ import annotations

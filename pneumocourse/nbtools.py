@@ -14,14 +14,17 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..config import IMAGE_SIZES
-from ..data import PneumoniaData, load_pneumoniamnist, npz_filename, resolve_data_dir, subsample
-from ..devices import resolve_device
-from ..errors import ConfigError
-from ..experiments.runs import DataSpec
-from ..paths import display_path, results_dir, results_path, use_profile
+from pneumolib.config import IMAGE_SIZES
+from pneumolib.data import PneumoniaData, load_pneumoniamnist, npz_filename, resolve_data_dir, subsample
+from pneumolib.devices import resolve_device
+from pneumolib.errors import ConfigError
+from pneumolib.experiments.runs import DataSpec
+from pneumolib.experiments.store import use_missing_file_source
+from pneumolib.paths import display_path, results_dir, results_path, use_profile, use_project_folder
+from .notebooks import checkout_root, project_folder
 from .plots import use_style
-from ..repro import seed_everything
+from .reference import fetch
+from pneumolib.repro import seed_everything
 
 SMOKE_ENV_VAR = "SMOKE_TEST"
 SMOKE_SIZES = {"n_train": 384, "n_eval": 160}  # images per split in the smoke profile
@@ -101,13 +104,15 @@ def start(
     image_size: int = 28,
     progress: bool = True,
 ) -> NotebookSession:
-    """Check the common parameters, make the session's profile the active one, seed everything,
-    set the plot style.
+    """Check the common parameters, make the checkout's root (or the working directory outside a
+    checkout) the project folder and the session's profile the active one, seed everything, set
+    the plot style.
 
     The profile decides where results go (``results/`` or ``results/smoke/``, see
     :func:`pneumolib.paths.use_profile`), so a smoke run never overwrites the committed results.
     Progress bars are off in the smoke profile and in headless suite runs (``progress=False``).
     """
+    use_project_folder(project_folder())  # results/ and data/ of the checkout, also from inside notebooks/
     check_type("smoke", smoke, bool)
     check_type("progress", progress, bool)
     check_type("seed", seed, int)
@@ -128,6 +133,7 @@ def start(
         image_size=image_size,
     )
     use_profile(session.profile)
+    use_missing_file_source(fetch)  # the store fetches the published reference files it lacks, when fetching is on
     seed_everything(seed)
     use_style()
     return session
@@ -176,9 +182,8 @@ def runtime_notice(session: NotebookSession) -> str:
     """What a student should know before the long work starts: the runtime this kernel found (GPU,
     or CPU with its threads and whether it trains in bf16), where the earlier notebooks' results
     come from here, and how to go faster. The measured times are the notebook's Time line."""
-    from ..experiments.reference import reference_url
-    from ..paths import project_root
-    from ..models.formats import cpu_has_native_bf16, describe_cpu, fp32_forced
+    from .reference import reference_url
+    from pneumolib.models.formats import cpu_has_native_bf16, describe_cpu, fp32_forced
 
     if session.smoke:
         return "Smoke profile: a few batches per run, seconds to a minute for the whole notebook."
@@ -188,7 +193,7 @@ def runtime_notice(session: NotebookSession) -> str:
         bf16 = cpu_has_native_bf16() and not fp32_forced()
         runtime = (f"CPU runtime, {describe_cpu()}: training runs in {'bf16' if bf16 else 'fp32'}"
                    + ("" if bf16 else ", slower than the Time line's CPU with native bf16"))
-    in_checkout = (project_root() / "notebooks").is_dir() and (project_root() / "pneumolib").is_dir()
+    in_checkout = checkout_root() is not None
     url = reference_url()
     if in_checkout and not os.environ.get("PNEUMOLIB_RESULTS"):
         source = "the checkout's run store holds the reference results: only what is missing is trained"

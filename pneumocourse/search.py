@@ -33,15 +33,15 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ..config import TrainConfig
-from ..data import PneumoniaData
-from ..evaluation.noise import RULES, SEED_NOISE, Decision, beyond_noise, choose_simplest
-from ..paths import results_path
-from ..training.ssl import PretrainConfig, load_or_pretrain
-from .runner import RunResults, run_many
-from .runs import DataSpec, RunRecord, RunSpec, data_fingerprint, data_provenance
-from .scoring import ScoredModel, ensemble, score_models, seed_mean_ci, single, val_auc_by_run
-from .store import RunStore
+from pneumolib.config import TrainConfig
+from pneumolib.data import PneumoniaData
+from pneumolib.evaluation.noise import RULES, SEED_NOISE, Decision, beyond_noise, choose_simplest
+from pneumolib.paths import results_path
+from pneumolib.training.ssl import PretrainConfig, load_or_pretrain
+from pneumolib.experiments.runner import RunResults, run_many
+from pneumolib.experiments.runs import DataSpec, RunRecord, RunSpec, data_fingerprint, data_provenance
+from pneumolib.experiments.scoring import ScoredModel, ensemble, score_models, seed_mean_ci, single, val_auc_by_run
+from pneumolib.experiments.store import RunStore
 
 BASE_RECIPE = TrainConfig(model="small_cnn", epochs=10)  # the strongest plain recipe of 02/leaderboard
 SSL_COMPONENT = "in-domain SSL init"

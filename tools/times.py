@@ -17,10 +17,10 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..devices import describe_device, resolve_device
-from ..paths import project_root, results_dir
-from ..repro import package_versions
-from ..models.formats import describe_cpu
+from pneumolib.devices import describe_device, resolve_device
+from pneumolib.paths import project_root, results_dir
+from pneumolib.repro import package_versions
+from pneumolib.models.formats import describe_cpu
 
 TIMES_FILE = "suite_times.csv"
 FRESH_TIMES_FILE = "fresh_runtime_times.csv"  # each notebook alone in a fresh runtime (tests/install, --install-times)

@@ -12,14 +12,14 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ..config import TrainConfig
-from ..errors import ConfigError
-from ..paths import active_profile, display_path, results_dir, results_path
-from .runner import run_many
+from pneumolib.config import TrainConfig
+from pneumolib.errors import ConfigError
+from pneumolib.paths import active_profile, display_path, results_dir, results_path
+from pneumolib.experiments.runner import run_many
 from .reference import fetch, packaged
-from .runs import DataSpec, RunRecord, RunSpec, ensemble_record
+from pneumolib.experiments.runs import DataSpec, RunRecord, RunSpec, ensemble_record
 from .search import SearchResult, _slug, pretrain_small_cnn, require_all_ran
-from .store import RunStore
+from pneumolib.experiments.store import RunStore
 
 DECISIONS_FILE = "06_decisions.json"  # in results/metrics/
 DISTILL_WEIGHT = 0.5  # 06's default: how far the student's targets move towards the ensemble
@@ -39,7 +39,7 @@ def save_decisions(result: SearchResult) -> Path:
 
 def default_decisions(log=print) -> Path:
     """Where 06's decisions are read from: this profile's file; when it is missing, the file is
-    fetched from the reference results (:mod:`~pneumolib.experiments.reference`) where fetching is
+    fetched from the reference results (:mod:`~pneumocourse.reference`) where fetching is
     on; in the smoke profile, the default profile's decisions serve (a recipe, which smoke only
     trains for fewer steps), and the notebook says so."""
     path = decisions_path()

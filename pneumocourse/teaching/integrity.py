@@ -145,7 +145,7 @@ def _imported_modules(trees) -> set[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 found |= {(a.asname or a.name).split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom):  # from torch import nn, from pneumolib.teaching import checks
+            elif isinstance(node, ast.ImportFrom):  # from torch import nn, from pneumocourse.teaching import checks
                 found |= {a.asname or a.name for a in node.names if a.name[:1].islower()}
     return found
 
