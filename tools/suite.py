@@ -10,7 +10,8 @@ from typing import Any, Sequence
 
 import nbformat
 
-from pneumolib.paths import display_path, project_root, results_dir
+from pneumolib.data import DATA_ENV_VAR
+from pneumolib.paths import RESULTS_ENV_VAR, display_path, project_root, results_dir
 from pneumocourse.nbtools import SMOKE_ENV_VAR
 from pneumocourse.notebooks import notebook_paths
 from tools.times import TIMES_FILE, NotebookRun, record_times, stored_runs, update_readme, update_time_line
@@ -60,6 +61,9 @@ def run_suite(
 
     custom = bool(parameters)
     parameters = {"progress": False, **(parameters or {})}  # nobody watches a headless run
+    for name in (DATA_ENV_VAR, RESULTS_ENV_VAR):  # the kernels run in notebooks/: a relative folder means from here
+        if os.environ.get(name):
+            os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
     if smoke:
         parameters["smoke"] = True
         os.environ[SMOKE_ENV_VAR] = "1"
