@@ -37,3 +37,18 @@ def test_a_stream_split_into_other_chunks_is_the_same_output(tmp_path):
         new_output("stream", name="stdout", text="resnet18 at 28 px\n"),
         new_output("stream", name="stdout", text="small_cnn at 28 px\n")])]), two)
     assert differing_outputs(one, two) == [] and differing_outputs(two, one) == []
+
+
+def test_relative_data_and_results_folders_mean_from_where_the_suite_starts(tmp_path, monkeypatch):
+    """The kernels run inside notebooks/; a relative $PNEUMOLIB_DATA (make run's ../shared/data)
+    names a folder seen from where the suite was started, so the suite hands them absolute paths."""
+    import os
+
+    from tools.suite import run_suite
+
+    monkeypatch.chdir(tmp_path)  # no checkout here: no notebook to run, only the environment to prepare
+    monkeypatch.setenv("PNEUMOLIB_DATA", "../shared/data")
+    monkeypatch.setenv("PNEUMOLIB_RESULTS", "my-results")
+    assert run_suite() == []
+    assert os.environ["PNEUMOLIB_DATA"] == str((tmp_path / ".." / "shared" / "data").resolve())
+    assert os.environ["PNEUMOLIB_RESULTS"] == str(tmp_path / "my-results")
