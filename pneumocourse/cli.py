@@ -11,9 +11,9 @@ from typing import Sequence
 
 from pneumolib import config as cfg
 from pneumolib.cli import run_parser, where
-from pneumolib.paths import resolve_display_path, use_project_folder
+from pneumolib.paths import resolve_display_path
 
-from .notebooks import project_folder
+from .notebooks import use_checkout
 
 
 def _add_best_parser(commands: argparse._SubParsersAction) -> None:
@@ -165,5 +165,5 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m pneumocourse``; returns the exit code. Results and data are the
     checkout's (found from the working directory), or the working directory's outside one."""
-    use_project_folder(project_folder())
+    use_checkout()
     return run_parser(build_parser(), argv)

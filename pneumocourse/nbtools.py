@@ -20,8 +20,8 @@ from pneumolib.devices import resolve_device
 from pneumolib.errors import ConfigError
 from pneumolib.experiments.runs import DataSpec
 from pneumolib.experiments.store import use_missing_file_source
-from pneumolib.paths import display_path, results_dir, results_path, use_profile, use_project_folder
-from .notebooks import checkout_root, project_folder
+from pneumolib.paths import display_path, results_dir, results_path, use_profile
+from .notebooks import checkout_root, use_checkout
 from .plots import use_style
 from .reference import fetch
 from pneumolib.repro import seed_everything
@@ -112,7 +112,7 @@ def start(
     :func:`pneumolib.paths.use_profile`), so a smoke run never overwrites the committed results.
     Progress bars are off in the smoke profile and in headless suite runs (``progress=False``).
     """
-    use_project_folder(project_folder())  # results/ and data/ of the checkout, also from inside notebooks/
+    use_checkout()  # results/ and data/ of the checkout, also from inside notebooks/
     check_type("smoke", smoke, bool)
     check_type("progress", progress, bool)
     check_type("seed", seed, int)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pneumolib.errors import ConfigError
+from pneumolib.paths import use_project_folder
 
 
 def checkout_root(start: Path | None = None) -> Path | None:
@@ -22,6 +23,12 @@ def checkout_root(start: Path | None = None) -> Path | None:
 def project_folder() -> Path:
     """Where the course's results and data live: the checkout's root, else the working directory."""
     return checkout_root() or Path.cwd().resolve()
+
+
+def use_checkout() -> None:
+    """Make :func:`project_folder` the library's project folder for this process, so that results and
+    data are the checkout's wherever the command or the notebook runs from inside it."""
+    use_project_folder(project_folder())
 
 
 def notebook_paths(only: Sequence[str] = ()) -> list[Path]:

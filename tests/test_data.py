@@ -43,10 +43,9 @@ def test_data_dir_precedence(tmp_path, monkeypatch):
     assert resolve_data_dir() == repo / "data"
     monkeypatch.chdir(repo / "notebooks")  # the library alone: the working directory is the project folder
     assert resolve_data_dir() == repo / "notebooks" / "data"
-    from pneumocourse.notebooks import project_folder
-    from pneumolib.paths import use_project_folder
+    from pneumocourse.notebooks import use_checkout
 
-    use_project_folder(project_folder())  # what a notebook's session does: the checkout's data/
+    use_checkout()  # what a notebook's session does: the checkout's data/
     assert resolve_data_dir() == repo / "data"
 
 

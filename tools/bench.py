@@ -33,7 +33,6 @@ import multiprocessing
 import os
 import resource
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -46,8 +45,7 @@ from torchvision import transforms
 
 from pneumolib import config as cfg
 from pneumolib.cli import run_parser, where
-from pneumolib.paths import use_project_folder
-from pneumocourse.notebooks import project_folder
+from pneumocourse.notebooks import use_checkout
 from pneumolib.config import TrainConfig
 from pneumolib.data import PneumoniaData, load_pneumoniamnist
 from pneumolib.devices import describe_device, resolve_device
@@ -341,10 +339,11 @@ def merge_bench(existing: pd.DataFrame | None, new: pd.DataFrame) -> tuple[pd.Da
     return pd.concat([existing[~same], new], ignore_index=True), int(same.sum())
 
 
-def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser(
-        "bench",
-        help="what training speed is made of here: data path, precision, memory format, against MedMNIST's pipeline",
+def build_parser() -> argparse.ArgumentParser:
+    """The bench's command line: what training speed is made of here (data path, precision, memory
+    format), against MedMNIST's pipeline."""
+    p = argparse.ArgumentParser(
+        prog="python -m tools.bench",
         description="In one process, time the same model, batch size and steps on MedMNIST's reference pipeline "
         "(medmnist dataset + PIL transforms + DataLoader + plain fp32 loop), the reference loop on a batch in memory, "
         "and, for fp32 and (where the machine has it) bf16: pneumolib's default path, the same in the other memory "
@@ -369,6 +368,7 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--smoke", action="store_true",
                    help="a few steps of one case into bench_smoke.csv, to check the script works (no timings worth reading)")
     p.set_defaults(handler=_cmd_bench)
+    return p
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -418,10 +418,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tools.bench``: see ``--help``."""
-    use_project_folder(project_folder())  # the checkout's results/ and data/
-    parser = argparse.ArgumentParser(prog="python -m tools.bench")
-    _add_bench_parser(parser.add_subparsers(title="commands", metavar="COMMAND"))
-    return run_parser(parser, ["bench", *(sys.argv[1:] if argv is None else argv)])
+    use_checkout()
+    return run_parser(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,7 @@ import os
 from typing import Sequence
 
 from pneumolib.cli import run_parser, where
-from pneumolib.paths import use_project_folder
-from pneumocourse.notebooks import project_folder
+from pneumocourse.notebooks import use_checkout
 from pneumolib.errors import ConfigError
 from pneumolib.paths import REPLICATE_FOLDER, RESULTS_ENV_VAR, project_root
 
@@ -119,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tools.notebooks run|report|times``; see ``--help``."""
-    use_project_folder(project_folder())  # the checkout's results/ and data/
+    use_checkout()
     return run_parser(build_parser(), argv)
 
 
