@@ -1,12 +1,14 @@
 """Notebook support: parameter checks, the smoke profile, data for a notebook, saved tables.
 
-Every notebook's second cell calls :func:`start` with its papermill parameters. A bad value
-stops there with a one-line error that names the parameter.
+Every notebook's setup cell calls its companion's ``setup`` (:mod:`pneumocourse.companions`), which
+calls :func:`start` and the checks here with the notebook's papermill parameters. A bad value stops
+there with a one-line error that names the parameter.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,44 @@ def check_fraction(name: str, value: Any) -> float:
     if not 0 < value < 1:
         raise ConfigError(f"parameter {name} must lie strictly between 0 and 1, got {value}.")
     return float(value)
+
+
+def check_choice(name: str, value: Any, allowed: Sequence, why: str = "") -> Any:
+    """A parameter that must be one of ``allowed``; one-line ConfigError otherwise (``why``, when
+    given, says what the choices are for)."""
+    if isinstance(value, (list, dict, set)) or value not in allowed:
+        reason = f" ({why})" if why else ""
+        raise ConfigError(f"parameter {name} must be one of {list(allowed)}{reason}, got {value!r}.")
+    return value
+
+
+def check_choices(name: str, values: Any, allowed: Sequence, required: Sequence = ()) -> list:
+    """A non-empty list parameter whose items are all in ``allowed`` and that includes ``required``."""
+    check_type(name, values, list)
+    unknown = [v for v in values if isinstance(v, (list, dict, set)) or v not in allowed]
+    missing = [v for v in required if v not in values]
+    if not values or unknown or missing:
+        needs = f", including {missing}" if missing else ""
+        raise ConfigError(f"parameter {name} must be a non-empty list from {list(allowed)}{needs}; got {values!r}"
+                          + (f" (unknown: {unknown})." if unknown else "."))
+    return list(values)
+
+
+def check_positive_list(name: str, values: Any, kind: type) -> list:
+    """A non-empty list of positive numbers of ``kind`` (int or float; a bool is neither)."""
+    check_type(name, values, list)
+    if not values or any(isinstance(v, bool) or not isinstance(v, kind) or v <= 0 for v in values):
+        raise ConfigError(f"parameter {name} must be a non-empty list of positive {kind.__name__}s, got {values!r}.")
+    return list(values)
+
+
+def check_probabilities(name: str, values: Any) -> list[float]:
+    """A list of floats strictly between 0 and 1 (target sensitivities and the like)."""
+    check_type(name, values, list)
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, float) or not 0 < value < 1:
+            raise ConfigError(f"parameter {name} must hold numbers strictly between 0 and 1, got {value!r}.")
+    return list(values)
 
 
 def check_seeds(seeds: Any, name: str = "seeds") -> list[int]:

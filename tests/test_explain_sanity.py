@@ -292,27 +292,27 @@ def test_cam_grid_labels_empty_maps_and_has_a_colour_bar():
 def test_gradcam_verdicts_follow_the_intervals():
     import pandas as pd
 
-    from pneumocourse import narrative
+    from pneumocourse.companions import gradcam
 
     deletion = pd.DataFrame({"images": [64, 64], "empty maps": [52, 0], "area Grad-CAM": [0.19, 0.42],
                              "area random": [0.19, 0.46], "orders": [20, 20], "gap": [-0.004, 0.041],
                              "gap low": [-0.016, 0.003], "gap high": [0.008, 0.079]}, index=["a", "b"])
-    lines = narrative.deletion_findings(deletion)
+    lines = gradcam.deletion_findings(deletion)
     assert "about level" in lines[0] and "52 of the 64 maps are empty" in lines[0]
     assert "faster than random order" in lines[1]
     rand = pd.DataFrame({"images": [64, 64, 64, 64, 64], "compared": [12, 64, 0, 64, 64],
                          "mean rho": [0.0, 0.7, np.nan, -0.87, 0.4], "low": [-0.2, 0.6, np.nan, -0.9, 0.3],
                          "high": [0.2, 0.8, np.nan, -0.8, 0.6]}, index=list("abcde"))
-    lines = narrative.randomisation_findings(rand)
+    lines = gradcam.randomisation_findings(rand)
     assert "**passes**" in lines[0] and "do not strongly resemble" in lines[0] and "Only 12 of 64" in lines[0]
     assert "holds zero" in lines[0]
     below = rand.assign(low=[-0.17] * 5, high=[-0.001] * 5).iloc[:1]
-    assert "weak inverse correlation" in narrative.randomisation_findings(below)[0]
+    assert "weak inverse correlation" in gradcam.randomisation_findings(below)[0]
     assert "**fails**" in lines[1] and "says nothing" in lines[2]
     assert "**fails**" in lines[3] and "mirror" in lines[3] and "**inconclusive**" in lines[4]
-    assert "EigenCAM" in narrative.cam_method_description("eigencam")
+    assert "EigenCAM" in gradcam.cam_method_description("eigencam")
     with pytest.raises(ValueError, match="No description"):
-        narrative.cam_method_description("scorecam")
+        gradcam.cam_method_description("scorecam")
 
 
 def test_rank_agreement_is_one_for_a_monotone_copy_and_nan_for_an_empty_map():
@@ -329,7 +329,7 @@ def test_rank_agreement_is_one_for_a_monotone_copy_and_nan_for_an_empty_map():
 
 def test_image_dependence_fails_for_one_pattern_and_passes_for_maps_of_their_own_image():
     from pneumolib.explain import dependence_table, map_dependence
-    from pneumocourse.narrative import dependence_findings
+    from pneumocourse.companions.gradcam import dependence_findings
 
     rng = np.random.default_rng(0)
     pattern = rng.random((7, 7))
@@ -350,7 +350,7 @@ def test_road_passes_a_map_on_the_evidence_and_fails_the_reversed_map():
     import torch
 
     from pneumolib.explain import road_scores, road_summary
-    from pneumocourse.narrative import road_findings
+    from pneumocourse.companions.gradcam import road_findings
 
     region = torch.zeros(28, 28, dtype=torch.float64)
     region[:14, :14] = 1.0

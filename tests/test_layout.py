@@ -118,3 +118,43 @@ def test_the_checks_catch_an_upward_import_and_a_cycle(tmp_path):
     (root / "models" / "b.py").write_text("from .a import x\n")
     assert stage_violations(root) == [("pneumolib.data.core", "pneumolib.models")]
     assert ["pneumolib.models.a", "pneumolib.models.b", "pneumolib.models.a"] in import_cycles(root)
+
+
+def _notebook_companions() -> dict[str, str]:
+    """Each numbered notebook's stem and the companion module named after it (its name without the number)."""
+    return {p.stem: p.stem.split("_", 1)[1] for p in sorted((REPO / "notebooks").glob("0[1-9]_*.ipynb"))}
+
+
+def test_one_companion_per_notebook_and_its_setup_cell_calls_it():
+    import importlib
+
+    import nbformat
+
+    pairs = _notebook_companions()
+    assert len(pairs) == 7
+    assert set(pairs.values()) == {p.stem for p in (COURSE / "companions").glob("*.py")} - {"__init__"}
+    for stem, name in pairs.items():
+        module = importlib.import_module(f"pneumocourse.companions.{name}")
+        assert callable(module.setup), name
+        cells = nbformat.read(REPO / "notebooks" / f"{stem}.ipynb", as_version=4).cells
+        parameters = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+        setup = cells[parameters + 1].source
+        assert f"from pneumocourse.companions import {name} as companion" in setup, stem
+        assert "companion.setup(" in setup and "raise " not in setup, stem
+
+
+def test_companions_build_only_on_earlier_notebooks_and_shared_modules_on_none():
+    """Companions sit above the notebooks' shared modules (nbtools, narrative, plots, search, ...) and
+    below the course's commands (``cli``, ``teaching``), which may use them."""
+    order = list(_notebook_companions().values())
+    users = ("companions", "cli", "__main__", "teaching")
+    checked = 0
+    for importer, imported in imports_of(COURSE, ("pneumocourse",)):
+        target, source = imported.split("."), importer.split(".")
+        if target[1:2] != ["companions"] or len(target) < 3:
+            continue
+        checked += 1
+        assert source[1] in users, f"{importer} (shared by the notebooks) imports the companion {imported}"
+        if source[1] == "companions":
+            assert order.index(target[2]) <= order.index(source[2]), f"{importer} imports a later notebook's {imported}"
+    assert checked, "the check reads the companions' imports"

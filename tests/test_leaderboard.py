@@ -88,7 +88,7 @@ def test_transductive_results_have_a_section_of_their_own_and_are_never_ranked(t
 
     from pneumolib.experiments.leaderboard import INDUCTIVE, TRANSDUCTIVE
     from pneumolib.experiments.runs import adapted_record
-    from pneumocourse.narrative import leaderboard_findings
+    from pneumocourse.companions.best_model import leaderboard_findings
 
     store = RunStore(tmp_path / "store")
     base = _run(store, TrainConfig(model="small_cnn", epochs=4), 0.99, 0.95)

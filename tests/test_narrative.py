@@ -41,7 +41,7 @@ def test_suite_times_keep_the_last_passing_run_of_each_notebook_and_kind(tmp_pat
 def test_ablation_findings_sort_arms_by_the_seed_spread():
     import pandas as pd
 
-    from pneumocourse.narrative import ablation_findings
+    from pneumocourse.companions.ablations import ablation_findings
 
     def arm(name, aucs, val=0.99):
         return [{"arm": name, "status": "ran", "test_auc": a, "val_auc": val, "tuned_test_balanced_accuracy": 0.85,
@@ -62,7 +62,7 @@ def test_ablation_findings_sort_arms_by_the_seed_spread():
 def test_threshold_shift_is_blamed_on_imbalance_corrections_only_when_removing_them_raises_it():
     import pandas as pd
 
-    from pneumocourse.narrative import _threshold_shift
+    from pneumocourse.companions.ablations import _threshold_shift
 
     def runs(class_weighting, sampling):
         return pd.DataFrame({"arm": ["full recipe"] * 2 + ["− class weighting"] * 2 + ["− balanced sampling"] * 2,
@@ -79,7 +79,7 @@ def test_threshold_shift_is_blamed_on_imbalance_corrections_only_when_removing_t
 def test_method_agreement_reads_the_median_rank_correlation():
     import numpy as np
 
-    from pneumocourse.narrative import method_agreement_findings
+    from pneumocourse.companions.gradcam import method_agreement_findings
 
     lines = method_agreement_findings({"a": np.array([0.95, 0.9, np.nan]), "b": np.array([0.1, -0.2, 0.05])},
                                       "gradcam++")
@@ -91,7 +91,7 @@ def test_method_agreement_reads_the_median_rank_correlation():
 def test_leaderboard_reading_ranks_the_top_val_row_on_test():
     import pandas as pd
 
-    from pneumocourse.narrative import leaderboard_findings
+    from pneumocourse.companions.best_model import leaderboard_findings
 
     board = pd.DataFrame({"result": ["A", "B", "C", "published"], "final_model": ["one run"] * 3 + [""],
                           "epochs": [4, 10, 10, None], "val_auc": [0.999, 0.995, 0.990, None],
@@ -103,6 +103,6 @@ def test_leaderboard_reading_ranks_the_top_val_row_on_test():
 def test_leaderboard_reading_survives_an_empty_board():
     import pandas as pd
 
-    from pneumocourse.narrative import leaderboard_findings
+    from pneumocourse.companions.best_model import leaderboard_findings
 
     assert "none of our rows" in leaderboard_findings(pd.DataFrame())

@@ -14,9 +14,9 @@ import pytest
 
 from pneumolib.config import TrainConfig
 from pneumolib.evaluation.noise import NOISE_SDS, PAIRED_NOISE, RULES, SEED_NOISE, beyond_noise, choose_simplest
-from pneumocourse import best
+from pneumocourse.companions import best_model as best
 from pneumocourse import search as recipes
-from pneumocourse import narrative
+from pneumocourse.companions import dataset_shift
 from pneumocourse.goal import decision_rows
 from pneumolib.shift.select import method_choice
 
@@ -200,7 +200,7 @@ def test_06_reading_states_the_rule_not_any_gain():
     result = _result()
     goal = pd.DataFrame({"mean": [0.97, 0.9], "sd": [0.001, 0.01], "ci_low": [0.96, 0.88], "ci_high": [0.98, 0.92],
                          "goal": [0.985, 0.92], "goal_met": [False, False]}, index=["test_auc", "test_acc_val_threshold"])
-    text = "\n".join(narrative.search_findings(result, goal, []))
+    text = "\n".join(best.search_findings(result, goal, []))
     assert "any positive change" not in text and "any gain" not in text
     assert "two seed sds" in text and "warm-up (1 epoch) (+0.00070, within the noise)" in text
     assert "against the noise of 0.00100, two seed sds of the base): none." in text
@@ -214,7 +214,7 @@ def test_06_reading_states_two_seed_sds_when_no_component_was_tried():
     result.component_decisions = []
     goal = pd.DataFrame({"mean": [0.97, 0.9], "sd": [0.001, 0.01], "ci_low": [0.96, 0.88], "ci_high": [0.98, 0.92],
                          "goal": [0.985, 0.92], "goal_met": [False, False]}, index=["test_auc", "test_acc_val_threshold"])
-    text = "\n".join(narrative.search_findings(result, goal, []))
+    text = "\n".join(best.search_findings(result, goal, []))
     assert "against the noise of 0.00100, two seed sds of the base): none. Not kept: none." in text
 
 
@@ -237,7 +237,7 @@ def test_07_keeps_no_adaptation_for_an_advantage_within_the_noise():
     assert chosen == "none" and not decision.kept
     assert decision.noise_basis == PAIRED_NOISE and decision.pairs == 8
     assert decision.gain == pytest.approx(np.mean(noisy)) and decision.noise == pytest.approx(2 * np.std(noisy, ddof=1))
-    text = narrative.method_choice_findings(chosen, [decision])
+    text = dataset_shift.method_choice_findings(chosen, [decision])
     assert "**none** (no adaptation) is kept" in text and "larger than two sds of those paired differences" in text
     assert "AdaBN against none: +0.0144 acc against a noise of 0.0235 (2 x the sd of the paired differences, 8 pairs): within the noise" in text
 

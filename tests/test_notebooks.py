@@ -1,6 +1,7 @@
 """Checks of the committed notebooks, and of parameters handling through papermill."""
 
 import ast
+import importlib
 import os
 import re
 import shutil
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from pneumolib.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -59,30 +62,58 @@ def _papermill(args, cwd, tmp_path, data_dir):
                           capture_output=True, text=True)
 
 
-@pytest.mark.parametrize(
-    "notebook, parameter, message",
-    [
-        ("02_transfer", ["-p", "lr", "-1e-4"], "ConfigError: lr must be a positive number, got -0.0001."),
-        ("02_transfer", ["-p", "model", "small_cnn"], "parameter model must be a ResNet"),
-        ("01_data_exploration", ["-p", "image_size", "30"], "parameter image_size must be one of [28, 64, 128, 224], got 30."),
-        ("01_data_exploration", ["-p", "smoke", "yes"], "parameter smoke must be bool, got 'yes' (str)."),
-        ("03_thresholds", ["-p", "target_specificity", "1.5"], "parameter target_specificity must hold numbers strictly between 0 and 1"),
-        ("04_gradcam", ["-p", "compare_method", "gradcam"], "parameter compare_method must be one of ['gradcam++', 'eigencam']"),
-        ("05_ablations", ["-y", "grid_lrs: [0.001, -1]"], "parameter grid_lrs must be a non-empty list of positive floats"),
-        ("06_best_model", ["-y", "seed_groups: [[0, 1], [1, 2]]"], "parameter seed_groups must hold distinct integers >= 0, each in one group only"),
-        ("07_dataset_shift", ["-y", "methods: [none, magic]"], "parameter methods must list adaptation methods"),
-    ],
-)
+BAD_PARAMETERS = [
+    ("02_transfer", {"lr": -1e-4}, "lr must be a positive number, got -0.0001."),
+    ("02_transfer", {"model": "small_cnn"}, "parameter model must be one of ['resnet18', 'resnet34', 'resnet50']"),
+    ("01_data_exploration", {"image_size": 30}, "parameter image_size must be one of [28, 64, 128, 224], got 30."),
+    ("01_data_exploration", {"smoke": "yes"}, "parameter smoke must be bool, got 'yes' (str)."),
+    ("03_thresholds", {"target_specificity": 1.5}, "parameter target_specificity must hold numbers strictly between 0 and 1"),
+    ("04_gradcam", {"compare_method": "gradcam"}, "parameter compare_method must be one of ['gradcam++', 'eigencam']"),
+    ("05_ablations", {"grid_lrs": [0.001, -1]}, "parameter grid_lrs must be a non-empty list of positive floats"),
+    ("06_best_model", {"seed_groups": [[0, 1], [1, 2]]}, "parameter seed_groups must hold distinct integers >= 0, each in one group only"),
+    ("06_best_model", {"image_size": 64}, "parameter image_size must be one of [28] (the goal is set at 28 px input data)"),
+    ("07_dataset_shift", {"methods": ["none", "magic"]}, "(unknown: ['magic'])"),
+    ("07_dataset_shift", {"methods": ["TENT"]}, "including ['none']"),
+]
+
+
+def _notebook_parameters(notebook: str) -> dict:
+    """The values of a notebook's parameters cell, as papermill would inject over them."""
+    cells = nbformat.read(REPO / "notebooks" / f"{notebook}.ipynb", as_version=4).cells
+    values: dict = {}
+    exec(next(c.source for c in cells if "parameters" in c.metadata.get("tags", [])), {}, values)
+    return values
+
+
+@pytest.mark.parametrize("notebook, changed, message", BAD_PARAMETERS)
+def test_bad_parameter_stops_the_setup_in_one_line(notebook, changed, message):
+    """Each notebook's setup is its companion's setup(), called with the parameters cell's values."""
+    companion = importlib.import_module(f"pneumocourse.companions.{notebook.split('_', 1)[1]}")
+    with pytest.raises(ConfigError) as caught:
+        companion.setup(**{**_notebook_parameters(notebook), **changed})
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_every_setup_takes_its_notebooks_parameters_and_accepts_their_defaults(real_data_dir, monkeypatch):
+    monkeypatch.setenv("PNEUMOLIB_DATA", str(real_data_dir))
+    monkeypatch.delenv("SMOKE_TEST", raising=False)
+    for notebook in sorted(p.stem for p in (REPO / "notebooks").glob("0[1-9]_*.ipynb")):
+        companion = importlib.import_module(f"pneumocourse.companions.{notebook.split('_', 1)[1]}")
+        settled = companion.setup(**_notebook_parameters(notebook))
+        assert settled.session.profile == "default", notebook
+
+
 @pytest.mark.integration
-def test_bad_parameter_fails_early_in_one_line(real_data_dir, tmp_path, notebook, parameter, message):
-    out = _papermill([f"notebooks/{notebook}.ipynb", str(tmp_path / "out.ipynb"), *parameter], REPO, tmp_path, real_data_dir)
+def test_bad_parameter_fails_early_in_one_line_under_papermill(real_data_dir, tmp_path):
+    out = _papermill(["notebooks/07_dataset_shift.ipynb", str(tmp_path / "out.ipynb"), "-y", "methods: [none, magic]"],
+                     REPO, tmp_path, real_data_dir)
     assert out.returncode != 0
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     errors = [(i, o) for i, c in enumerate(executed.cells) if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert len(errors) == 1
     index, error = errors[0]
-    assert "nbtools.start(" in executed.cells[index].source, "the error comes from the validation cell, before any work"
-    assert message in f"{error.ename}: {error.evalue}"
+    assert "companion.setup(" in executed.cells[index].source, "the error comes from the setup cell, before any work"
+    assert f"{error.ename}: {error.evalue}".startswith("ConfigError: parameter methods must be a non-empty list from")
 
 
 @pytest.mark.integration

@@ -39,6 +39,19 @@ def test_a_stream_split_into_other_chunks_is_the_same_output(tmp_path):
     assert differing_outputs(one, two) == [] and differing_outputs(two, one) == []
 
 
+def test_a_rendered_finding_with_another_number_is_caught(tmp_path):
+    """The findings are Markdown displays, whose text/plain is only their repr: their Markdown is compared."""
+    def finding(path, text):
+        data = {"text/markdown": text, "text/plain": "<IPython.core.display.Markdown object>"}
+        nbformat.write(new_notebook(cells=[new_code_cell("show(findings)", outputs=[
+            new_output("display_data", data=data)])]), path)
+        return path
+
+    committed = finding(tmp_path / "committed.ipynb", "- test AUC 0.9716")
+    assert differing_outputs(finding(tmp_path / "same.ipynb", "- test AUC 0.9716"), committed) == []
+    assert differing_outputs(finding(tmp_path / "other.ipynb", "- test AUC 0.9721"), committed) == ["code cell 1"]
+
+
 def test_relative_data_and_results_folders_mean_from_where_the_suite_starts(tmp_path, monkeypatch):
     """The kernels run inside notebooks/; a relative $PNEUMOLIB_DATA (make run's ../shared/data)
     names a folder seen from where the suite was started, so the suite hands them absolute paths."""

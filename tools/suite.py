@@ -136,7 +136,7 @@ IGNORE_MARK = "NBVAL_IGNORE_OUTPUT"
 
 def _text_outputs(cell) -> list[str]:
     """A code cell's text as a reader sees it: streams (consecutive parts of one stream joined),
-    errors and text/plain results (figures and
+    errors, Markdown (the rendered findings) and text/plain results (figures and
     HTML are left out: the figures are compared as files by ``git status`` after ``make run``)."""
     texts = []
     for output in cell.get("outputs", []):
@@ -148,6 +148,8 @@ def _text_outputs(cell) -> list[str]:
                 texts.append((output.get("name"), text))
         elif output.get("output_type") == "error":
             texts.append(("error", f"{output.get('ename')}: {output.get('evalue')}"))
+        elif "text/markdown" in output.get("data", {}):  # a rendered finding: its text, not its repr
+            texts.append(("markdown", "".join(output["data"]["text/markdown"])))
         elif "text/plain" in output.get("data", {}) and "image/png" not in output.get("data", {}):
             texts.append(("result", "".join(output["data"]["text/plain"])))
     return [text for _, text in texts]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from pneumolib.data.medmnist_files import DATA_ENV_VAR, resolve_data_dir
 from pneumolib.errors import ConfigError
-from ..best import DECISIONS_FILE
+from ..companions.best_model import DECISIONS_FILE
 from ..notebooks import project_folder
 from ..nbtools import SMOKE_ENV_VAR
 from pneumolib.paths import RESULTS_ENV_VAR, display_path, results_base, results_dir

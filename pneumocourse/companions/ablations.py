@@ -1,0 +1,132 @@
+"""Notebook 05 (ablations, grid search and cross-validation): its setup and its findings."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import NamedTuple
+
+import pandas as pd
+
+from pneumolib.config import MODEL_NAMES, TrainConfig
+from pneumolib.data import PneumoniaData
+from pneumolib.errors import ConfigError
+from pneumolib.experiments.runs import DataSpec
+from pneumolib.experiments.studies import full_recipe
+
+from .. import nbtools
+from ..narrative import mean_sd, seed_gap
+
+
+class Setup(NamedTuple):
+    session: nbtools.NotebookSession
+    seeds: list[int]
+    full: TrainConfig  # the full recipe every ablation arm removes one part of
+    grid_batch_sizes: list[int]
+    grid_lrs: list[float]
+    workers: int
+    threads: int  # per worker
+    spec: DataSpec
+
+
+def setup(*, smoke: bool, seed: int, seeds: list[int], device: str, data_dir: str, image_size: int, recipe: str,
+          epochs: int, grid_batch_sizes: list[int], grid_lrs: list[float], grid_folds: int, cv_folds: int,
+          workers: int, progress: bool) -> Setup:
+    """Check 05's parameters, start the session, build the full recipe, share the CPU cores among
+    ``workers`` processes (0: one per core) and print the profile line. The smoke profile keeps one
+    seed, one epoch, a 2 × 1 grid and a small subset."""
+    session = nbtools.start(smoke=smoke, seed=seed, device=device, data_dir=data_dir, image_size=image_size,
+                            progress=progress)
+    seeds = nbtools.check_seeds(seeds)
+    nbtools.check_choice("recipe", recipe, MODEL_NAMES)
+    grid_batch_sizes = nbtools.check_positive_list("grid_batch_sizes", grid_batch_sizes, int)
+    grid_lrs = nbtools.check_positive_list("grid_lrs", grid_lrs, float)
+    nbtools.check_min_int("grid_folds", grid_folds, 2)
+    nbtools.check_min_int("cv_folds", cv_folds, 2)
+    nbtools.check_min_int("workers", workers, 0)
+    full = full_recipe(recipe, epochs=epochs, seed=seed, device=str(session.device))
+    workers = workers or os.cpu_count() or 1
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    spec = DataSpec(str(session.data_dir), image_size)
+    if session.smoke:  # same code path, seconds of work: one seed, one epoch, a 2x1 grid, a small subset
+        seeds, full = seeds[:1], replace(full, epochs=1)
+        grid_batch_sizes, grid_lrs = grid_batch_sizes[:2], grid_lrs[:1]
+        spec = DataSpec(str(session.data_dir), image_size, subset=(384, 160), subset_seed=seed)
+    print(f"profile: {session.profile}; recipe {recipe}, {full.epochs} epochs; seeds {seeds}; "
+          f"{workers} workers x {threads} threads")
+    return Setup(session, seeds, full, grid_batch_sizes, grid_lrs, workers, threads, spec)
+
+
+IMBALANCE_ARMS = ("− class weighting", "− balanced sampling")
+
+
+def _threshold_shift(ran: pd.DataFrame, full: pd.DataFrame) -> str:
+    """Where the val-picked thresholds sit, and how removing each imbalance correction moves them."""
+    mean = ran.groupby("arm", sort=False).tuned_threshold.mean()
+    text = f" The val-picked thresholds average {full.tuned_threshold.mean():.2f} in the full recipe"
+    moved = [f"{arm} {mean[arm]:.2f}" for arm in IMBALANCE_ARMS if arm in mean.index]
+    if moved and all(mean[arm] > full.tuned_threshold.mean() for arm in IMBALANCE_ARMS if arm in mean.index):
+        text += (f" and rise when an imbalance correction is removed ({', '.join(moved)}): class weighting and "
+                 "balanced sampling both down-weight pneumonia, the majority class, which pushes the predicted "
+                 "probabilities down, so the best cut-off sits below 0.5")
+    return text + "."
+
+
+def ablation_findings(runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFrame,
+                      full_arm: str = "full recipe") -> list[str]:
+    """Notebook 05: the ablation arms against the full recipe (beyond the seed sd or not), the
+    threshold rule, the grid's choice and cross-validation, as Markdown bullets."""
+    ran = runs[runs.status == "ran"]
+    full = ran[ran.arm == full_arm]
+    groups: dict[str, list[str]] = {"worse": [], "level": [], "better": []}
+    lines = []
+    for arm, group in ran.groupby("arm", sort=False):
+        if arm == full_arm:
+            continue
+        gap, spread = seed_gap(group.test_auc, full.test_auc)
+        kind = "worse" if gap < -spread else "better" if gap > spread else "level"
+        groups[kind].append(f"{arm} ({gap:+.4f})")
+        val_gap = group.val_auc.mean() - full.val_auc.mean()
+        if kind == "worse" and val_gap > 0:
+            lines.append(f"- {arm} *raises* val AUC ({val_gap:+.4f}) while it lowers test AUC ({gap:+.4f}): the "
+                         "model fits the training cohort better and transfers worse to the test cohort.")
+    summary = [f"- **Beyond the seed sd, removing a component lowers test AUC:** {', '.join(groups['worse']) or 'none'}.",
+               f"- **About level (within the seed sd):** {', '.join(groups['level']) or 'none'}."]
+    if groups["better"]:
+        summary.append(f"- **Removing these raises test AUC beyond the seed sd:** {', '.join(groups['better'])}.")
+    lines = summary + lines
+    tuned, plain = full.tuned_test_balanced_accuracy, full.test_balanced_accuracy
+    gap, spread = seed_gap(tuned, plain)
+    verdict = ("about level, within the seed sd" if abs(gap) <= spread
+               else "0.5 is ahead beyond the seed sd" if gap < 0 else "the val-picked threshold is ahead beyond the seed sd")
+    lines.append(f"- **Threshold rule:** on test, the full recipe's balanced accuracy is {mean_sd(tuned)} at the "
+                 f"val-picked Youden threshold and {mean_sd(plain)} at 0.5: {verdict}." + _threshold_shift(ran, full))
+    ordered = grid.sort_values("cv_auc_mean", ascending=False)
+    best, second, worst = ordered.iloc[0], ordered.iloc[1], ordered.iloc[-1]
+    gap = best.cv_auc_mean - second.cv_auc_mean
+    lines.append(f"- **Grid search:** the best cell, {', '.join(f'{k} {v:g}' for k, v in zip(grid.index.names, ordered.index[0]))}, "
+                 f"reaches CV AUC {best.cv_auc_mean:.4f} ± {best.cv_auc_sd:.4f}; the runner-up is {gap:.4f} behind, "
+                 + (f"within the larger fold sd of the two ({max(best.cv_auc_sd, second.cv_auc_sd):.4f}), so the "
+                    "choice among the top cells is weak" if gap <= max(best.cv_auc_sd, second.cv_auc_sd)
+                    else "more than either cell's fold sd")
+                 + f". The worst cell, {', '.join(f'{k} {v:g}' for k, v in zip(grid.index.names, ordered.index[-1]))}, "
+                 f"reaches {worst.cv_auc_mean:.4f}.")
+    fold_auc, test_auc = folds.loc["mean", "held-out fold AUC"], folds.loc["mean", "test AUC"]
+    lines.append(f"- **Cross-validation:** held-out fold AUC {fold_auc:.4f} ± {folds.loc['sd', 'held-out fold AUC']:.4f}, "
+                 f"test AUC {test_auc:.4f} ± {folds.loc['sd', 'test AUC']:.4f}"
+                 + (": CV on train+val measures the training cohort, not the test cohort." if fold_auc > test_auc else "."))
+    return lines
+
+
+# --- notebook 04: Grad-CAM -------------------------------------------------------------------
+
+
+
+def load_data(session: nbtools.NotebookSession) -> PneumoniaData:
+    """The session's data, at the size its file holds: 05's worker processes each load that file
+    themselves, so a size made by upsampling another file is refused."""
+    data, input_size = nbtools.load_notebook_data(session)
+    if input_size is not None:
+        raise ConfigError(f"05 runs in worker processes that load the {session.image_size} px file itself; "
+                          f"put pneumoniamnist_{session.image_size}.npz in the data folder or use image_size 28.")
+    return data

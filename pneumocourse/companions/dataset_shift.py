@@ -1,0 +1,337 @@
+"""Notebook 07 (the val-to-test cohort shift): its setup, its findings, and its study: 06's final
+models, adapted to the test cohort's unlabeled images by every method of :mod:`pneumolib.shift`,
+and scored on test once.
+
+The adaptation reads the test images only; test labels enter in :func:`score_methods` and
+:func:`save_transductive_records` alone, after every method has produced its probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from pneumolib.config import INTENSITY_PRESETS, TrainConfig
+from pneumolib.data import PneumoniaData, split_summary
+from pneumolib.data.photometric import Photometric
+from pneumolib.evaluation.metrics import binary_metrics, bootstrap_mean_table
+from pneumolib.evaluation.noise import NOISE_SDS, PAIRED_NOISE, RULES
+from pneumolib.models import ProbabilityEnsemble
+from pneumolib.models.inference import analysis_copy
+from pneumolib.models.pretrained import ssl_checkpoint_path
+from pneumolib.shift.methods import METHODS, Adapted, SourceReference, adapt_methods, predict
+from pneumolib.shift.priors import bbse_prior, bootstrap_prior, em_prior
+from .best_model import recipe_name
+from pneumolib.experiments.runner import run_many
+from pneumolib.experiments.runs import DataSpec, RunRecord, RunSpec, adapted_record, ensemble_record
+from .. import narrative, nbtools
+from ..goal import goal_verdict
+from ..search import _slug, pretrain_small_cnn, require_all_ran
+from pneumolib.experiments.store import RunStore
+
+
+
+class Setup(NamedTuple):
+    session: nbtools.NotebookSession
+    max_models: int
+    robust_seeds: list[int]
+    n_boot: int
+    n_typical: int
+
+
+def setup(*, smoke: bool, seed: int, device: str, data_dir: str, image_size: int, max_models: int,
+          robust_seeds: list[int], intensity: str, methods: list[str], selection_metric: str, domain_folds: int,
+          n_typical: int, n_boot: int, progress: bool) -> Setup:
+    """Check 07's parameters, start the session and print the profile line. 06's final models are
+    28 px models, so ``image_size`` must be 28; ``methods`` must include "none", the unadapted model
+    every method is compared with. The smoke profile keeps one model, one robustness seed and a few
+    typical images."""
+    session = nbtools.start(smoke=smoke, seed=seed, device=device, data_dir=data_dir, image_size=image_size,
+                            progress=progress)
+    nbtools.check_choice("image_size", image_size, [28], "06's final models are 28 px models")
+    nbtools.check_min_int("max_models", max_models, 1)
+    nbtools.check_min_int("domain_folds", domain_folds, 2)
+    nbtools.check_min_int("n_typical", n_typical, 1)
+    nbtools.check_min_int("n_boot", n_boot, 100)
+    robust_seeds = nbtools.check_seeds(robust_seeds, "robust_seeds")
+    nbtools.check_choices("methods", methods, list(METHODS), required=["none"])
+    nbtools.check_choice("intensity", intensity, [p for p in INTENSITY_PRESETS if p != "none"],
+                         "a photometric preset other than 'none'")
+    nbtools.check_choice("selection_metric", selection_metric, ["acc", "balanced_accuracy", "auc"])
+    if session.smoke:  # same code path, seconds of work
+        max_models, robust_seeds, n_boot, n_typical = 1, robust_seeds[:1], 200, 4
+    print(f"profile: {session.profile}; up to {max_models} final model(s), robustness seeds {robust_seeds}")
+    return Setup(session, max_models, robust_seeds, n_boot, n_typical)
+
+
+@dataclass
+class FinalModel:
+    """One of 06's final models: its record (an ensemble or a single run), the model itself (an
+    ensemble is one module) and whether it predicts with test-time augmentation."""
+
+    name: str
+    record: RunRecord
+    model: nn.Module
+    config: TrainConfig
+    tta: bool
+    _predicted: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """The model's probabilities for ``images`` (with TTA when the model uses it), computed
+        once per images array: the study's steps share them instead of predicting again. The
+        cache keeps each array alive beside its probabilities, so its id cannot be reused."""
+        if id(images) not in self._predicted:
+            self._predicted[id(images)] = (images, predict(self.model, images, self.config, self.tta))
+        return self._predicted[id(images)][1]
+
+    def split_probabilities(self, split: str) -> np.ndarray:
+        """The record's own probabilities for ``"val"`` or ``"test"`` (with TTA when the model uses
+        it): the numbers 06 shows for this model, not a second prediction of them."""
+        return self.record.probabilities(split, self.tta)
+
+
+def final_config(decisions: dict[str, Any], data: PneumoniaData, device: str = "auto",
+                 log: Callable[[str], None] = print) -> TrainConfig:
+    """06's chosen recipe; its in-domain SSL checkpoint is the one 06 made when it is there, else
+    made again the way 06 makes it."""
+    config = replace(TrainConfig.from_dict(decisions["chosen_config"]), device=device)
+    ssl_path = ssl_checkpoint_path(config.pretrained)
+    if ssl_path is not None and not ssl_path.is_file():
+        source, how = pretrain_small_cnn(data, progress=False)
+        log(f"SSL initialisation: {how}")
+        config = replace(config, pretrained=source)
+    return config
+
+
+def seed_groups(decisions: dict[str, Any], max_groups: int) -> list[list[int]]:
+    """The seeds of each final model: 06's ensemble groups, or single seeds 0, 1, ... when 06
+    chose no ensemble; at most ``max_groups`` of them."""
+    if decisions["ensemble"]:
+        groups = [[int(s.removeprefix("seed")) for s in group] for group in decisions["ensemble_groups"]]
+    else:
+        groups = [[s] for s in range(max_groups)]
+    return groups[:max_groups]
+
+
+def load_final_models(data_spec: DataSpec, decisions: dict[str, Any], config: TrainConfig, max_groups: int = 3,
+                      store: RunStore | None = None, log: Callable[[str], None] | None = print,
+                      **runner_options: Any) -> list[FinalModel]:
+    """06's final models, their member runs loaded from the store (trained when missing), each an
+    :func:`~pneumolib.models.inference.analysis_copy` (float64 on a CPU) for the study's analyses."""
+    store = store or RunStore()
+    data = data_spec.load()
+    groups = seed_groups(decisions, max_groups)
+    slug = _slug(decisions["chosen_arm"])
+    specs = {s: RunSpec(replace(config, seed=s), key=f"members/{slug}/seed{s}") for group in groups for s in group}
+    runs = require_all_ran(run_many(list(specs.values()), data_spec, store, need_models=True, log=log, **runner_options))
+    finals = []
+    for group in groups:
+        members = [runs[specs[s].key] for s in group]
+        models = [m.model if m.model is not None else store.load_model(m.run_id) for m in members]
+        name = f"seeds {' '.join(str(s) for s in group)}"
+        if len(members) > 1:
+            record = ensemble_record(f"ensemble of {name}", members, decisions["tta"], data.val.labels,
+                                     data.test.labels, recipe_name(decisions))
+            if store.get(record.run_id) is None:  # 06 stored it already when it ran in this profile
+                store.save_record(record)
+            model: nn.Module = ProbabilityEnsemble(models).eval()
+        else:
+            record, model = members[0], models[0]
+        finals.append(FinalModel(name, record, analysis_copy(model), config, bool(decisions["tta"])))
+    return finals
+
+
+def source_reference(final: FinalModel, data: PneumoniaData) -> SourceReference:
+    """What val tells the methods about ``final`` (val labels and its val probabilities)."""
+    return SourceReference.fit(data.val.labels, final.split_probabilities("val"))
+
+
+def prior_estimates(finals: list[FinalModel], data: PneumoniaData, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """BBSE and EM estimates of the test cohort's pneumonia share for each final model, with a
+    bootstrap CI (val and test images resampled), and the error when an estimator cannot give
+    one. Reads test images, never test labels."""
+    rows = []
+    for final in finals:
+        source = source_reference(final, data)
+        p_val = source.scaler(source.p_val)
+        p_test = source.scaler(final.split_probabilities("test"))
+        estimators = {"BBSE": lambda y, p, q: bbse_prior(y, p, q),
+                      "EM": lambda y, p, q: em_prior(q, float(np.mean(y)))}
+        for name, estimate in estimators.items():
+            try:
+                ci = bootstrap_prior(estimate, data.val.labels, p_val, p_test, n_boot=n_boot, seed=seed)
+            except ValueError as exc:  # e.g. BBSE with a model that predicts one class: recorded, not hidden
+                ci = {"estimate": np.nan, "low": np.nan, "high": np.nan, "error": str(exc)}
+            rows.append({"final model": final.name, "estimator": name, "estimate": ci["estimate"],
+                         "low": ci["low"], "high": ci["high"], "error": ci.get("error", "")})
+    return pd.DataFrame(rows).set_index(["estimator", "final model"]).sort_index()
+
+
+def adapt_all(finals: list[FinalModel], data: PneumoniaData, methods: tuple[str, ...],
+              seed: int = 0) -> tuple[dict[str, list[Adapted]], dict[str, str]]:
+    """Every method applied to every final model on the test images: ``(adapted, errors)``, with
+    method -> one :class:`Adapted` per final model, and method -> the error of a method that
+    failed on some final model (left out of ``adapted``, not hidden). Only ``data.test.images``
+    is read from test."""
+    adapted: dict[str, list[Adapted]] = {m: [] for m in methods}
+    errors: dict[str, str] = {}
+    for final in finals:
+        outputs, failed = adapt_methods([m for m in methods if m not in errors], final.model, final.config,
+                                        source_reference(final, data), data.test.images, final.tta, seed,
+                                        base_probabilities=final.split_probabilities("test"))
+        for method, output in outputs.items():
+            adapted[method].append(output)
+        errors.update({method: f"{final.name}: {error}" for method, error in failed.items()})
+    return {m: out for m, out in adapted.items() if m not in errors}, errors
+
+
+def score_methods(adapted: dict[str, list[Adapted]], y_test: np.ndarray, n_boot: int = 2000,
+                  seed: int = 0) -> pd.DataFrame:
+    """Mean over the final models of AUC, ACC, balanced accuracy, sensitivity and specificity on
+    test, each method at its own threshold, with a bootstrap 95 % CI: rows (method, metric).
+    The only place test labels are read."""
+    return pd.concat({method: bootstrap_mean_table(y_test, [a.probabilities for a in outputs],
+                                                   [a.threshold for a in outputs], n_boot=n_boot, seed=seed)
+                      for method, outputs in adapted.items()}, names=["method", "metric"])
+
+
+def save_transductive_records(finals: list[FinalModel], adapted: dict[str, list[Adapted]], y_test: np.ndarray,
+                              store: RunStore | None = None, skip: tuple[str, ...] = ("none",)) -> list[RunRecord]:
+    """One record per final model and method (except ``skip``) in the store, marked as using
+    the test cohort's unlabeled images, for the leaderboard's transductive section."""
+    store = store or RunStore()
+    records = []
+    for method, outputs in adapted.items():
+        if method in skip:
+            continue
+        for final, output in zip(finals, outputs):
+            record = adapted_record(final.record, method, output.probabilities, output.threshold, y_test, output.prior)
+            store.save_record(record)
+            records.append(record)
+    return records
+
+
+def method_choice_findings(chosen: str, decisions: Sequence, metric: str = "acc") -> str:
+    """Notebook 07: the adaptation method chosen on val's simulated shifts, with the rule and, per
+    candidate, its mean paired gain over the choice current when it was visited and the noise (the
+    two sds of the paired per-shift differences), as one Markdown bullet. ``decisions``: the second item
+    of :func:`pneumolib.shift.select.method_choice`."""
+    rule = RULES[PAIRED_NOISE]
+    numbers = "; ".join(f"{d.option} against {d.simpler}: {d.describe(4, metric)}" for d in decisions)
+    verdict = ("no method beats no adaptation beyond the noise, so **none** (no adaptation) is kept"
+               if chosen == "none" else f"**{chosen}** is chosen")
+    return f"- **Choice on val's simulated shifts:** {verdict}. The rule: {rule}. " + (numbers + "." if numbers else "")
+
+
+def findings(*, data: PneumoniaData, finals: list[FinalModel], domain: pd.DataFrame, within: pd.DataFrame,
+             typical_pneumonia: dict[str, int], n_typical: int, intensity_table: pd.DataFrame, gap: pd.Series,
+             prior_check: pd.DataFrame, true_prior: float, scores: pd.DataFrame, adapted: dict[str, list[Adapted]],
+             simulated_table: pd.DataFrame, chosen_method: str, method_steps: Sequence, selection_metric: str,
+             photometric: Photometric, intensity: str, robust_table: pd.DataFrame, goal: pd.DataFrame) -> str:
+    """07's reading of its results as Markdown bullets, each built from the tables of the notebook's
+    cells named by the arguments: the class shares, how the cohorts' images differ (domain
+    classifiers, typical images, within-class separation), the prior estimates, the unadapted and
+    adapted models on test, the method chosen on val's simulated shifts, robustness training and
+    the goal."""
+    raw_test, raw_control = domain.loc[("raw pixels", "train vs test"), "auc"], domain.loc[("raw pixels", "train vs val (control)"), "auc"]
+    out_test = domain.loc[("model output only", "train vs test"), "auc"]
+    feat_test, feat_control = domain.loc[("model features", "train vs test"), "auc"], domain.loc[("model features", "train vs val (control)"), "auc"]
+    shares = split_summary(data)["pneumonia_share"]
+    within_test, within_control = within.loc["train vs test", "auc"], within.loc["train vs val (control)", "auc"]
+    within_gap = within_test - within_control
+    within_noise = NOISE_SDS * domain["sd over folds"].max()  # the project's noise rule: two sds
+    means = scores.xs("estimate", axis=1).unstack("metric")
+    none, best_acc = means.loc["none"], means.acc.idxmax()
+    max_change = np.abs(means.acc - none.acc).max()
+    ci_width = (scores.xs("acc", level="metric").high - scores.xs("acc", level="metric").low).mean()
+    chosen_ci = scores.loc[chosen_method]
+    scored = list(adapted)
+    val_specificity = np.mean([binary_metrics(data.val.labels, r.p_val, r.threshold)["specificity"]
+                               for r in (source_reference(f, data) for f in finals)])
+    predicted_gain = simulated_table.loc["mean over the simulated shifts", chosen_method] - simulated_table.loc["mean over the simulated shifts", "none"]
+    n_normal, n_pneumonia = int((data.test.labels == 0).sum()), int((data.test.labels == 1).sum())
+    false_alarms, misses = (1 - none.specificity) * n_normal, (1 - none.sensitivity) * n_pneumonia
+    contrast_ratio = intensity_table.loc["test", "contrast"] / intensity_table.loc["train", "contrast"]
+    covered = (abs(gap.brightness / 255) <= photometric.brightness
+               and photometric.contrast[0] <= contrast_ratio <= photometric.contrast[1])
+    robust_gap, robust_spread = narrative.seed_gap(robust_table[robust_table.key.str.startswith("robust")].val_auc,
+                                                   robust_table[robust_table.key.str.startswith("base")].val_auc)
+    lines = [
+        f"- **The cohorts differ in their class shares:** pneumonia is {shares['train']:.1%} of train, {shares['val']:.1%} "
+        f"of val and {shares['test']:.1%} of test.",
+        f"- **And in how their images look, though barely in grey levels:** test's mean brightness is "
+        f"{intensity_table.loc['test', 'brightness']:.1f} against train's {intensity_table.loc['train', 'brightness']:.1f}, "
+        f"its contrast {intensity_table.loc['test', 'contrast']:.1f} against {intensity_table.loc['train', 'contrast']:.1f}. "
+        f"A domain classifier tells test-cohort from training-cohort images with cross-validated AUC {raw_test:.3f} on raw "
+        f"pixels and {feat_test:.3f} on the model's features; on the control, train against val, it reaches "
+        f"{raw_control:.3f} and {feat_control:.3f}. The model's pneumonia probability alone, which carries the class mix, "
+        f"separates the cohorts with AUC {out_test:.3f}; "
+        + (f"the features go {feat_test - out_test:+.3f} beyond it." if feat_test > out_test + domain["sd over folds"].max()
+           else "the features add no more than the fold sd beyond it."),
+        f"- **What the typical images show:** among the {n_typical} images most typical of the training cohort, "
+        f"{typical_pneumonia['training']} show pneumonia; among those most typical of the test cohort, "
+        f"{typical_pneumonia['test']}"
+        + (", so the unmatched rows of the figure also differ in their class mix; the class-matched rows do not. "
+           if abs(typical_pneumonia["training"] - typical_pneumonia["test"]) >= n_typical // 2 else ". ")
+        + f"Within one class the same held-out scores separate the cohorts with AUC {within_test['normal']:.3f} (normal) "
+        f"and {within_test['pneumonia']:.3f} (pneumonia), {within_gap['normal']:+.3f} and {within_gap['pneumonia']:+.3f} "
+        f"over the control (train against val), against a noise of {within_noise:.3f} (two fold sds): "
+        + (f"so within each class the images look different in the two cohorts, the {within_gap.idxmax()} images most, "
+           "beyond how many show pneumonia." if (within_gap > within_noise).all() else
+           f"so the {within_gap.idxmax()} images look different in the two cohorts, and the "
+           f"{within_gap.idxmin()} images no more than the noise." if within_gap.max() > within_noise else
+           "so within a class the cohorts are barely told apart, and most of what separates them is the class mix."),
+        ("- **Label shift is only part of the story:** " if not prior_check.covers.any() else "- **The prior estimates:** ")
+        + "BBSE estimates the test share at "
+        + ", ".join(f"{r.estimate:.3f}" for r in prior_check.loc["BBSE"].itertuples())
+        + " and EM at " + ", ".join(f"{r.estimate:.3f}" for r in prior_check.loc["EM"].itertuples())
+        + f" for the {len(finals)} final model(s), against the true {true_prior:.3f}; "
+        + f"{int(prior_check.covers.sum())} of {len(prior_check)} CIs cover it. "
+        + (f"Both overestimate it. The model's specificity at its val-picked threshold is {val_specificity:.4f} on val "
+           f"and {none.specificity:.4f} on test: more of the test cohort's normal images get high pneumonia "
+           "probabilities, which a label-shift estimator can only read as more pneumonia."
+           if (prior_check.error > 0).all() and none.specificity < val_specificity else
+           "The estimates do not all overestimate it."),
+        f"- **Unadapted**, 06's final models score test AUC {none.auc:.4f} and ACC {none.acc:.4f} (sensitivity "
+        f"{none.sensitivity:.4f}, specificity {none.specificity:.4f}): about {false_alarms:.0f} normal images are called "
+        f"pneumonia and {misses:.0f} pneumonia images missed, per model.",
+        "- **Adaptation moves test ACC by " + ", ".join(f"{m} {means.loc[m, 'acc'] - none.acc:+.4f}" for m in scored if m != "none")
+        + f"** and test AUC by at most {np.abs(means.auc.drop('none') - none.auc).max():.4f}. The largest change in ACC, "
+        + f"{np.abs(means.acc - none.acc).max():.4f}, is about {np.abs(means.acc - none.acc).max() * len(data.test.labels):.0f} "
+        + f"of {len(data.test.labels)} test images, and "
+        + f"{max_change / ci_width:.0%}"
+        + " of a CI's mean width: "
+        + ("well inside the CIs, and a paired test would be needed to call any of it real." if max_change < 0.5 * ci_width
+           else "as large as the CIs themselves; a paired test should check it before anyone relies on it."),
+        method_choice_findings(chosen_method, method_steps, selection_metric),
+        f"- **The method chosen on val's simulated shifts is {chosen_method}** (mean {selection_metric} "
+        f"{simulated_table.loc['mean over the simulated shifts', chosen_method]:.4f} there); on test it scores ACC "
+        f"{chosen_ci.loc['acc', 'estimate']:.4f} [{chosen_ci.loc['acc', 'low']:.4f}, {chosen_ci.loc['acc', 'high']:.4f}]. "
+        + f"The simulated shifts promised {predicted_gain:+.4f} ACC over no adaptation; on test it changed ACC by "
+        + f"{means.loc[chosen_method, 'acc'] - none.acc:+.4f}. "
+        + ("Shifts of the class mix and the grey levels alone do not reproduce this cohort change. " if predicted_gain > 0 >= means.loc[chosen_method, 'acc'] - none.acc else "")
+        + ("It also has the highest mean test ACC." if best_acc == chosen_method else
+           f"{best_acc[0].upper() + best_acc[1:]} has the highest mean test ACC ({means.loc[best_acc, 'acc']:.4f}), about "
+           f"{(means.loc[best_acc, 'acc'] - means.loc[chosen_method, 'acc']) * len(data.test.labels):.0f} images more; choosing "
+           "it for that would be picking on test."),
+        f"- **Robustness training** ({photometric.describe()}): "
+        + narrative.seed_verdict("06's recipe", robust_table[robust_table.key.str.startswith("base")].val_auc,
+                                 f"+ {intensity} intensity", robust_table[robust_table.key.str.startswith("robust")].val_auc, "val AUC")
+        + ("" if np.isnan(robust_spread) else " Selection on val does not keep it." if robust_gap <= robust_spread
+           else " Selection on val would keep it.")
+        + " The augmented runs score test AUC " + narrative.mean_sd(robust_table[robust_table.key.str.startswith("robust")].test_auc)
+        + " (± seed sd) against " + narrative.mean_sd(robust_table[robust_table.key.str.startswith("base")].test_auc)
+        + " for 06's recipe"
+        + (". The measured grey-level shift lies well inside the augmentation's brightness and contrast ranges, so the "
+           "augmentation covers it; what separates the cohorts lies elsewhere." if covered else
+           ". The measured grey-level shift lies outside the augmentation's ranges."),
+    ]
+    for (name, metric), row in goal.iterrows():
+        lines.append(f"- **Goal, {row.section}, {name}:** {metric.upper()} {row['mean']:.4f} [{row.ci_low:.4f}, {row.ci_high:.4f}] "
+                     f"against {row.goal:g}: {goal_verdict(row)}.")
+    return "\n".join(lines)
