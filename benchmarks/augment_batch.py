@@ -6,9 +6,10 @@ random parameters, for the "light" and "strong" presets at 28 and 64 px:
 * ``pneumolib``: ``DeviceBatches.transform`` with ``BatchAugment.preset`` (one affine_grid + grid_sample);
 * ``kornia``: ``RandomResizedCrop`` (strong only) + ``RandomHorizontalFlip`` + ``RandomAffine`` with the
   preset's ranges, ``same_on_batch=False`` (per-image parameters), same uint8 -> float -> normalise steps;
-* ``tv-v2 loop`` (context): the reference path's per-image ``transforms.v2`` pipeline in a Python loop.
-  ``transforms.v2`` draws one set of parameters per call, so on a batch tensor it would give every
-  image the same transform: it has no per-sample batched mode, and a loop is what per-sample costs.
+* ``loop`` (context): the per-image path's augmentation (``augmentation_preset``: the same
+  augmentation on a batch of one) in a Python loop, which is what augmenting one image at a time
+  costs (torchvision's ``transforms.v2`` draws one set of parameters per call, so on a batch it
+  would give every image the same transform).
 
 The three are timed interleaved in each repeat (the machine may be shared), after a warm-up;
 the table shows the median of the repeats. Run:  .venv/bin/python benchmarks/augment_batch.py

@@ -24,19 +24,12 @@ from .splits import (
     split_summary,
     subsample,
 )
-from .tensors import (
-    AUGMENT_PRESETS,
-    TensorImageDataset,
-    augmentation_preset,
-    build_augmentation,
-    make_loader,
-    model_inputs,
-    to_float_tensor,
-)
+from .augment import AUGMENT_PRESETS, ImageAugment, augmentation_preset
+from .tensors import TensorImageDataset, make_loader, model_inputs, to_float_tensor
 
 __all__ = [
     "AUGMENT_PRESETS", "CLASS_NAMES", "DATA_ENV_VAR", "SPLITS", "PneumoniaData", "Split",
-    "TensorImageDataset", "augmentation_preset", "build_augmentation", "center_crop_resize",
+    "ImageAugment", "TensorImageDataset", "augmentation_preset", "center_crop_resize",
     "class_counts", "class_weights", "cv_fold", "cv_pool", "download_pneumoniamnist", "exact_duplicates", "load_folder_dataset",
     "load_pneumoniamnist", "make_loader", "model_inputs", "npz_filename", "pos_weight", "resolve_data_dir",
     "sample_weights", "split_summary", "stratified_kfold", "stratified_split", "subsample", "to_float_tensor", "validate_npz",

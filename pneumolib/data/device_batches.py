@@ -1,100 +1,24 @@
 """The fast data path: a split held as one uint8 tensor on the training device.
 
-Batches are indexed on the device, and augmentation (flip, rotation, translation, scale, resized
-crop, then the photometric changes of :mod:`.photometric`) and upsampling to the model's input size happen for the whole batch at once, in a single
-``affine_grid`` + ``grid_sample`` on the device. No PIL, no DataLoader, no per-image Python.
+Batches are indexed on the device, and augmentation (:mod:`.augment`: flip, rotation, translation,
+scale, resized crop, then the photometric changes) and upsampling to the model's input size happen
+for the whole batch at once, in a single ``affine_grid`` + ``grid_sample`` on the device. No PIL,
+no DataLoader, no per-image Python.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
 from typing import Iterator
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from .core import Split
+from .augment import BatchAugment, augment_batch, resample
 from .photometric import Photometric
 from .splits import sample_weights
-from .tensors import AUGMENT_PRESETS
 
-
-@dataclass(frozen=True)
-class BatchAugment:
-    """Random per-image affine augmentation applied to a batch at once (same ranges as the presets)."""
-
-    hflip: bool = False
-    rotation: float = 0.0  # degrees, uniform in [-rotation, rotation]
-    translate: float = 0.0  # fraction of the side, uniform in [-translate, translate]
-    scale: tuple[float, float] | None = None  # zoom factor range
-    resized_crop: tuple[float, float] | None = None  # area fraction of the crop, as RandomResizedCrop
-
-    @classmethod
-    def preset(cls, name: str, hflip: bool = False) -> "BatchAugment | None":
-        """The preset's ranges, plus a random horizontal flip when ``hflip``; None when nothing is drawn."""
-        if name not in AUGMENT_PRESETS:
-            raise ValueError(f"Unknown augmentation preset {name!r}; choose one of {list(AUGMENT_PRESETS)}.")
-        params = {**AUGMENT_PRESETS[name], **({"hflip": True} if hflip else {})}
-        return cls(**params) if params else None
-
-    def components(self) -> list["BatchAugment"]:
-        """Each random transform of this augmentation on its own, with the same range."""
-        return [BatchAugment(**{f.name: getattr(self, f.name)}) for f in fields(self) if getattr(self, f.name)]
-
-    def describe(self) -> str:
-        """The ranges in words, e.g. "rotation ±10°, translate ±5%, zoom 0.95-1.05"."""
-        parts = []
-        if self.hflip:
-            parts.append("horizontal flip")
-        if self.rotation:
-            parts.append(f"rotation ±{self.rotation:g}°")
-        if self.translate:
-            parts.append(f"translate ±{self.translate:.0%}")
-        if self.scale:
-            parts.append(f"zoom {self.scale[0]:g}-{self.scale[1]:g}")
-        if self.resized_crop:
-            parts.append(f"square crop of {self.resized_crop[0]:.0%}-{self.resized_crop[1]:.0%} of the area")
-        return ", ".join(parts) or "nothing"
-
-    def thetas(self, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        """(n, 2, 3) affine matrices mapping output to input coordinates (``affine_grid`` convention)."""
-
-        def uniform(low: float, high: float) -> torch.Tensor:
-            return low + (high - low) * torch.rand(n, generator=generator, device=device)
-
-        angle = uniform(-self.rotation, self.rotation) * (math.pi / 180) if self.rotation else torch.zeros(n, device=device)
-        zoom = uniform(*self.scale) if self.scale else torch.ones(n, device=device)
-        shift_x = uniform(-self.translate, self.translate) * 2 if self.translate else torch.zeros(n, device=device)
-        shift_y = uniform(-self.translate, self.translate) * 2 if self.translate else torch.zeros(n, device=device)
-        crop = torch.ones(n, device=device)
-        if self.resized_crop:  # a square crop of the given area fraction, anywhere inside the image
-            crop = uniform(*self.resized_crop).sqrt()
-            shift_x = shift_x + uniform(-1, 1) * (1 - crop)
-            shift_y = shift_y + uniform(-1, 1) * (1 - crop)
-        flip = torch.ones(n, device=device)
-        if self.hflip:
-            flip = torch.where(torch.rand(n, generator=generator, device=device) < 0.5, -1.0, 1.0)
-        cos, sin = torch.cos(angle), torch.sin(angle)
-        size = crop / zoom  # sampling a smaller input window enlarges the content
-        theta = torch.stack([
-            torch.stack([cos * size * flip, -sin * size, shift_x], dim=1),
-            torch.stack([sin * size * flip, cos * size, shift_y], dim=1),
-        ], dim=1)
-        return theta
-
-
-def resample(x: torch.Tensor, size: int, theta: torch.Tensor | None = None) -> torch.Tensor:
-    """Float images (B, 1, H, W) at ``size`` x ``size``: warped by the (B, 2, 3) affine ``theta``
-    (bilinear, zeros outside), or else resized (bilinear, antialiased when shrinking). The one
-    geometry of training batches, evaluation and prediction."""
-    if theta is not None:
-        grid = F.affine_grid(theta.to(x.device, x.dtype), [len(x), 1, size, size], align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    if size != x.shape[-1]:
-        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[-1])
-    return x
+__all__ = ["BatchAugment", "DeviceBatches", "augmented_views", "resample"]
 
 
 class DeviceBatches:
@@ -134,14 +58,12 @@ class DeviceBatches:
         ``view`` is one fixed (2, 3) affine matrix applied to every image (test-time augmentation).
         """
         x = images.to(torch.float32).div_(255.0)
-        theta = None
         if view is not None:
-            theta = view.to(x.device, torch.float32).expand(len(x), 2, 3)
-        elif augment and self.augment is not None:
-            theta = self.augment.thetas(len(x), generator, x.device)
-        x = resample(x, self.size, theta)
-        if augment and view is None and self.photometric is not None:
-            x = self.photometric(x, generator)
+            x = resample(x, self.size, view.to(x.device, torch.float32).expand(len(x), 2, 3))
+        elif augment:
+            x = augment_batch(x, self.size, self.augment, self.photometric, generator)
+        else:
+            x = resample(x, self.size)
         x = x.sub_(self.mean).div_(self.std)
         return x.contiguous(memory_format=self.memory_format)
 

@@ -1,10 +1,8 @@
 """Photometric augmentation: per-image gamma, contrast, brightness, blur and noise.
 
 Aimed at the differences between X-ray cohorts that no geometric augmentation covers: exposure
-(brightness, gamma), processing (contrast), detector sharpness (blur) and quantum noise. One
-function applies drawn parameters to a batch, so the fast path (a whole batch at once, on the
-device) and the reference path (one image at a time, :class:`RandomPhotometric`) share the
-arithmetic and differ only in where the random numbers come from.
+(brightness, gamma), processing (contrast), detector sharpness (blur) and quantum noise. Applied
+to a batch, each image with its own draw, after the geometry (:func:`.augment.augment_batch`).
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
-from torchvision.transforms import v2
 
 # Generic ranges, not fitted to any cohort's images; the course's shift study checks that they cover the shift
 # it measures between the training and the test cohort (a few grey levels of mean and sd).
@@ -108,14 +105,3 @@ def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     flat = F.conv2d(flat, kernels.view(b * c, 1, 1, -1), groups=b * c)
     flat = F.conv2d(flat, kernels.view(b * c, 1, -1, 1), groups=b * c)
     return flat.reshape(b, c, h, w)
-
-
-class RandomPhotometric(v2.Transform):
-    """The reference path's per-image version of :class:`Photometric` (global random state)."""
-
-    def __init__(self, photometric: Photometric) -> None:
-        super().__init__()
-        self.photometric = photometric
-
-    def transform(self, inpt: torch.Tensor, params: dict) -> torch.Tensor:
-        return self.photometric(inpt.unsqueeze(0))[0]

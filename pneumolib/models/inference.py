@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from ..data.device_batches import resample
+from ..data.augment import resample
 from ..devices import resolve_device
 from .formats import autocast, batch_formats, flush_denormals, use_bf16
 

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..data import PneumoniaData, TensorImageDataset, augmentation_preset, make_loader, pos_weight
-from ..data.device_batches import BatchAugment, DeviceBatches
+from ..data.augment import BatchAugment
+from ..data.device_batches import DeviceBatches
 from ..data.photometric import Photometric
 from ..devices import resolve_device
 from ..evaluation.metrics import binary_metrics
@@ -113,7 +114,8 @@ class RunBatches:
 
     ``fast`` (the default, ``data_path="auto"``): each split is one uint8 tensor on the device,
     augmented and resized per batch on the device. ``reference``: a DataLoader over
-    :class:`TensorImageDataset` with per-image ``transforms.v2`` augmentation.
+    :class:`TensorImageDataset`, augmenting one image at a time with the same augmentation
+    (:func:`~pneumolib.data.augment.augment_batch` on a batch of one).
     """
 
     def __init__(self, data: PneumoniaData, config: TrainConfig, device: torch.device) -> None:

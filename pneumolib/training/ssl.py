@@ -25,7 +25,8 @@ from ..models.pretrained import (SSL_PREFIX, load_ssl_checkpoint, read_ssl_descr
                                 ssl_checkpoint_path)
 from ..models.zoo import build_model
 from ..data import Split
-from ..data.device_batches import BatchAugment, DeviceBatches
+from ..data.augment import BatchAugment
+from ..data.device_batches import DeviceBatches
 from ..devices import resolve_device
 from ..errors import CheckpointError, ConfigError
 from ..paths import display_path
