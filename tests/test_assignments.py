@@ -29,6 +29,9 @@ SANDBOX = bwrap_path() is not None  # our own submissions: sandboxed where bubbl
 NOTEBOOKS = notebook_paths()
 FIRST = NOTEBOOKS[0]  # 01: its cells take seconds, so the bad-submission class grades only it
 PARTIAL = {"ex01_class_weight": FIRST.name, "ex03_ece": notebook_paths(["03"])[0].name}
+COMPLETE = {"complete": NOTEBOOKS[:4], "complete2": NOTEBOOKS[4:]}  # every notebook solved, by one of two students
+BLANK = notebook_paths(["01", "04", "07"])  # the unmodified release: the first, a middle and the last notebook
+BAD_CELL_TIMEOUT = 15  # seconds a cell of the bad-submission class may take (01's cells take about one)
 
 
 PUBLISHED = "https://github.com/a-course/student-notebooks/tree/main/week-1"  # where an instructor publishes
@@ -147,9 +150,11 @@ def class_grades(tmp_path_factory, released):
     """Complete notebooks, the unmodified release, and a partial submission, graded together."""
     root = tmp_path_factory.mktemp("class")
     submissions = root / "submitted"
-    for path in NOTEBOOKS:
-        (submissions / "complete" / "pneumolib").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, submissions / "complete" / "pneumolib" / path.name)
+    for student, paths in COMPLETE.items():  # two students, so that the two workers share the complete notebooks
+        (submissions / student / "pneumolib").mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            shutil.copy2(path, submissions / student / "pneumolib" / path.name)
+    for path in BLANK:  # the unmodified release of three notebooks; the other four are missing
         (submissions / "blank").mkdir(parents=True, exist_ok=True)
         shutil.copy2(released / path.name, submissions / "blank" / path.name)
     for grade_id, name in PARTIAL.items():  # the partial student solves one exercise in each of two notebooks
@@ -166,11 +171,18 @@ def class_grades(tmp_path_factory, released):
 
 def test_complete_notebooks_score_full_marks(class_grades):
     grades, report, out = class_grades
-    points, maximum = _points(grades, "complete")
-    assert points == maximum and sum(maximum.values()) > 0
-    assert not [line for line in report if line.startswith("complete:")], report
-    assert list((out / "feedback" / "complete").glob("*.html")), "nbgrader's feedback HTML"
-    assert (out / "summary.csv").read_text().count("\n") == 4  # header and three students
+    solved = 0
+    for student, paths in COMPLETE.items():
+        points, maximum = _points(grades, student)
+        numbers = {path.name[:2] for path in paths}
+        mine = {exercise for exercise in maximum if exercise[2:4] in numbers}  # grade ids start "ex01_", ...
+        assert mine and all(points[e] == maximum[e] for e in mine), (student, points)
+        solved += len(mine)
+        lines = [line for line in report if line.startswith(f"{student}:")]
+        assert all("missing" in line for line in lines), lines  # only the other student's notebooks
+        assert list((out / "feedback" / student).glob("*.html")), "nbgrader's feedback HTML"
+    assert solved == len(maximum) and sum(maximum.values()) > 0, "between them, every exercise"
+    assert (out / "summary.csv").read_text().count("\n") == 5  # header and four students
 
 
 def test_the_unmodified_release_scores_zero_and_the_grader_goes_on(class_grades):
@@ -215,7 +227,7 @@ def bad_class(tmp_path_factory, released):
     _write(subs / "gaming", gaming)
     (subs / "..hidden; rm -rf").mkdir()
     del complete, student
-    grades, report = grade(subs, [FIRST], root / "out", smoke=True, workers=2, cell_timeout=30, say=lambda line: None,
+    grades, report = grade(subs, [FIRST], root / "out", smoke=True, workers=2, cell_timeout=BAD_CELL_TIMEOUT, say=lambda line: None,
                            sandbox=SANDBOX)
     return grades, report
 
@@ -223,7 +235,7 @@ def bad_class(tmp_path_factory, released):
 @pytest.mark.parametrize("student, expected", [
     ("notjson", "not valid JSON"), ("notnotebook", "not a Jupyter notebook"), ("missing", "missing"),
     ("edited", "ex01_class_weight_tests was edited; restored"), ("deleted", "ex01_shared_images_tests was deleted; restored"),
-    ("looping", "did not finish within 30 s"), ("raising", "ex01_class_weight raised ValueError: my code is broken"),
+    ("looping", f"did not finish within {BAD_CELL_TIMEOUT} s"), ("raising", "ex01_class_weight raised ValueError: my code is broken"),
 ])
 def test_each_bad_submission_gets_its_own_report_line(bad_class, student, expected):
     _, report = bad_class
