@@ -108,8 +108,9 @@ def _add_assignments_parser(commands: argparse._SubParsersAction) -> None:
                        "(only for code you trust)")
     grade.add_argument("--memory-gb", type=float, default=3.0, help="memory each student's kernel may use")
     grade.add_argument("--seed-from", default=None, metavar="RESULTS",
-                       help="start the graders' run store from this results folder of the grading profile (e.g. "
-                       "results/smoke after a smoke run) instead of this checkout's; only copied, never written")
+                       help="start the graders' run store from this results folder of an earlier run of the "
+                       "course's notebooks in the grading profile (e.g. results/smoke after a smoke run) instead of "
+                       "this checkout's, and do not run the course's notebooks again; only copied, never written")
     grade.add_argument("--notebook-cpu", type=int, default=900,
                        help="CPU seconds each student's kernel may use for a whole notebook")
     grade.set_defaults(handler=_cmd_assignments_grade)

@@ -164,8 +164,11 @@ def class_grades(tmp_path_factory, released):
     # make test runs this layer after the smoke execution of layer 1 and seeds the graders' store from it
     # (as an instructor's earlier smoke run would); alone, the course's notebooks train what the store lacks
     seed = os.environ.get("PNEUMOLIB_TEST_SEED_RESULTS")
+    said = []
     grades, report = grade(submissions, NOTEBOOKS, root / "out", smoke=True, workers=2, cell_timeout=300,
-                           say=lambda line: None, sandbox=SANDBOX, seed_from=Path(seed) if seed else None)
+                           say=said.append, sandbox=SANDBOX, seed_from=Path(seed) if seed else None)
+    seeding = [line for line in said if "ran once to seed the store" in line]
+    assert len(seeding) == (0 if seed else len(NOTEBOOKS)), said  # seeded from a run of them: not run again
     return grades, report, root / "out"
 
 

@@ -240,9 +240,10 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     Each student's kernel runs in the sandbox of :mod:`~pneumocourse.teaching.sandbox` with ``limits``;
     without bubblewrap grading stops with how to install it, unless ``sandbox=False``
     (``--no-sandbox``, for code you trust).
-    The graders' store starts from a copy of the profile's results in this checkout, or of
-    ``seed_from`` (a results folder of the same profile, such as ``results/smoke`` of an earlier
-    smoke run); the course's notebooks then train only what it lacks.
+    The graders' store starts from a copy of the profile's results in this checkout, and the
+    course's notebooks run once to train what it lacks; or from a copy of ``seed_from``, a results
+    folder of an earlier run of these notebooks in the same profile (such as ``results/smoke``
+    after ``python -m tools.notebooks run --smoke``), and the course's notebooks are not run again.
     """
     out = Path(out)
     if sandbox:
@@ -263,7 +264,11 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
         + (f", notebooks after {notebook_timeout} s" if notebook_timeout else "") + ")")
     make_course(work / "_template", notebooks, cell_timeout)
     _seed_store(work / "results", smoke, seed_from)
-    seed_with_the_course(work / "results", notebooks, smoke, cell_timeout, data_dir, say)
+    if seed_from is None:
+        seed_with_the_course(work / "results", notebooks, smoke, cell_timeout, data_dir, say)
+    else:  # an earlier run of the course's notebooks in this profile: running them again would add nothing
+        say(f"the course's notebooks are not run again: the store starts from {display_path(Path(seed_from))}; "
+            "a run it lacks is trained in each student's kernel")
     jail = None
     if sandbox:  # what no student's code may see: the course source, the other students, the grades, ...
         hidden = {out.resolve(), Path(submissions).resolve(), project_folder() / "notebooks", results_base().resolve(),
