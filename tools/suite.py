@@ -134,7 +134,7 @@ def run_suite(
 IGNORE_MARK = "NBVAL_IGNORE_OUTPUT"
 
 
-def _text_outputs(cell) -> list[str]:
+def text_outputs(cell) -> list[str]:
     """A code cell's text as a reader sees it: streams (consecutive parts of one stream joined),
     errors, Markdown (the rendered findings) and text/plain results (figures and
     HTML are left out: the figures are compared as files by ``git status`` after ``make run``)."""
@@ -165,7 +165,7 @@ def differing_outputs(executed: Path, committed: Path) -> list[str]:
     if len(ran) != len(kept):
         return [f"{len(ran)} code cells, the committed notebook has {len(kept)}"]
     return [f"code cell {i + 1}" for i, (a, b) in enumerate(zip(ran, kept))
-            if IGNORE_MARK not in b.source and _text_outputs(a) != _text_outputs(b)]
+            if IGNORE_MARK not in b.source and text_outputs(a) != text_outputs(b)]
 
 
 def write_outputs_back(executed: Path, notebook: Path) -> None:
