@@ -61,10 +61,6 @@ def seed_verdict(name_a: str, values_a: Sequence[float], name_b: str, values_b: 
             f"seed sd {spread:.4f}).")
 
 
-def inside_ci(value: float, low: float, high: float) -> bool:
-    return low <= value <= high
-
-
 def show(markdown: str) -> None:
     """Display Markdown in a notebook; print it anywhere else."""
     try:

@@ -77,10 +77,15 @@ def check_fraction(name: str, value: Any) -> float:
     return float(value)
 
 
+def _one_of(value: Any, allowed: Sequence) -> bool:
+    """``value`` is one of ``allowed`` (a list, dict or set never is: ``in`` may not be able to hash it)."""
+    return not isinstance(value, (list, dict, set)) and value in allowed
+
+
 def check_choice(name: str, value: Any, allowed: Sequence, why: str = "") -> Any:
     """A parameter that must be one of ``allowed``; one-line ConfigError otherwise (``why``, when
     given, says what the choices are for)."""
-    if isinstance(value, (list, dict, set)) or value not in allowed:
+    if not _one_of(value, allowed):
         reason = f" ({why})" if why else ""
         raise ConfigError(f"parameter {name} must be one of {list(allowed)}{reason}, got {value!r}.")
     return value
@@ -89,7 +94,7 @@ def check_choice(name: str, value: Any, allowed: Sequence, why: str = "") -> Any
 def check_choices(name: str, values: Any, allowed: Sequence, required: Sequence = ()) -> list:
     """A non-empty list parameter whose items are all in ``allowed`` and that includes ``required``."""
     check_type(name, values, list)
-    unknown = [v for v in values if isinstance(v, (list, dict, set)) or v not in allowed]
+    unknown = [v for v in values if not _one_of(v, allowed)]
     missing = [v for v in required if v not in values]
     if not values or unknown or missing:
         needs = f", including {missing}" if missing else ""

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from tools.suite import text_outputs
+from tools.suite import differing_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 CHECK_MARK = "NBVAL_CHECK_OUTPUT"
@@ -25,31 +25,23 @@ EXECUTED = os.environ.get("PNEUMOLIB_CHECK_NOTEBOOKS")
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def differing_checked_cells(executed: nbformat.NotebookNode, committed: nbformat.NotebookNode) -> list[str]:
-    """The checked code cells whose text outputs differ (papermill's injected cell left out)."""
-    ran = [c for c in executed.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
-    kept = [c for c in committed.cells if c.cell_type == "code"]
-    if len(ran) != len(kept):
-        return [f"{len(ran)} code cells, the committed notebook has {len(kept)}"]
-    return [f"code cell {i + 1}" for i, (a, b) in enumerate(zip(ran, kept))
-            if CHECK_MARK in b.source and text_outputs(a) != text_outputs(b)]
-
-
 @pytest.mark.skipif(not EXECUTED, reason="set PNEUMOLIB_CHECK_NOTEBOOKS to layer 1's executed notebooks")
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_checked_cells_show_the_committed_outputs(notebook):
-    committed = nbformat.read(notebook, as_version=4)
-    executed = nbformat.read(Path(EXECUTED) / notebook.name, as_version=4)
-    assert differing_checked_cells(executed, committed) == []
+    assert differing_outputs(Path(EXECUTED) / notebook.name, notebook, only_marked=CHECK_MARK) == []
 
 
-def test_there_are_checked_cells_and_a_changed_one_is_caught():
+def test_there_are_checked_cells_and_a_changed_one_is_caught(tmp_path):
     assert sum(CHECK_MARK in c.source for p in NOTEBOOKS for c in nbformat.read(p, as_version=4).cells) >= 7
 
-    def notebook(text: str, mark: str = CHECK_MARK) -> nbformat.NotebookNode:
-        return new_notebook(cells=[new_code_cell(f"# {mark}\nsummary", outputs=[
-            new_output("execute_result", data={"text/plain": text}, execution_count=1)])])
+    def notebook(name: str, text: str, mark: str = CHECK_MARK) -> Path:
+        nbformat.write(new_notebook(cells=[new_code_cell(f"# {mark}\nsummary", outputs=[
+            new_output("execute_result", data={"text/plain": text}, execution_count=1)])]), tmp_path / name)
+        return tmp_path / name
 
-    assert differing_checked_cells(notebook("train 4708"), notebook("train 4708")) == []
-    assert differing_checked_cells(notebook("train 4707"), notebook("train 4708")) == ["code cell 1"]
-    assert differing_checked_cells(notebook("12 s", "NBVAL_IGNORE_OUTPUT"), notebook("40 s", "NBVAL_IGNORE_OUTPUT")) == []
+    def differing(a: Path, b: Path) -> list[str]:
+        return differing_outputs(a, b, only_marked=CHECK_MARK)
+
+    assert differing(notebook("a", "train 4708"), notebook("b", "train 4708")) == []
+    assert differing(notebook("c", "train 4707"), notebook("d", "train 4708")) == ["code cell 1"]
+    assert differing(notebook("e", "12 s", "NBVAL_IGNORE_OUTPUT"), notebook("f", "40 s", "NBVAL_IGNORE_OUTPUT")) == []

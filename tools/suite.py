@@ -134,7 +134,7 @@ def run_suite(
 IGNORE_MARK = "NBVAL_IGNORE_OUTPUT"
 
 
-def text_outputs(cell) -> list[str]:
+def _text_outputs(cell) -> list[str]:
     """A code cell's text as a reader sees it: streams (consecutive parts of one stream joined),
     errors, Markdown (the rendered findings) and text/plain results (figures and
     HTML are left out: the figures are compared as files by ``git status`` after ``make run``)."""
@@ -155,17 +155,22 @@ def text_outputs(cell) -> list[str]:
     return [text for _, text in texts]
 
 
-def differing_outputs(executed: Path, committed: Path) -> list[str]:
+def differing_outputs(executed: Path, committed: Path, only_marked: str | None = None) -> list[str]:
     """The code cells whose text outputs differ between an executed notebook and the committed one
-    (cells marked ``# NBVAL_IGNORE_OUTPUT`` are skipped, as nbval skips them): empty when the run
-    rendered the committed numbers."""
+    (cells marked ``# NBVAL_IGNORE_OUTPUT`` are skipped, as nbval skips them; with ``only_marked``,
+    only the cells that carry that mark are compared, as ``--nbval-lax`` compares the cells marked
+    ``NBVAL_CHECK_OUTPUT``): empty when the run rendered the committed numbers."""
     ran = [c for c in nbformat.read(executed, as_version=4).cells
            if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
     kept = [c for c in nbformat.read(committed, as_version=4).cells if c.cell_type == "code"]
     if len(ran) != len(kept):
         return [f"{len(ran)} code cells, the committed notebook has {len(kept)}"]
+
+    def compared(cell) -> bool:
+        return only_marked in cell.source if only_marked else IGNORE_MARK not in cell.source
+
     return [f"code cell {i + 1}" for i, (a, b) in enumerate(zip(ran, kept))
-            if IGNORE_MARK not in b.source and text_outputs(a) != text_outputs(b)]
+            if compared(b) and _text_outputs(a) != _text_outputs(b)]
 
 
 def write_outputs_back(executed: Path, notebook: Path) -> None:

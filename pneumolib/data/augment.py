@@ -27,6 +27,8 @@ AUGMENT_PRESETS: dict[str, dict] = {
     "light": {"rotation": 10.0, "translate": 0.05, "scale": (0.95, 1.05)},
     "strong": {"rotation": 15.0, "translate": 0.1, "scale": (0.9, 1.1), "resized_crop": (0.8, 1.0)},
 }
+
+
 @dataclass(frozen=True)
 class BatchAugment:
     """Random per-image affine augmentation applied to a batch at once (same ranges as the presets)."""
