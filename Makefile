@@ -34,8 +34,10 @@ data: $(STAMP)
 	else $(BIN)/python -m pneumolib download --size 28 --data-dir data; fi
 
 # The main job: the notebook suite, headless, default profile. It renders the committed reference
-# (results/store holds every record and every model a notebook loads, checked against
-# results/store/checksums.sha256): nothing is retrained, no committed file changes, on any CPU.
+# into results/render/ (results/store holds every record and every model a notebook loads, checked
+# against results/store/checksums.sha256) and compares it with the committed notebooks, tables,
+# records and figures' data by tools/compare.py's rule: nothing is retrained and no committed file
+# is written, on any CPU. Only `python -m tools.notebooks run --update-reference` writes the reference.
 run: data
 	@set -e; git=$$(git rev-parse --is-inside-work-tree 2>/dev/null || true); \
 	before=$$( [ -n "$$git" ] && git status --porcelain -- results notebooks docs README.md || true); \
@@ -72,13 +74,17 @@ lab: data
 # temporary results folder so that committed results are never touched:
 #   1. every notebook executes headless in the smoke profile (papermill); the integration tests
 #      run after it, and the class they grade starts from its run store;
-#   2. pytest --nbval re-runs those executed copies and must reproduce them cell by cell;
+#   2. pytest --nbval re-runs those executed copies and must reproduce them cell by cell, by the
+#      render's comparison rule (tools/nbval_rule.py, tools/output_exceptions.cfg);
 #   3. the committed notebooks' NBVAL_CHECK_OUTPUT cells must show their committed outputs in layer 1's
 #      run (what pytest --nbval-lax notebooks checks, without a third execution);
-#   4. JupyterLab in headless Chromium runs each notebook's parameter check, and the docs site is
+#   4. stand-ins for other machines: 04, 06 and 07 (the notebooks that compute at render time)
+#      rendered under other OpenBLAS kernels, torch without vector kernels or bf16, and one thread,
+#      each passing make run's comparison with git status as before (tools/standins.py);
+#   5. JupyterLab in headless Chromium runs each notebook's parameter check, and the docs site is
 #      built and every page and link checked there (skipped, with a line saying how to enable it,
 #      where chromium or chromedriver is missing).
-NBVAL := $(BIN)/python -m pytest -p no:cacheprovider --nbval-current-env
+NBVAL := $(BIN)/python -m pytest -p no:cacheprovider -p tools.nbval_rule --nbval-current-env
 test: data $(DOCS_STAMP)
 	@echo "== unit tests"; $(BIN)/python -m pytest -m "not integration and not browser and not install"
 	@set -e; tmp=$$(mktemp -d); export PNEUMOLIB_RESULTS=$$tmp; \
@@ -89,13 +95,15 @@ test: data $(DOCS_STAMP)
 	echo "== layer 1b: every table of that run shows each run id's numbers as its record holds them"; \
 	PNEUMOLIB_CHECK_RESULTS=$$tmp/smoke $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_reference_consistency.py; \
 	echo "== layer 2: nbval on the fresh executions"; \
-	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $$tmp/smoke/notebooks; \
+	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tools/output_exceptions.cfg $$tmp/smoke/notebooks; \
 	echo "== layer 3: the committed notebooks' checked cells (NBVAL_CHECK_OUTPUT), as nbval-lax checks them, in layer 1's run"; \
 	PNEUMOLIB_CHECK_NOTEBOOKS=$$tmp/smoke/notebooks $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_checked_outputs.py; \
-	echo "== layer 4: JupyterLab and the docs site in headless Chromium"; \
+	echo "== layer 4: stand-ins for other machines (04, 06 and 07 rendered on other kernels, side by side)"; \
+	env -u PNEUMOLIB_RESULTS $(BIN)/python -m tools.standins; \
+	echo "== layer 5: JupyterLab and the docs site in headless Chromium"; \
 	if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
 		$(BIN)/python -m pytest -p no:cacheprovider -m browser tests/browser; \
-	else echo "layer 4 skipped: chromium and chromedriver are not installed (enable it with: apt-get install chromium chromium-driver)"; fi; \
+	else echo "layer 5 skipped: chromium and chromedriver are not installed (enable it with: apt-get install chromium chromium-driver)"; fi; \
 	rm -rf $$tmp
 
 clean:

@@ -13,25 +13,30 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from pneumolib.evaluation.precision import KIND_DECIMALS, format_decimals, format_with_spread
 
 
-def fmt(value: float, digits: int = 4) -> str:
-    """A number as the notebooks print it."""
-    return f"{value:.{digits}f}"
+
+def fmt(value: float, digits: int = KIND_DECIMALS["metric"]) -> str:
+    """A number as the notebooks print it (a metric's decimals, :mod:`pneumolib.evaluation.precision`)."""
+    return format_decimals(value, digits)
 
 
-def mean_sd(values: Sequence[float], digits: int = 4) -> str:
-    """``mean ± sd`` over seeds (sample sd); one value is shown alone, since one seed has no spread."""
+def mean_sd(values: Sequence[float]) -> str:
+    """``mean ± sd`` over seeds (sample sd), both to the decimal of the sd's first significant digit
+    (:func:`~pneumolib.evaluation.precision.format_with_spread`); one value is shown alone, with a
+    metric's decimals, since one seed has no spread."""
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
-        return fmt(values[0], digits)
-    return f"{fmt(values.mean(), digits)} ± {fmt(values.std(ddof=1), digits)}"
+        return fmt(values[0])
+    return format_with_spread(values.mean(), values.std(ddof=1))
 
 
 def ci_verdict(name_a: str, name_b: str, diff: float, low: float, high: float, metric: str = "test AUC",
                level: int = 95) -> str:
     """A paired difference ``a - b`` with its CI: "beats" only when the CI excludes zero."""
-    numbers = f"{metric} difference {diff:+.4f}, {level}% CI [{low:+.4f}, {high:+.4f}]"
+    numbers = (f"{metric} difference {format_decimals(diff, 4, signed=True)}, {level}% CI "
+               f"[{format_decimals(low, 4, signed=True)}, {format_decimals(high, 4, signed=True)}]")
     if low > 0:
         return f"**{name_a} beats {name_b}** ({numbers}: the interval lies above zero)."
     if high < 0:

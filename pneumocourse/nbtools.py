@@ -22,14 +22,19 @@ from pneumolib.devices import resolve_device
 from pneumolib.errors import ConfigError
 from pneumolib.experiments.runs import DataSpec
 from pneumolib.experiments.store import use_missing_file_source
-from pneumolib.paths import display_path, results_dir, results_path, use_profile
-from .notebooks import checkout_root, use_checkout
+from pneumolib.evaluation.precision import rounded_table
+from pneumolib.paths import (CUSTOM_FOLDER, ResultsLocation, display_path, results_dir, results_location, results_path,
+                             use_profile, use_results_location)
+from .notebooks import checkout_root, notebook_defaults, use_checkout
 from .plots import use_style
 from .reference import fetch
 from pneumolib.repro import seed_everything
 
 SMOKE_ENV_VAR = "SMOKE_TEST"
 SMOKE_SIZES = {"n_train": 384, "n_eval": 160}  # images per split in the smoke profile
+# parameters that do not make a run custom: the headless switches a runner sets, and the profile
+# (the smoke profile has its own folder already)
+NOT_CUSTOM = ("progress", "interactive", "smoke")
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,8 @@ def start(
     data_dir: str = "",
     image_size: int = 28,
     progress: bool = True,
+    notebook: str | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> NotebookSession:
     """Check the common parameters, make the checkout's root (or the working directory outside a
     checkout) the project folder and the session's profile the active one, seed everything, set
@@ -155,6 +162,9 @@ def start(
 
     The profile decides where results go (``results/`` or ``results/smoke/``, see
     :func:`pneumolib.paths.use_profile`), so a smoke run never overwrites the committed results.
+    So do ``parameters`` (all of ``notebook``'s): where they differ from the notebook's committed
+    defaults, the results go to a folder of their own (:func:`custom_location`), which reads the
+    reference's runs and never writes the reference; the notebook says where.
     Progress bars are off in the smoke profile and in headless suite runs (``progress=False``).
     """
     use_checkout()  # results/ and data/ of the checkout, also from inside notebooks/
@@ -177,11 +187,57 @@ def start(
         data_dir=resolve_data_dir(data_dir or None),
         image_size=image_size,
     )
+    use_results_location(None)  # the environment's (or the project's) results, unless the parameters are custom
+    changed = custom_parameters(notebook, parameters) if notebook else {}
+    if changed:
+        location = custom_location(notebook, changed)
+        use_results_location(location)
+        print(f"parameters other than the notebook's defaults ({', '.join(f'{k}={v!r}' for k, v in changed.items())}): "
+              f"this run's tables, figures and new runs go to {display_path(location.base)}/; the reference "
+              f"results are read, never written")
     use_profile(session.profile)
     use_missing_file_source(fetch)  # the store fetches the published reference files it lacks, when fetching is on
     seed_everything(seed)
     use_style()
     return session
+
+
+def custom_parameters(notebook: str, parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """The parameters of this run that differ from ``notebook``'s committed defaults, by name
+    (:data:`NOT_CUSTOM` never counts); empty when the defaults are unknown."""
+    defaults = notebook_defaults(notebook)
+    if not defaults or not parameters:
+        return {}
+    return {name: parameters[name] for name in sorted(defaults)
+            if name not in NOT_CUSTOM and name in parameters and parameters[name] != defaults[name]}
+
+
+def _value_slug(value: Any) -> str:
+    if isinstance(value, float):
+        plain, scientific = f"{value:g}", f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
+        return scientific if float(scientific) == value and len(scientific) < len(plain) else plain
+    if isinstance(value, (list, tuple)):
+        return "_".join(_value_slug(v) for v in value)
+    return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in str(value))
+
+
+def custom_folder_name(notebook: str, changed: dict[str, Any]) -> str:
+    """``<notebook>-<name><value>-...`` (``02_transfer-lr1e-4-epochs3``); long names end in a hash."""
+    name = "-".join([notebook, *(f"{key}{_value_slug(value)}" for key, value in changed.items())])
+    if len(name) > 100:
+        import hashlib
+
+        name = f"{name[:80]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+    return name
+
+
+def custom_location(notebook: str, changed: dict[str, Any]) -> ResultsLocation:
+    """The results location of a run with ``changed`` parameters: ``<results>/custom/<name>/``,
+    reading what it lacks from the results folder it sits in (the committed reference, or the
+    folder ``$PNEUMOLIB_RESULTS`` names)."""
+    base, name = results_location().base, custom_folder_name(notebook, changed)
+    folder = base / CUSTOM_FOLDER.split("/", 1)[1] / name
+    return ResultsLocation(folder, reference=base, shown_as=f"{display_path(base)}/custom/{name}")
 
 
 def load_notebook_data(session: NotebookSession, image_size: int | None = None) -> tuple[PneumoniaData, int | None]:
@@ -210,11 +266,13 @@ def data_spec(session: NotebookSession, data: PneumoniaData) -> DataSpec:
     return DataSpec(str(session.data_dir), data.image_size, subset=subset, subset_seed=session.seed)
 
 
-def save_table(frame: pd.DataFrame, name: str, index: bool = True) -> Path:
-    """Write a results table to ``results/metrics/<name>.csv`` (fixed 6 decimals)."""
-    path = results_path("metrics", f"{name}.csv")
-    frame.to_csv(path, index=index, float_format="%.6f")
-    return path
+def save_table(frame: pd.DataFrame, name: str, index: bool = True) -> pd.DataFrame:
+    """Write a results table to ``results/metrics/<name>.csv`` with the digits its numbers support
+    (:func:`~pneumolib.evaluation.precision.rounded_table`), and return that rounded table: what
+    the notebook shows is what the file holds."""
+    table = rounded_table(frame)
+    table.to_csv(results_path("metrics", f"{name}.csv"), index=index)
+    return table
 
 
 __all__ = [

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+import json
+from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
+
+import nbformat
 
 from pneumolib.errors import ConfigError
 from pneumolib.paths import use_project_folder
+
+DEFAULTS_FILE = "notebook_defaults.json"  # package data: each notebook's parameters cell, for runs outside a checkout
 
 
 def checkout_root(start: Path | None = None) -> Path | None:
@@ -41,3 +48,37 @@ def notebook_paths(only: Sequence[str] = ()) -> list[Path]:
             raise ConfigError(f"--only {list(only)} matches no notebook; have {[p.stem for p in paths]}.")
         paths = chosen
     return paths
+
+
+def parameters_cell(path: Path) -> dict[str, Any]:
+    """The literal assignments of a notebook's cell tagged ``parameters`` (papermill's defaults)."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        return {}
+    values = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+    return values
+
+
+def notebook_defaults(name: str) -> dict[str, Any] | None:
+    """The committed defaults of notebook ``name`` (``02_transfer``): its parameters cell in the
+    checkout, else the copy the package ships (:data:`DEFAULTS_FILE`); None when neither has it."""
+    root = checkout_root()
+    if root is not None and (root / "notebooks" / f"{name}.ipynb").is_file():
+        return parameters_cell(root / "notebooks" / f"{name}.ipynb")
+    try:
+        shipped = json.loads(resources.files("pneumocourse").joinpath(DEFAULTS_FILE).read_text())
+    except (FileNotFoundError, OSError, ValueError):
+        return None
+    return shipped.get(name)
+
+
+def write_notebook_defaults(package: Path) -> Path:
+    """Write every numbered notebook's parameters cell into the package's :data:`DEFAULTS_FILE`."""
+    defaults = {path.stem: parameters_cell(path) for path in notebook_paths()}
+    path = package / DEFAULTS_FILE
+    path.write_text(json.dumps(defaults, indent=1, sort_keys=True) + "\n")
+    return path

@@ -21,6 +21,8 @@ from pneumolib.data.core import CLASS_NAMES
 from pneumolib.evaluation.metrics import binary_metrics, confusion, pr_curve_data, roc_curve_data
 from pneumolib.paths import results_path
 
+from .figure_data import save_figure_data
+
 Predictions = Mapping[str, tuple[np.ndarray, np.ndarray]]  # name -> (y_true, y_prob)
 
 
@@ -49,7 +51,9 @@ def _finish(fig: Figure, save_as: str | None) -> Figure:
     """
     fig.tight_layout()
     if save_as:
-        fig.savefig(results_path("figures", f"{save_as}.png"), metadata={"Software": None})
+        png = results_path("figures", f"{save_as}.png")
+        fig.savefig(png, metadata={"Software": None})
+        save_figure_data(fig, png)  # what the figure shows, compared by a render as numbers
     if _in_notebook():
         from IPython.display import Image, display
 

@@ -5,6 +5,12 @@ caller names another with :func:`use_project_folder` (the course's notebooks, wh
 ``notebooks/``, name their checkout's root). ``$PNEUMOLIB_RESULTS`` and ``$PNEUMOLIB_DATA`` point
 elsewhere.
 
+A results folder may read what it lacks from a **reference** folder, read-only: a render of the
+committed results (``make run``) writes into ``results/render/`` and a run with other parameters
+into ``results/custom/<name>-<parameters>/``, and both read the committed ``results/`` (its
+run store, the decisions a study saved) without ever writing there. :class:`ResultsLocation` holds the pair;
+``$PNEUMOLIB_REFERENCE_RESULTS`` names the reference for the kernels a suite starts.
+
 Profiles never overwrite each other: the results of the default profile are committed, so a
 smoke run (seconds of work on a small subset) writes the same layout one folder down, in
 ``results/smoke/``. A notebook session picks its profile with :func:`use_profile`; everything
@@ -15,16 +21,65 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable
 
 RESULTS_ENV_VAR = "PNEUMOLIB_RESULTS"
+REFERENCE_ENV_VAR = "PNEUMOLIB_REFERENCE_RESULTS"  # a read-only results folder to read what the results lack
+RENDER_FOLDER = "results/render"  # make run: the committed results rendered again, compared, never written back
+CUSTOM_FOLDER = "results/custom"  # runs with other parameters than a notebook's committed defaults
+SHOWN_AS_ENV_VAR = "PNEUMOLIB_RESULTS_SHOWN_AS"  # how the kernels a render starts show its folder ("results")
 REPLICATE_FOLDER = "results/replicate"  # a replicate: this machine's own runs, never the reference (not committed)
 PROFILES = ("default", "smoke")  # the default profile writes to the base folder, the others below it
 _active_profile = "default"
 
 
 _project_folder: Path | None = None
+
+
+@dataclass(frozen=True)
+class ResultsLocation:
+    """Where a process writes its results (``base``, the default profile's folder; other profiles
+    one folder down), the read-only ``reference`` folder it reads what it lacks from (None: none),
+    and how ``base`` is shown to a reader (``shown_as``: a render shows its paths as the
+    ``results/`` it stands for; None: the path itself)."""
+
+    base: Path
+    reference: Path | None = None
+    shown_as: str | None = None
+
+
+_location: ResultsLocation | None = None
+
+
+def use_results_location(location: ResultsLocation | None) -> None:
+    """Make ``location`` this process's results location (None: ``$PNEUMOLIB_RESULTS`` or
+    ``<project>/results``, with ``$PNEUMOLIB_REFERENCE_RESULTS`` as its reference)."""
+    global _location
+    _location = location
+
+
+def results_location() -> ResultsLocation:
+    """The results location in force: the one :func:`use_results_location` set, else the one the
+    environment and the project folder give."""
+    if _location is not None:
+        return _location
+    env, reference = os.environ.get(RESULTS_ENV_VAR), os.environ.get(REFERENCE_ENV_VAR)
+    base = Path(env).expanduser() if env else project_root() / "results"
+    return ResultsLocation(base, Path(reference).expanduser() if reference else None,
+                           os.environ.get(SHOWN_AS_ENV_VAR) or None)
+
+
+def reference_dir(profile: str | None = None) -> Path | None:
+    """The read-only reference folder of ``profile`` (default: the active one), or None: only the
+    default profile has a reference, and a folder is never its own reference."""
+    location = results_location()
+    if location.reference is None or _checked_profile(profile or _active_profile) != "default":
+        return None
+    if location.reference.resolve() == location.base.resolve():
+        return None
+    return location.reference
 
 
 def use_project_folder(folder: str | os.PathLike | None) -> None:
@@ -36,6 +91,20 @@ def use_project_folder(folder: str | os.PathLike | None) -> None:
 def project_root() -> Path:
     """The project folder: the one :func:`use_project_folder` named, else the working directory."""
     return _project_folder or Path.cwd().resolve()
+
+
+def reference_counterpart(path: str | os.PathLike) -> Path | None:
+    """The reference's copy of ``path`` (a file of the active results folder): the same path under
+    :func:`reference_dir`, when there is a reference and it holds that file; else None."""
+    reference = reference_dir()
+    if reference is None:
+        return None
+    try:
+        relative = Path(path).resolve().relative_to(results_base().resolve())
+    except ValueError:
+        return None
+    counterpart = reference / relative
+    return counterpart if counterpart.is_file() else None
 
 
 def use_profile(name: str) -> None:
@@ -54,9 +123,9 @@ def active_profile() -> str:
 
 
 def results_base() -> Path:
-    """``$PNEUMOLIB_RESULTS`` when set (tests use a temporary folder), else ``<project>/results``."""
-    env = os.environ.get(RESULTS_ENV_VAR)
-    return Path(env).expanduser() if env else project_root() / "results"
+    """The base of the results location: ``$PNEUMOLIB_RESULTS`` when set (tests use a temporary
+    folder), else ``<project>/results``, unless :func:`use_results_location` named another."""
+    return results_location().base
 
 
 def results_dir(profile: str | None = None) -> Path:
@@ -86,7 +155,13 @@ def display_path(path: Path) -> str:
     Results paths start with ``results/`` whatever the profile: a smoke file reads
     ``results/smoke/...``, so the two profiles' files never look alike."""
     path = Path(path).resolve()
-    for base, prefix in ((results_base().resolve(), "results"), (project_root(), "")):
+    shown_as = results_location().shown_as
+    if shown_as is None:  # a results folder inside the project shows as its path there (results/custom/...)
+        try:
+            shown_as = results_base().resolve().relative_to(project_root()).as_posix()
+        except ValueError:
+            shown_as = "results"
+    for base, prefix in ((results_base().resolve(), shown_as), (project_root(), "")):
         try:
             rel = path.relative_to(base)
         except ValueError:

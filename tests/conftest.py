@@ -103,6 +103,7 @@ def _project_folder_per_test():
 
     yield
     paths.use_project_folder(None)
+    paths.use_results_location(None)
 
 
 def pytest_addoption(parser):

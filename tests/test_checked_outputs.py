@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from tools.suite import differing_outputs
+from tools.compare import differing_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 CHECK_MARK = "NBVAL_CHECK_OUTPUT"
@@ -43,5 +43,5 @@ def test_there_are_checked_cells_and_a_changed_one_is_caught(tmp_path):
         return differing_outputs(a, b, only_marked=CHECK_MARK)
 
     assert differing(notebook("a", "train 4708"), notebook("b", "train 4708")) == []
-    assert differing(notebook("c", "train 4707"), notebook("d", "train 4708")) == ["code cell 1"]
+    assert differing(notebook("c", "train 4707"), notebook("d", "train 4708")) == ["code cell 1 (4707 against 4708)"]
     assert differing(notebook("e", "12 s", "NBVAL_IGNORE_OUTPUT"), notebook("f", "40 s", "NBVAL_IGNORE_OUTPUT")) == []

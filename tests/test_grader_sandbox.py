@@ -221,3 +221,21 @@ def test_an_endless_notebook_costs_its_budget_not_the_class(tmp_path):
     assert finished == [True, False, False, False] and timed_out == [False, True, True, True], (finished, timed_out)
     assert "quick" in "".join(o.get("text", "") for o in nb.cells[4].outputs), "a quick cell after the budget still runs"
     assert seconds < 14, f"the notebook took {seconds:.0f} s; its budget was 6 s (plus a second per late cell)"
+
+
+def test_grading_stops_before_any_grade_when_the_course_itself_misgrades_in_the_sandbox():
+    """The course's complete notebooks run first in the sandbox; short of their full points, grading
+    stops with the reason and writes nothing."""
+    from pneumocourse.teaching.exercises import Exercise
+    from pneumocourse.teaching.grade import StudentResult, _check_the_sandbox
+
+    exercises = [Exercise("01_data_exploration", "ex01_a", 2.0, "auto", "a"),
+                 Exercise("01_data_exploration", "ex01_b", 3.0, "auto", "b"),
+                 Exercise("01_data_exploration", "q01_c", 4.0, "written", "c")]
+    said: list[str] = []
+    _check_the_sandbox(StudentResult("course-check", {("01.ipynb", "ex01_a"): 2.0, ("01.ipynb", "ex01_b"): 3.0}),
+                       exercises, said.append)
+    assert said and "all 5 auto-graded points" in said[0]
+    broken = StudentResult("course-check", {}, ["autograding failed: No module named ipykernel_launcher"])
+    with pytest.raises(ConfigError, match="score 0 of 5 auto-graded points.*no grade is written.*ipykernel_launcher"):
+        _check_the_sandbox(broken, exercises, said.append)

@@ -19,7 +19,7 @@ def test_seed_verdict_needs_a_gap_beyond_the_seed_spread():
     assert "no verdict" in seed_verdict("A", [0.9], "B", [0.8])
 
 
-@pytest.mark.parametrize("values, shown", [([0.5], "0.5000"), ([0.9, 0.92, 0.94], "0.9200 ± 0.0200")])
+@pytest.mark.parametrize("values, shown", [([0.5], "0.5000"), ([0.9, 0.92, 0.94], "0.92 ± 0.02"), ([0.9704, 0.9712, 0.9690], "0.970 ± 0.001")])
 def test_mean_sd(values, shown):
     assert mean_sd(values) == shown
 

@@ -173,3 +173,34 @@ def test_papermill_sees_every_parameter_of_every_notebook():
         cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
         assigned = [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets]
         assert list(papermill.inspect_notebook(str(path))) == assigned, path.name
+
+
+@pytest.mark.integration
+def test_papermill_with_other_parameters_writes_beside_the_reference(real_data_dir, tmp_path):
+    """`papermill 01_data_exploration.ipynb out.ipynb -p seed 3` from notebooks/, as a researcher types
+    it (no $PNEUMOLIB_RESULTS): every committed file stays as it was, the results go to
+    results/custom/01_data_exploration-seed3/, and the notebook says so."""
+    import hashlib
+
+    def committed() -> dict[str, str]:
+        listed = subprocess.run(["git", "ls-files", "results", "notebooks"], cwd=REPO, capture_output=True, text=True)
+        return {name: hashlib.sha256((REPO / name).read_bytes()).hexdigest() for name in listed.stdout.split()}
+
+    if not (REPO / ".git").exists():
+        pytest.skip("needs the git checkout: it checks that no committed file changes")
+    folder = REPO / "results" / "custom" / "01_data_exploration-seed3"
+    shutil.rmtree(folder, ignore_errors=True)
+    before = committed()
+    env = {k: v for k, v in os.environ.items() if k not in ("PNEUMOLIB_RESULTS", "SMOKE_TEST")}
+    out = subprocess.run([sys.executable, "-m", "papermill", "01_data_exploration.ipynb", str(tmp_path / "out.ipynb"),
+                          "-p", "seed", "3", "-p", "progress", "False"], cwd=REPO / "notebooks",
+                         env={**env, "PNEUMOLIB_DATA": str(real_data_dir)}, capture_output=True, text=True)
+    try:
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert committed() == before
+        assert (folder / "metrics" / "01_split_summary.csv").is_file() and (folder / "figures" / "01_samples.png").is_file()
+        text = "".join(o.get("text", "") for c in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
+                       if c.cell_type == "code" for o in c.outputs)
+        assert "go to results/custom/01_data_exploration-seed3/" in text
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -47,7 +47,8 @@ def test_each_table_shows_its_runs_as_the_store_holds_them(table_path):
             if column not in table.columns or pd.isna(getattr(row, column)):
                 continue
             stored = record.fields["best_epoch"] if where is None else record.fields[where[0]][where[1]]
-            assert getattr(row, column) == pytest.approx(stored, abs=5e-6), \
+            # the table holds a metric's four decimals (pneumolib.evaluation.precision), the record all of them
+            assert getattr(row, column) == pytest.approx(stored, abs=5.1e-5), \
                 f"{table_path.name}: {run_id} {column} is {getattr(row, column)}, its record says {stored}"
             checked += 1
     assert checked, f"{table_path.name}: no number checked"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from tools.suite import differing_outputs
+from tools.compare import differing_outputs
 
 
 def _notebook(path, *texts, ignored="12 s"):
@@ -22,7 +22,7 @@ def test_a_render_with_other_numbers_is_caught_and_timings_are_not(tmp_path):
     same = _notebook(tmp_path / "same.ipynb", "val AUC 0.9958\n", "test AUC 0.9716\n", ignored="40 s")
     other = _notebook(tmp_path / "other.ipynb", "val AUC 0.9958\n", "test AUC 0.9721\n")
     assert differing_outputs(same, committed) == []
-    assert differing_outputs(other, committed) == ["code cell 2"]
+    assert differing_outputs(other, committed) == ["code cell 2 (0.9721 against 0.9716)"]
     shorter = _notebook(tmp_path / "short.ipynb", "val AUC 0.9958\n")
     assert differing_outputs(shorter, committed) == ["2 code cells, the committed notebook has 3"]
 
@@ -49,7 +49,8 @@ def test_a_rendered_finding_with_another_number_is_caught(tmp_path):
 
     committed = finding(tmp_path / "committed.ipynb", "- test AUC 0.9716")
     assert differing_outputs(finding(tmp_path / "same.ipynb", "- test AUC 0.9716"), committed) == []
-    assert differing_outputs(finding(tmp_path / "other.ipynb", "- test AUC 0.9721"), committed) == ["code cell 1"]
+    assert differing_outputs(finding(tmp_path / "other.ipynb", "- test AUC 0.9721"), committed) == [
+        "code cell 1 (0.9721 against 0.9716)"]
 
 
 def test_relative_data_and_results_folders_mean_from_where_the_suite_starts(tmp_path, monkeypatch):
@@ -62,6 +63,6 @@ def test_relative_data_and_results_folders_mean_from_where_the_suite_starts(tmp_
     monkeypatch.chdir(tmp_path)  # no checkout here: no notebook to run, only the environment to prepare
     monkeypatch.setenv("PNEUMOLIB_DATA", "../shared/data")
     monkeypatch.setenv("PNEUMOLIB_RESULTS", "my-results")
-    assert run_suite() == []
+    assert run_suite().runs == []
     assert os.environ["PNEUMOLIB_DATA"] == str((tmp_path / ".." / "shared" / "data").resolve())
     assert os.environ["PNEUMOLIB_RESULTS"] == str(tmp_path / "my-results")

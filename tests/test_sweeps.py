@@ -176,7 +176,7 @@ def test_ablation_and_cv_tables_from_a_sweep_table():
                          "test_sensitivity": 0.9, "tuned_test_sensitivity": 0.95, "test_specificity": 0.6,
                          "tuned_test_specificity": 0.55, "test_f1": 0.8, "tuned_test_f1": 0.85})
     summary = ablation_table(pd.DataFrame(rows), {"− batch norm": "not here"})
-    assert summary.loc[FULL_RECIPE, "test AUC"] == "0.9100 ± 0.0141"
+    assert summary.loc[FULL_RECIPE, "test AUC"] == "0.91 ± 0.01"
     assert summary.loc[FULL_RECIPE, "test ACC"].startswith("0.9000")
     assert summary.loc[NO_THRESHOLD_TUNING, "test ACC"].startswith("0.8000")
     assert summary.loc["− augmentation", "Δ test AUC"] == "-0.0500"

@@ -10,7 +10,7 @@ from typing import Sequence
 from pneumolib.cli import run_parser, where
 from pneumocourse.notebooks import use_checkout
 from pneumolib.errors import ConfigError
-from pneumolib.paths import REPLICATE_FOLDER, RESULTS_ENV_VAR, project_root
+from pneumolib.paths import RENDER_FOLDER, REPLICATE_FOLDER, RESULTS_ENV_VAR, project_root
 
 
 def _add_suite_commands(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +28,9 @@ def _add_suite_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--update-reference", "--write-back", dest="write_back", action="store_true",
                      help="make new reference results on purpose: may replace stored records, writes each passing "
                      "notebook back into notebooks/, the committed times and the store's checksums (to commit)")
+    run.add_argument("--render-into", default=RENDER_FOLDER, metavar="FOLDER",
+                     help="where a plain run renders the committed results (emptied first; the committed "
+                     "results/ are read, never written)")
     run.add_argument("--replicate", action="store_true",
                      help="retrain everything on this machine into results/replicate/ (or $PNEUMOLIB_RESULTS), "
                      "never over the reference; compare with `report`")
@@ -79,8 +82,10 @@ def _cmd_notebooks_run(args: argparse.Namespace) -> int:
         print(f"replicate: retraining into {REPLICATE_FOLDER}/ (the reference in results/ is not touched)")
     if args.replicate:
         os.environ["PNEUMOLIB_REFERENCE_URL"] = "off"  # a replicate retrains everything, it fetches nothing
-    runs = run_suite(args.only, smoke=args.smoke, parameters=parameters, write_back=args.write_back)
-    width = max(len(r.notebook) for r in runs)
+    report = run_suite(args.only, smoke=args.smoke, parameters=parameters, write_back=args.write_back,
+                       render_into=args.render_into)
+    runs = report.runs
+    width = max([len(r.notebook) for r in runs] + [8])
     print(f"{'notebook':<{width}}  status  seconds  output")
     for r in runs:
         print(f"{r.notebook:<{width}}  {r.status:<6}  {r.seconds:7.1f}  {where(r.output)}")
@@ -88,7 +93,14 @@ def _cmd_notebooks_run(args: argparse.Namespace) -> int:
             print(f"{'':<{width}}  -> {r.error}")
     failed = sum(r.status == "failed" for r in runs)
     print(f"{len(runs) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    if report.render is not None:
+        print(f"\nThe render ({where(report.render)}/) against the committed results, by the rule of tools/compare.py "
+              "(numbers within one unit of their last printed digit, integers exactly, figures by their data):")
+        print(f"{len(report.differing_files)} differing table(s), record(s) or figure(s)"
+              + "".join(f"\n  {line}" for line in report.differing_files))
+        print(f"{len(report.exceptions)} exception(s), each a runtime line or a cell that shows only the runtime:"
+              + "".join(f"\n  {line}" for line in report.exceptions))
+    return 1 if failed or report.differing_files else 0
 
 
 def _cmd_notebooks_report(args: argparse.Namespace) -> int:

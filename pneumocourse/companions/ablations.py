@@ -18,6 +18,9 @@ from .. import nbtools
 from ..narrative import mean_sd, seed_gap
 
 
+NOTEBOOK = "05_ablations"  # the notebook this companion serves (its parameters cell holds the defaults)
+
+
 class Setup(NamedTuple):
     session: nbtools.NotebookSession
     seeds: list[int]
@@ -36,7 +39,7 @@ def setup(*, smoke: bool, seed: int, seeds: list[int], device: str, data_dir: st
     ``workers`` processes (0: one per core) and print the profile line. The smoke profile keeps one
     seed, one epoch, a 2 × 1 grid and a small subset."""
     session = nbtools.start(smoke=smoke, seed=seed, device=device, data_dir=data_dir, image_size=image_size,
-                            progress=progress)
+                            progress=progress, notebook=NOTEBOOK, parameters=locals())
     seeds = nbtools.check_seeds(seeds)
     nbtools.check_choice("recipe", recipe, MODEL_NAMES)
     grid_batch_sizes = nbtools.check_positive_list("grid_batch_sizes", grid_batch_sizes, int)

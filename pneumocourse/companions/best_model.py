@@ -17,7 +17,8 @@ import pandas as pd
 
 from pneumolib.config import TrainConfig
 from pneumolib.errors import ConfigError
-from pneumolib.paths import active_profile, display_path, results_dir, results_path
+from pneumolib.evaluation.precision import rounded_record
+from pneumolib.paths import active_profile, display_path, reference_dir, results_dir, results_path
 from pneumolib.experiments.runner import run_many
 from ..reference import fetch, packaged
 from pneumolib.experiments.runs import DataSpec, RunRecord, RunSpec, ensemble_record
@@ -28,6 +29,7 @@ from pneumolib.experiments.store import RunStore
 from pneumolib.evaluation.noise import NOISE_SDS, RULES, SEED_NOISE
 from pneumolib.experiments.leaderboard import INDUCTIVE, TRANSDUCTIVE
 
+NOTEBOOK = "06_best_model"  # the notebook this companion serves (its parameters cell holds the defaults)
 DECISIONS_FILE = "06_decisions.json"  # in results/metrics/
 DISTILL_WEIGHT = 0.5  # 06's default: how far the student's targets move towards the ensemble
 STUDENT_FILE = "student.pt"
@@ -50,7 +52,7 @@ def setup(*, smoke: bool, seed: int, seed_groups: list[list[int]], epochs: int, 
     so ``image_size`` must be 28. The smoke profile keeps one seed of two groups, two epochs and a
     small subset."""
     session = nbtools.start(smoke=smoke, seed=seed, device=device, data_dir=data_dir, image_size=image_size,
-                            progress=progress)
+                            progress=progress, notebook=NOTEBOOK, parameters=locals())
     nbtools.check_choice("image_size", image_size, [28], "the goal is set at 28 px input data")
     groups = nbtools.check_seed_groups(seed_groups)
     nbtools.check_min_int("epochs", epochs, 1)
@@ -76,26 +78,36 @@ def decisions_path() -> Path:
 
 
 def save_decisions(result: SearchResult) -> Path:
-    """Write the search's decisions to ``results/metrics/06_decisions.json`` (sorted keys)."""
+    """Write the search's decisions to ``results/metrics/06_decisions.json`` (sorted keys). The
+    decisions were taken on full-precision values; the record of their evidence (gains and noise)
+    carries the digits of a metric (:func:`~pneumolib.evaluation.precision.rounded_record`)."""
+    decisions = result.decisions()
+    decisions["evidence"] = rounded_record(decisions["evidence"])
     path = decisions_path()
-    path.write_text(json.dumps(result.decisions(), indent=1, sort_keys=True) + "\n")
+    path.write_text(json.dumps(decisions, indent=1, sort_keys=True) + "\n")
     return path
 
 
 def default_decisions(log=print) -> Path:
-    """Where 06's decisions are read from: this profile's file; when it is missing, the file is
-    fetched from the reference results (:mod:`~pneumocourse.reference`) where fetching is
-    on; in the smoke profile, the default profile's decisions serve (a recipe, which smoke only
-    trains for fewer steps), and the notebook says so."""
+    """Where 06's decisions are read from: this profile's file; when it is missing, the reference
+    results' (the committed ones, read as they are by a render or a run with other parameters, or
+    fetched where fetching is on, :mod:`~pneumocourse.reference`); in the smoke profile, the default
+    profile's decisions serve (a recipe, which smoke only trains for fewer steps), and the
+    notebook says so."""
     path = decisions_path()
     if path.is_file():
         return path
     relative = f"metrics/{DECISIONS_FILE}"
+    reference = reference_dir("default")
     if active_profile() == "default":
+        if reference is not None and (reference / relative).is_file():
+            return reference / relative
         if fetch(relative, log) is not None:
             return path
         return _packaged_decisions(log) or path
     default = results_dir("default") / "metrics" / DECISIONS_FILE
+    if not default.is_file() and reference is not None and (reference / relative).is_file():
+        default = reference / relative
     if default.is_file() or fetch(relative, log, any_profile=True) is not None:
         log(f"no decisions of the {active_profile()} profile at {display_path(path)}: using the default "
             f"profile's, {display_path(default)}")

@@ -9,6 +9,9 @@ import pandas as pd
 from .. import nbtools
 
 
+NOTEBOOK = "01_data_exploration"  # the notebook this companion serves (its parameters cell holds the defaults)
+
+
 class Setup(NamedTuple):
     session: nbtools.NotebookSession
 
@@ -16,7 +19,7 @@ class Setup(NamedTuple):
 def setup(*, smoke: bool, seed: int, device: str, data_dir: str, image_size: int, progress: bool) -> Setup:
     """Check 01's parameters, start the session and print the profile line."""
     session = nbtools.start(smoke=smoke, seed=seed, device=device, data_dir=data_dir, image_size=image_size,
-                            progress=progress)
+                            progress=progress, notebook=NOTEBOOK, parameters=locals())
     print(f"profile: {session.profile}, seed {session.seed}, image size {session.image_size} px")
     return Setup(session)
 

@@ -36,6 +36,9 @@ from pneumolib.experiments.store import RunStore
 
 
 
+NOTEBOOK = "07_dataset_shift"  # the notebook this companion serves (its parameters cell holds the defaults)
+
+
 class Setup(NamedTuple):
     session: nbtools.NotebookSession
     max_models: int
@@ -52,7 +55,7 @@ def setup(*, smoke: bool, seed: int, device: str, data_dir: str, image_size: int
     every method is compared with. The smoke profile keeps one model, one robustness seed and a few
     typical images."""
     session = nbtools.start(smoke=smoke, seed=seed, device=device, data_dir=data_dir, image_size=image_size,
-                            progress=progress)
+                            progress=progress, notebook=NOTEBOOK, parameters=locals())
     nbtools.check_choice("image_size", image_size, [28], "06's final models are 28 px models")
     nbtools.check_min_int("max_models", max_models, 1)
     nbtools.check_min_int("domain_folds", domain_folds, 2)

@@ -16,6 +16,9 @@ from pneumolib.explain import CAM_METHODS
 from .. import nbtools
 
 
+NOTEBOOK = "04_gradcam"  # the notebook this companion serves (its parameters cell holds the defaults)
+
+
 class Setup(NamedTuple):
     session: nbtools.NotebookSession
     recipe: TrainConfig
@@ -31,7 +34,7 @@ def setup(*, smoke: bool, seed: int, device: str, data_dir: str, image_size: int
     """Check 04's parameters, start the session, build the recipe and print the profile line. The
     smoke profile trains two epochs and checks a handful of images."""
     session = nbtools.start(smoke=smoke, seed=seed, device=device, data_dir=data_dir, image_size=image_size,
-                            progress=progress)
+                            progress=progress, notebook=NOTEBOOK, parameters=locals())
     nbtools.check_choices("models", models, MODEL_NAMES)
     nbtools.check_choice("compare_method", compare_method, [m for m in CAM_METHODS if m != "gradcam"])
     nbtools.check_type("interactive", interactive, bool)

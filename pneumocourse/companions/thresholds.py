@@ -16,6 +16,9 @@ from pneumolib.evaluation.thresholds import val_test_table
 from .. import narrative, nbtools
 
 
+NOTEBOOK = "03_thresholds"  # the notebook this companion serves (its parameters cell holds the defaults)
+
+
 class Setup(NamedTuple):
     session: nbtools.NotebookSession
     config: TrainConfig
@@ -28,7 +31,7 @@ def setup(*, smoke: bool, seed: int, device: str, data_dir: str, image_size: int
     """Check 03's parameters, start the session, build the recipe and print the profile line. The
     smoke profile trains two epochs and draws 200 bootstrap samples."""
     session = nbtools.start(smoke=smoke, seed=seed, device=device, data_dir=data_dir, image_size=image_size,
-                            progress=progress)
+                            progress=progress, notebook=NOTEBOOK, parameters=locals())
     config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=str(session.device))
     nbtools.check_probabilities("target_sensitivities", target_sensitivities)
     nbtools.check_probabilities("target_specificity", [target_specificity])

@@ -15,6 +15,9 @@ from pneumolib.models import build_model, count_parameters
 from .. import narrative, nbtools
 
 
+NOTEBOOK = "02_transfer"  # the notebook this companion serves (its parameters cell holds the defaults)
+
+
 class Setup(NamedTuple):
     session: nbtools.NotebookSession
     seeds: list[int]
@@ -30,7 +33,7 @@ def setup(*, smoke: bool, seed: int, seeds: list[int], device: str, data_dir: st
     """Check 02's parameters, start the session, build the three recipes (TrainConfig checks their
     values) and print the profile line. The smoke profile keeps one seed and two epochs."""
     session = nbtools.start(smoke=smoke, seed=seed, device=device, data_dir=data_dir, image_size=image_size,
-                            progress=progress)
+                            progress=progress, notebook=NOTEBOOK, parameters=locals())
     seeds = nbtools.check_seeds(seeds)
     nbtools.check_choice("model", model, [m for m in MODEL_NAMES if m.startswith("resnet")],
                          "a ResNet, for a transfer comparison")

@@ -287,9 +287,12 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     started = context.Value("i", 0)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_own_cores,
                              initargs=(os.getpid(), started, cpus, max(1, len(cpus) // workers))) as pool:
-        def submit(student):
-            return pool.submit(grade_student, student, jobs[student], work / "_template", work, smoke, cell_timeout,
-                               data_dir, jail, notebook_timeout)
+        def submit(student, files=None):
+            return pool.submit(grade_student, student, files or jobs[student], work / "_template", work, smoke,
+                               cell_timeout, data_dir, jail, notebook_timeout)
+
+        if jail is not None:  # refuse before misgrading: the course's own notebooks must score everything here
+            _check_the_sandbox(submit(COURSE_CHECK, {p.name: p for p in notebooks}).result(), exercises, say)
 
         futures = {submit(student): student for student in jobs}
         for done, future in enumerate(as_completed(futures), start=1):
@@ -318,6 +321,26 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     grading_sheets(exercises, {p.stem: p for p in notebooks}, answers, out / WRITTEN_FOLDER)
     (out / REPORT_FILE).write_text("\n".join(report) + ("\n" if report else ""), encoding="utf-8")
     return grades, report
+
+
+COURSE_CHECK = "course-check"  # the course's complete notebooks, graded in the sandbox before any student
+
+
+def _check_the_sandbox(check: StudentResult, exercises: list[Exercise], say: Callable[[str], None]) -> None:
+    """Stop grading, before any grade is written, when the course's own complete notebooks do not
+    score every auto-graded point in the sandbox: the sandbox (or the machine) would misgrade
+    every student, for example when the kernel cannot read the Python that runs it."""
+    wanted = sum(e.points for e in exercises if e.kind == "auto")
+    scored = sum(check.points.values())
+    if scored < wanted:
+        reasons = "; ".join(check.problems[:3]) or "no error was reported; see the feedback of the check"
+        raise ConfigError(
+            f"The course's own complete notebooks score {scored:g} of {wanted:g} auto-graded points in the sandbox, "
+            f"so it would misgrade the students too; no grade is written. Why: {reasons}. Make the sandbox able to "
+            "run them (for example a Python that the sandbox's user can read, outside a private home folder), "
+            "or pass --no-sandbox for code you trust.")
+    say(f"sandbox checked: the course's complete notebooks score all {wanted:g} auto-graded points in it "
+        f"({check.seconds:.0f} s)")
 
 
 def _own_cores(parent_pid: int, started, cpus: list[int], per_worker: int) -> None:

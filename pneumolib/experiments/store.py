@@ -6,6 +6,11 @@ elsewhere replaces a record there (:meth:`RunStore.save_record` refuses a record
 differ from the stored one, unless the reference is being updated on purpose with
 ``python -m tools.notebooks run --update-reference``, which sets ``PNEUMOLIB_UPDATE_REFERENCE=1``).
 
+A store may have a read-only **reference** beside it (:func:`pneumolib.paths.reference_dir`): a
+render (``results/render/store``) or a run with other parameters (``results/custom/.../store``)
+reads every run it lacks from the committed store, checked against that store's checksums, and
+writes only into its own folder.
+
 Any notebook or command that asks for a run the store already holds (same config, data
 fingerprint, fold and teachers) loads it instead of training again. ``record.json`` is written
 last and atomically, so a folder with a record is a finished run; a record whose model file is
@@ -24,7 +29,7 @@ from torch import nn
 from ..errors import CheckpointError, ReferenceChangedError
 from ..models import load_model, save_checkpoint
 from ..models.checkpoint import store_half_precision
-from ..paths import display_path, results_base, results_dir, write_atomically
+from ..paths import display_path, reference_dir, results_base, results_dir, write_atomically
 from ..models.formats import describe_cpu
 from .checksums import sha256_of
 from .runs import RECORD_FORMAT, RunRecord, RunSpec, data_provenance, teacher_ensemble
@@ -70,11 +75,24 @@ def default_store_root() -> Path:
     return results_dir() / "store"
 
 
-class RunStore:
-    """Finished runs under ``root``, looked up by run id."""
+def default_reference_root() -> Path | None:
+    """The store of the active results' reference folder, or None (see :func:`pneumolib.paths.reference_dir`)."""
+    reference = reference_dir()
+    return None if reference is None else reference / "store"
 
-    def __init__(self, root: str | Path | None = None) -> None:
+
+class RunStore:
+    """Finished runs under ``root``, looked up by run id; what ``root`` lacks is read from the
+    read-only ``reference`` store when there is one (default: the active results' reference, for
+    the default store)."""
+
+    def __init__(self, root: str | Path | None = None, reference: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_store_root()
+        if reference is None and root is None:
+            reference = default_reference_root()
+        self.reference = RunStore(reference) if reference is not None else None
+        if self.reference is not None and self.reference.root.resolve() == self.root.resolve():
+            self.reference = None
         self._checksums: dict[str, str] | None = None
 
     def checksums(self) -> dict[str, str]:
@@ -119,7 +137,9 @@ class RunStore:
 
     def has_model(self, run_id: str) -> bool:
         self._fetch(self.model_path(run_id))
-        return self.model_path(run_id).is_file()
+        if self.model_path(run_id).is_file():
+            return True
+        return self.reference is not None and self.reference.has_model(run_id)
 
     def _fetch(self, path: Path) -> None:
         """Ask the missing-file source (:func:`use_missing_file_source`) for a missing file of the
@@ -131,6 +151,8 @@ class RunStore:
     def get(self, run_id: str) -> RunRecord | None:
         """The finished run ``run_id``, or None (also for an unreadable or foreign file)."""
         path = self.folder(run_id) / RECORD_FILE
+        if not path.is_file() and self.reference is not None:
+            return self.reference.get(run_id)
         self._fetch(path)
         try:
             fields = json.loads(path.read_text())
@@ -182,6 +204,8 @@ class RunStore:
     def load_model(self, run_id: str) -> nn.Module:
         """The trained model of a stored run, in eval mode."""
         path = self.model_path(run_id)
+        if not path.is_file() and self.reference is not None and self.reference.has_model(run_id):
+            return self.reference.load_model(run_id)
         self._fetch(path)
         if not path.is_file():
             raise CheckpointError(f"Run {run_id} has no model file in {self.root.name}/ ({MODEL_FILE}); "
@@ -204,11 +228,14 @@ class RunStore:
         """The equal-weight ensemble of stored runs' models (a distillation teacher)."""
         return teacher_ensemble([self.load_model(run_id) for run_id in run_ids])
 
+    def run_ids(self) -> set[str]:
+        """The run ids of every folder in this store and its reference."""
+        own = {p.name for p in self.root.iterdir() if p.is_dir()} if self.root.is_dir() else set()
+        return own | (self.reference.run_ids() if self.reference is not None else set())
+
     def records(self) -> Iterator[RunRecord]:
-        """Every finished run in the store, in folder order."""
-        if not self.root.is_dir():
-            return
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            record = self.get(folder.name)
+        """Every finished run in the store (and its reference), in run id order."""
+        for run_id in sorted(self.run_ids()):
+            record = self.get(run_id)
             if record is not None:
                 yield record

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import TrainConfig
+from ..evaluation.precision import format_with_spread
 from ..errors import PretrainedWeightsUnavailableError
 from ..models.pretrained import read_ssl_description, ssl_checkpoint_path
 from ..models.zoo import SMALL_CNN_HEAD, build_model_from_config, effective_head
@@ -98,13 +99,15 @@ def run_arms(
 
 
 def _mean_sd(values: pd.Series) -> str:
+    """``mean ± sd`` with the digits the sd supports (one run: a metric's decimals and ± 0)."""
     values = values.astype(float)
     sd = values.std(ddof=1) if len(values) > 1 else 0.0
-    return f"{values.mean():.4f} ± {sd:.4f}"
+    return format_with_spread(values.mean(), sd)
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sd over seeds per arm (``mean ± sd`` strings, 4 decimals); skipped arms keep their reason."""
+    """Mean and sd over seeds per arm (``mean ± sd`` strings, to the sd's first significant digit);
+    skipped arms keep their reason."""
     out = []
     for arm, group in table.groupby("arm", sort=False):
         if (group.status == "skipped").all():

@@ -22,14 +22,14 @@ from tqdm.auto import tqdm
 
 from ..config import TrainConfig, option, shared_train_config, train_option
 from ..models.pretrained import (SSL_PREFIX, load_ssl_checkpoint, read_ssl_description, save_ssl_checkpoint,
-                                ssl_checkpoint_path)
+                                ssl_checkpoint_path, ssl_description_path)
 from ..models.zoo import build_model
 from ..data import Split
 from ..data.augment import BatchAugment
 from ..data.device_batches import DeviceBatches
 from ..devices import resolve_device
 from ..errors import CheckpointError, ConfigError
-from ..paths import display_path
+from ..paths import display_path, reference_counterpart
 from ..repro import seed_everything
 from ..models.formats import autocast, choose_formats, flush_denormals, fused_optimizer
 
@@ -183,12 +183,26 @@ def load_or_pretrain(config: PretrainConfig, train: Split, path: str | os.PathLi
     path = Path(path)
     source = f"{SSL_PREFIX}{display_path(path)}"
     description = read_ssl_description(path)
+    if description is None:  # a render or a custom run: the reference's description serves, copied here
+        description = _copy_reference_description(path)
     if description is not None and _describes(description, config, provenance):
         return source, _account(path, description)
     pretrained_now = "pretrained now, " if description is None else "pretrained now (the saved one differs), "
     encoder, history = pretrain(train, config, progress=progress)
     save_ssl_checkpoint(path, encoder, config, history, provenance)
     return source, pretrained_now + _account(path, read_ssl_description(path))
+
+
+def _copy_reference_description(path: Path) -> dict[str, Any] | None:
+    """The description of ``path`` in the reference results (:func:`pneumolib.paths.reference_counterpart`),
+    copied beside ``path``; None when the reference has none."""
+    counterpart = reference_counterpart(ssl_description_path(path))
+    if counterpart is None:
+        return None
+    target = ssl_description_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(counterpart.read_bytes())
+    return read_ssl_description(path)
 
 
 def _describes(description: dict[str, Any], config: PretrainConfig, provenance: dict[str, Any]) -> bool:

@@ -1,4 +1,4 @@
-"""Layer 4: headless Chromium, and its screenshots (one folder per run, named at the end of the
+"""Layer 5: headless Chromium, and its screenshots (one folder per run, named at the end of the
 run and on failure)."""
 
 from __future__ import annotations

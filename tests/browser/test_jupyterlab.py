@@ -1,4 +1,4 @@
-"""Layer 4: the notebooks as students meet them, in JupyterLab driven by headless Chromium.
+"""Layer 5: the notebooks as students meet them, in JupyterLab driven by headless Chromium.
 
 A JupyterLab server starts on 127.0.0.1 (a free port, a random token) over a temporary copy of
 the notebooks; its kernels run in the smoke profile and write into a temporary results folder.

@@ -1,0 +1,80 @@
+"""Stand-ins for other machines: ``python -m tools.standins`` renders the notebooks that compute at
+render time under other kernels, as a user's CPU would run them, and each render must pass
+(``make run``'s comparison) with ``git status`` as before.
+
+- ``OPENBLAS_CORETYPE`` picks another OpenBLAS kernel for numpy, scipy and scikit-learn (Prescott:
+  SSE3 only; Haswell: AVX2), as most laptops and many servers have;
+- ``ATEN_CPU_CAPABILITY=default`` with ``PNEUMOLIB_FP32=1``: torch without vector kernels and
+  without bf16;
+- ``OMP_NUM_THREADS=1``: another reduction order.
+
+The two renders run side by side, one thread each, so the layer takes the time of the slower one.
+What no stand-in here reaches: an ARM CPU (other instructions, other libm) and a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from pneumocourse.notebooks import use_checkout
+from pneumolib.paths import project_root
+
+STAND_INS = {
+    "prescott-novector-fp32": {"OPENBLAS_CORETYPE": "Prescott", "ATEN_CPU_CAPABILITY": "default",
+                               "PNEUMOLIB_FP32": "1", "OMP_NUM_THREADS": "1"},
+    "haswell": {"OPENBLAS_CORETYPE": "Haswell", "OMP_NUM_THREADS": "1"},
+}
+COMPUTING_NOTEBOOKS = ("04", "06", "07")  # the notebooks that compute at render time (CAM checks, scoring, shift)
+
+
+def _git_status() -> str:
+    out = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=project_root())
+    return out.stdout if out.returncode == 0 else ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Render :data:`COMPUTING_NOTEBOOKS` under each stand-in, side by side; 0 when all pass and
+    ``git status`` is as before."""
+    parser = argparse.ArgumentParser(prog="python -m tools.standins", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", default=list(COMPUTING_NOTEBOOKS), help="notebooks to render")
+    parser.add_argument("--stand-in", nargs="+", choices=sorted(STAND_INS), default=sorted(STAND_INS))
+    args = parser.parse_args(argv)
+    use_checkout()
+    before = _git_status()
+    folder = Path(tempfile.mkdtemp(prefix="standins-"))
+    started = {}
+    for name in args.stand_in:
+        log = folder / f"{name}.log"
+        command = [sys.executable, "-m", "tools.notebooks", "run", "--only", *args.only,
+                   "--render-into", str(folder / name)]
+        env = {**os.environ, **STAND_INS[name]}
+        for variable in ("PNEUMOLIB_RESULTS", "SMOKE_TEST", "PNEUMOLIB_REFERENCE_RESULTS"):
+            env.pop(variable, None)  # a render of the committed results, whatever the caller had set
+        started[name] = (subprocess.Popen(command, cwd=project_root(), env=env, stdout=log.open("w"),
+                                          stderr=subprocess.STDOUT), log, time.perf_counter())
+    failed = []
+    for name, (process, log, start) in started.items():
+        code = process.wait()
+        settings = " ".join(f"{k}={v}" for k, v in STAND_INS[name].items())
+        print(f"== {name} ({settings}): exit {code} after {time.perf_counter() - start:.0f} s")
+        print("\n".join(line for line in log.read_text().splitlines() if "WARNING | Kernel" not in line))
+        if code:
+            failed.append(name)
+    after = _git_status()
+    if after != before:
+        print(f"git status changed:\n{after}")
+        failed.append("git status")
+    print(f"stand-ins: {len(started) - len(failed) + ('git status' in failed)} of {len(started)} renders passed"
+          + (f"; failed: {', '.join(failed)}" if failed else "; git status as before"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
