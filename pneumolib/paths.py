@@ -72,14 +72,14 @@ def results_location() -> ResultsLocation:
 
 
 def reference_dir(profile: str | None = None) -> Path | None:
-    """The read-only reference folder of ``profile`` (default: the active one), or None: only the
-    default profile has a reference, and a folder is never its own reference."""
+    """The read-only reference folder of ``profile`` (default: the active one): the reference
+    itself for the default profile, ``<reference>/<profile>`` for the others; None when there is
+    none (a folder is never its own reference)."""
     location = results_location()
-    if location.reference is None or _checked_profile(profile or _active_profile) != "default":
+    if location.reference is None or location.reference.resolve() == location.base.resolve():
         return None
-    if location.reference.resolve() == location.base.resolve():
-        return None
-    return location.reference
+    profile = _checked_profile(profile or _active_profile)
+    return location.reference if profile == "default" else location.reference / profile
 
 
 def use_project_folder(folder: str | os.PathLike | None) -> None:

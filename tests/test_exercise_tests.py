@@ -1,4 +1,4 @@
-"""The mechanics exercises' tests, run in this process as the grader runs them after a student's
+"""The exercises' tests, run in this process as the grader runs them after a student's
 cell: the course's solution passes visible and hidden tests, and trivial answers (zeros, constants,
 the identity, a step left out, the non-nested shortcut) fail the visible tests already, so a student
 learns from them and a trivial submission scores 0 on each of these exercises."""
@@ -129,3 +129,37 @@ def test_a_trivial_answer_fails_the_visible_tests(grade_id, answer):
 
 def test_every_mechanics_exercise_has_trivial_answers():
     assert set(TRIVIAL) == set(MECHANICS)
+
+
+# --- the visible checks that teach: every wrong answer of tests/exercise_wrong_answers.py fails the
+# visible part of its exercise's test cell, with the message a student can act on -----------------
+
+from exercise_wrong_answers import EXPECTED_MESSAGE, WRONG  # noqa: E402
+
+# an exercise whose solution builds on the notebook's previous exercise: that exercise's course solution first
+BUILDS_ON = {"ex07_em_prior": "ex07_prior_correction"}
+
+
+def _visible(grade_id: str) -> str:
+    return _cells(grade_id)[1].split(HIDDEN_BEGIN, 1)[0]
+
+
+def _with_earlier(grade_id: str, answer: str) -> str:
+    earlier = BUILDS_ON.get(grade_id)
+    return (_cells(earlier)[0] + "\n\n" + answer) if earlier else answer
+
+
+@pytest.mark.parametrize("grade_id", sorted(WRONG))
+def test_the_course_solution_passes_the_visible_check(grade_id):
+    _run(_with_earlier(grade_id, _cells(grade_id)[0]), _visible(grade_id))
+
+
+@pytest.mark.parametrize("grade_id, answer", [(g, a) for g in sorted(WRONG) for a in WRONG[g]])
+def test_a_wrong_answer_fails_the_visible_check_and_says_why(grade_id, answer):
+    with pytest.raises(AssertionError) as failure:
+        _run(_with_earlier(grade_id, WRONG[grade_id][answer]), _visible(grade_id))
+    assert EXPECTED_MESSAGE[grade_id][answer] in str(failure.value), str(failure.value)
+
+
+def test_the_trivial_answers_students_found_are_among_them():
+    assert len(WRONG) == 11 and all(len(answers) >= 3 for answers in WRONG.values())

@@ -75,12 +75,13 @@ def attacked(tmp_path_factory, serve_folder):
     root = tmp_path_factory.mktemp("sandbox")
     canary = root / "grader-file.txt"
     canary.write_text("the grader's own file")
+    planted = _plant_outside_home_and_tmp()  # a file of the machine under another root, such as /opt
     site = serve_folder(root)
     out, submissions = root / "out", root / "submitted"
     seen = root / "what-the-student-saw.json"
     targets = {"course source": str(out / "work" / "_template" / "source" / "pneumolib" / FIRST.name),
                "checkout notebook": str(FIRST), "canary": str(canary), "other student": str(submissions / "honest"),
-               "home": str(Path.home())}
+               "home": str(Path.home()), **({"planted": str(planted)} if planted else {})}
     _submission(submissions / "honest", [])
     _submission(submissions / "attacker", [
         # look for the solutions and the other students, and write down what was found
@@ -93,17 +94,39 @@ def attacked(tmp_path_factory, serve_folder):
         "x = bytearray(3 * 2**30)",  # more memory than the limit
         "print('y' * 50_000_000)",  # a 50 MB print
         "with open('big.bin', 'wb') as big:\n    for _ in range(200):\n        big.write(b'0' * 2**20)",  # 200 MB
+        # a disk filler: 1 GiB in files each under the file size limit
+        "for i in range(33):\n    with open(f'fill{i}.bin', 'wb') as part:\n        part.write(b'0' * (31 * 2**20))",
         "abs = lambda x: 0\nget_ipython().set_custom_exc((AssertionError,), lambda *args: None)",  # gaming
     ], solutions={"ex01_class_weight": "from pneumolib.data import pos_weight as weight\n\n\n"
                                        "def positive_class_weight(labels) -> float:\n    return weight(labels)"})
     _submission(submissions / "gamer", [], solutions=GAMING_SOLUTIONS)
-    grades, report = grade(submissions, [FIRST], out, smoke=True, workers=2, cell_timeout=120, say=lambda line: None,
-                           limits=Limits(memory_bytes=2 * 2**30, file_bytes=32 * 2**20))
+    try:
+        grades, report = grade(submissions, [FIRST], out, smoke=True, workers=2, cell_timeout=120,
+                               say=lambda line: None, limits=Limits(memory_bytes=2 * 2**30, file_bytes=32 * 2**20))
+    finally:
+        if planted:
+            shutil.rmtree(planted.parent, ignore_errors=True)
     autograded = nbformat.read(out / "work" / "attacker" / "autograded" / "attacker" / "pneumolib" / FIRST.name, 4)
     outputs = {cell.source.splitlines()[0][:40]: cell.outputs for cell in autograded.cells
                if cell.cell_type == "code" and cell.source}
     return {"grades": grades, "report": report, "out": out, "canary": canary, "seen": seen, "outputs": outputs,
             "autograded": autograded}
+
+
+def _plant_outside_home_and_tmp() -> Path | None:
+    """A file under /opt (or /srv), where the grader's machine keeps its own things; None where
+    this account cannot write there (the test then checks the rest)."""
+    import uuid
+
+    for root in (Path("/opt"), Path("/srv")):
+        folder = root / f"pneumolib-planted-{uuid.uuid4().hex[:8]}"
+        try:
+            folder.mkdir(parents=True)
+            (folder / "secret.txt").write_text("a file of the grader's machine")
+            return folder / "secret.txt"
+        except OSError:
+            continue
+    return None
 
 
 def _error(outputs, start: str) -> str:
@@ -134,8 +157,9 @@ def test_grading_runs_no_code_cell_after_the_last_test_and_keeps_the_written_ans
 def test_nothing_outside_the_students_folder_is_seen_or_changed(attacked):
     found_cell = next(v for k, v in attacked["outputs"].items() if k.startswith("import json, os"))
     found = json.loads("".join(o.get("text", "") for o in found_cell).split("FOUND", 1)[1])
+    planted = {"planted": False} if "planted" in found else {}
     assert found == {"course source": False, "checkout notebook": False, "canary": False, "other student": False,
-                     "home": True}, found  # home is the student's own scratch folder inside
+                     "home": True, **planted}, found  # home is the student's own scratch folder inside
     assert not attacked["seen"].exists(), "a file was written outside the student's folder"
     assert attacked["canary"].read_text() == "the grader's own file", "the grader's file was deleted"
     assert _error(attacked["outputs"], "import urllib") == "URLError", "the network must be off"
@@ -147,6 +171,10 @@ def test_no_process_is_left_and_the_limits_hold(attacked):
     assert not left, f"a process the student started is still running: {left}"
     assert _error(attacked["outputs"], "x = bytearray") == "MemoryError"
     assert _error(attacked["outputs"], "with open('big.bin'") == "OSError"  # File too large
+    assert _error(attacked["outputs"], "for i in range(33)") == "OSError"  # No space left: the scratch is bounded
+    scratch = attacked["out"] / "work" / "attacker" / "scratch"
+    assert not scratch.exists() or sum(p.stat().st_size for p in scratch.rglob("*") if p.is_file()) == 0, \
+        "what the kernels wrote stays after grading"
     printed = "".join(o.get("text", "") for o in attacked["outputs"]["print('y' * 50_000_000)"])
     assert len(printed) < 200_000 and "output cut" in printed
     feedback = list((attacked["out"] / "feedback" / "attacker").glob("*.html"))

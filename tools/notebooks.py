@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Sequence
 
 from pneumolib.cli import run_parser, where
@@ -88,19 +89,28 @@ def _cmd_notebooks_run(args: argparse.Namespace) -> int:
     width = max([len(r.notebook) for r in runs] + [8])
     print(f"{'notebook':<{width}}  status  seconds  output")
     for r in runs:
-        print(f"{r.notebook:<{width}}  {r.status:<6}  {r.seconds:7.1f}  {where(r.output)}")
+        print(f"{r.notebook:<{width}}  {r.status:<6}  {r.seconds:7.1f}  {_shown(r.output)}")
         if r.error:
             print(f"{'':<{width}}  -> {r.error}")
     failed = sum(r.status == "failed" for r in runs)
     print(f"{len(runs) - failed} passed, {failed} failed")
     if report.render is not None:
-        print(f"\nThe render ({where(report.render)}/) against the committed results, by the rule of tools/compare.py "
+        print(f"\nThe render ({_shown(report.render)}/) against the committed results, by the rule of tools/compare.py "
               "(numbers within one unit of their last printed digit, integers exactly, figures by their data):")
         print(f"{len(report.differing_files)} differing table(s), record(s) or figure(s)"
               + "".join(f"\n  {line}" for line in report.differing_files))
         print(f"{len(report.exceptions)} exception(s), each a runtime line or a cell that shows only the runtime:"
               + "".join(f"\n  {line}" for line in report.exceptions))
     return 1 if failed or report.differing_files else 0
+
+
+def _shown(path: Path) -> str:
+    """A path as seen from the working directory when it lies below it (results/render/...), else as
+    :func:`~pneumolib.cli.where` shows it."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return where(path)
 
 
 def _cmd_notebooks_report(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from pneumolib.errors import ConfigError
 from ..companions.best_model import DECISIONS_FILE
 from ..notebooks import project_folder
 from ..nbtools import SMOKE_ENV_VAR
-from pneumolib.paths import RESULTS_ENV_VAR, display_path, results_base, results_dir
+from pneumolib.paths import REFERENCE_ENV_VAR, RESULTS_ENV_VAR, display_path, results_base, results_dir
 from . import ASSIGNMENT
 from .course import make_course, nbgrader_api, release_folder
 from .exercises import Exercise, graded_part, nbgrader_meta, notebook_exercises
@@ -171,9 +171,11 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
         nbformat.write(graded_part(nb, original), folder / name)
     scratch, runtime = course / "scratch", course / "runtime"
     runtime.mkdir()
-    shutil.copytree(work / "results", scratch / "results")  # the seeded results, this student's own copy
+    scratch.mkdir()
+    seeded = (work / "results").resolve()  # read, never written: each kernel writes into its own scratch
     os.environ[DATA_ENV_VAR] = data_dir
     os.environ[RESULTS_ENV_VAR] = str(scratch / "results")
+    os.environ[REFERENCE_ENV_VAR] = str(seeded)
     if smoke:
         os.environ[SMOKE_ENV_VAR] = "1"
     os.environ.setdefault("MPLBACKEND", "agg")
@@ -184,7 +186,7 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
     if sandbox is not None:
         prepare_scratch(scratch)
         prepare_scratch(runtime)
-        wrapper = sandbox_command(scratch, runtime, sandbox.hidden, sandbox.limits, visible=[Path(data_dir)])
+        wrapper = sandbox_command(scratch, runtime, sandbox.hidden, sandbox.limits, visible=[Path(data_dir), seeded])
     api = nbgrader_api(course, cell_timeout, wrapper, runtime, notebook_timeout=notebook_timeout)
     graded = api.autograde(ASSIGNMENT, student, force=True, create=True)
     if not graded["success"]:
@@ -195,6 +197,7 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
         if path.exists():
             result.problems += cell_errors(path, name, cell_timeout, notebook_timeout)
     api.generate_feedback(ASSIGNMENT, student, force=True)
+    shutil.rmtree(scratch, ignore_errors=True)  # what the kernels wrote (the executed notebooks are kept)
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:

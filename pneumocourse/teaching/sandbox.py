@@ -1,9 +1,11 @@
 """The sandbox around a student's kernel: bubblewrap (``bwrap``) for what the code can see, and
 ``prlimit`` (util-linux) for what it can use.
 
-Inside, the kernel has no network, a read-only view of the system, one writable scratch folder of
-its own (the notebook's folder, with its results), and nothing of the grader's: the course source
-(solutions, hidden tests), the other students, the gradebook and the grader's home are hidden.
+Inside, the kernel has no network, a read-only view of only what it needs (the system folders, its
+Python, the library and the course, the data, the seeded results it reads runs from), one
+writable scratch folder of its own (memory-backed and bounded, where its results go), and nothing
+else of the machine: not the course source
+(solutions, hidden tests), the other students, the gradebook, the grader's home, ``/opt`` or ``/srv``.
 Its memory, CPU time (for the whole notebook), file size and open files are limited; when run as
 root the kernel runs as ``nobody``, so a process limit holds too. Every process it starts lives in
 its own PID namespace and dies with it (``--die-with-parent``). The kernel talks to the grader
@@ -44,6 +46,7 @@ class Limits:
     open_files: int = 1024
     processes: int = 512  # processes and threads of the sandbox user (enforced when the grader is root)
     tmp_bytes: int = 256 * 2**20  # the kernel's own /tmp (memory-backed)
+    scratch_bytes: int = 512 * 2**20  # its writable folder, all files together (memory-backed, gone after it)
 
 
 def bwrap_path() -> str | None:
@@ -82,41 +85,59 @@ def require_sandbox() -> tuple[str, str]:
     return bwrap, prlimit
 
 
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")  # what a Python needs of the system
+
+
+def _system_view() -> list[str]:
+    """bwrap arguments for the system folders, read-only (a merged-/usr link stays a link)."""
+    arguments = []
+    for name in SYSTEM:
+        path = Path(name)
+        if path.is_symlink():
+            arguments += ["--symlink", os.readlink(path), name]
+        elif path.is_dir():
+            arguments += ["--ro-bind", name, name]
+    return arguments
+
+
 def sandbox_command(scratch: Path, runtime: Path, hidden: Sequence[Path], limits: Limits,
-                    readonly_inside: Sequence[Path] = (), visible: Sequence[Path] = ()) -> list[str]:
-    """The command prefix that runs a kernel command inside the sandbox: ``scratch`` (the
-    notebook's folder) and ``runtime`` (the connection file and sockets) writable, ``hidden``
-    folders replaced by empty ones, ``readonly_inside`` (paths inside ``scratch``) read-only, the
-    rest of the system read-only; no network, its own PID namespace, limits from ``limits``."""
+                    visible: Sequence[Path] = ()) -> list[str]:
+    """The command prefix that runs a kernel command inside the sandbox. Deny by default: the
+    kernel sees the system folders (:data:`SYSTEM`), the Python that runs it, the library and the
+    course, and ``visible`` (the data), all read-only; ``scratch`` (the notebook's folder) and
+    ``runtime`` (the connection file and sockets) writable; a memory-backed ``/tmp``; nothing else
+    of the machine (no ``/opt``, ``/srv``, ``/home``, ``/root``, ``/mnt``, ``/var``). ``hidden``
+    folders that lie inside what it sees are replaced by empty ones. ``scratch`` is memory-backed and bounded
+    (``limits.scratch_bytes``): what the kernel writes there is gone with it. No network, its own
+    PID namespace, limits from ``limits``."""
     bwrap, prlimit = require_sandbox()
     as_root = os.geteuid() == 0
     command = [prlimit, f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}",
                f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}", f"--nproc={limits.processes}",
-               bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+               bwrap, *_system_view(), "--dev", "/dev", "--proc", "/proc",
                "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
-    for folder in [*hidden, Path.home()]:
-        if Path(folder).is_dir():
-            command += ["--tmpfs", str(Path(folder).resolve())]
-    # the Python that runs the kernel, and what it must read (the data), even inside a hidden folder
-    # or under /tmp (a checkout and its .venv in /tmp)
-    # the library and the course (an editable install's source folders)
+    # the Python that runs the kernel, the library and the course (an editable install's source
+    # folders), and what they must read (the data): read-only, wherever they live (under /root too)
     packages = {Path(pneumolib.__file__).resolve().parent, Path(__file__).resolve().parents[1]}
-    for needed in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), *packages,
-                   *(Path(v).resolve() for v in visible)}:
-        if any(_holds(Path(folder), needed) for folder in [*hidden, Path.home(), Path("/tmp")]):
-            command += ["--ro-bind", str(needed), str(needed)]
-    emptied = [Path("/tmp"), *(Path(h).resolve() for h in hidden), Path.home().resolve()]
-    made: set[Path] = set()
-    for folder in (scratch, runtime):
-        # the folders above a bound one, inside an emptied folder, are made traversable (bwrap would
-        # copy the modes of the hidden originals, 0700 for pytest's or the grader's own)
-        for parent in reversed(folder.resolve().parents):
-            if parent not in made and any(parent != root and _holds(root, parent) for root in emptied):
+    needed = sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), *packages,
+                     *(Path(v).resolve() for v in visible)})
+    made: set[Path] = {Path("/"), Path("/tmp")}  # /tmp is the kernel's own tmpfs already
+    for path in [*needed, scratch.resolve(), runtime.resolve()]:
+        # the folders above a bound one are made traversable (bwrap would copy the modes of the
+        # originals, 0700 for /root, pytest's temporary folders or another user's home)
+        for parent in reversed(path.parents):
+            if parent not in made and not any(_holds(Path(name), parent) for name in SYSTEM):
                 command += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
-        command += ["--bind", str(folder.resolve()), str(folder.resolve())]
-    for folder in readonly_inside:
-        command += ["--ro-bind", str(folder.resolve()), str(folder.resolve())]
+    for path in needed:
+        command += ["--ro-bind", str(path), str(path)]
+    for folder in hidden:  # only where a hidden folder lies inside what the kernel sees
+        if Path(folder).is_dir() and any(_holds(Path(root), Path(folder)) for root in [*SYSTEM, *map(str, needed)]):
+            command += ["--tmpfs", str(Path(folder).resolve())]
+    # the scratch folder: memory-backed and bounded (a disk filler stops at limits.scratch_bytes), gone
+    # with the sandbox; the runtime folder (connection file, sockets) is the grader's, bound in
+    command += ["--perms", "0777", "--size", str(limits.scratch_bytes), "--tmpfs", str(scratch.resolve()),
+                "--bind", str(runtime.resolve()), str(runtime.resolve())]
     command += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent", "--new-session", "--chdir", str(scratch.resolve()),
                 "--setenv", "HOME", str(scratch.resolve()), "--setenv", "TMPDIR", "/tmp",
