@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .narrative import mean_sd
+from .narrative import interval, mean_sd, with_spread
 
 GOAL = {  # metric -> (goal, stretch goal); the stretch goal is Google AutoML Vision's published 0.991 / 0.946
     "auc": (0.985, 0.991),
@@ -69,13 +69,13 @@ def readme_tables(components: pd.DataFrame, decisions: dict, goal: pd.DataFrame,
             combined = row.arm.startswith("base + ") and decisions["kept_components"]
             kept = f" ({' + '.join(decisions['kept_components'])})" if combined else ""
             name = f"**chosen:** {row.arm}{kept}"
-        lines.append(f"| {name} | {row.val_auc_mean:.4f} ± {row.val_auc_sd:.4f} | {row.test_auc_mean:.4f} ± "
-                     f"{row.test_auc_sd:.4f} | {row['test_acc_at_0.5_mean']:.4f} |")
+        lines.append(f"| {name} | {with_spread(row.val_auc_mean, row.val_auc_sd)} | "
+                     f"{with_spread(row.test_auc_mean, row.test_auc_sd)} | {row['test_acc_at_0.5_mean']:.4f} |")
     lines += decision_rows(decisions)
     auc, acc, acc05 = (goal.loc[m] for m in ("test_auc", "test_acc_val_threshold", "test_acc_at_0.5"))
 
     def cell(row: pd.Series) -> str:
-        return f"{row['mean']:.4f} ± {row['sd']:.4f} [{row.ci_low:.4f}, {row.ci_high:.4f}]"
+        return f"{with_spread(row['mean'], row['sd'])} {interval(row.ci_low, row.ci_high, row['sd'])}"
 
     lines += ["", "| | test AUC | test ACC at val-picked threshold | test ACC at 0.5 |", "|---|---|---|---|",
               f"| goal (stretch) | ≥ {auc.goal:g} ({auc.stretch_goal:g}) | ≥ {acc.goal:g} ({acc.stretch_goal:g}) | |",

@@ -13,13 +13,23 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pneumolib.evaluation.precision import KIND_DECIMALS, format_decimals, format_with_spread
+from pneumolib.evaluation.precision import KIND_DECIMALS, format_decimals, format_number, format_with_spread
 
 
 
 def fmt(value: float, digits: int = KIND_DECIMALS["metric"]) -> str:
     """A number as the notebooks print it (a metric's decimals, :mod:`pneumolib.evaluation.precision`)."""
     return format_decimals(value, digits)
+
+
+def with_spread(value: float, sd: float) -> str:
+    """``value ± sd`` to the decimal of the sd's first significant digit (one rule: :mod:`pneumolib.evaluation.precision`)."""
+    return format_with_spread(value, sd)
+
+
+def interval(low: float, high: float, sd: float) -> str:
+    """``[low, high]`` with the decimals of the value whose sd is ``sd``."""
+    return f"[{format_number(low, sd=sd)}, {format_number(high, sd=sd)}]"
 
 
 def mean_sd(values: Sequence[float]) -> str:

@@ -101,6 +101,7 @@ def test_every_exercise_test_calls_only_what_it_binds_itself_or_the_grader_guard
             tree = ast.parse(cell.source)
             read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
             arguments = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}  # lambda and def parameters
-            loose = read - _bound_names(tree) - arguments - solutions - guarded
+            caught = {h.name for h in ast.walk(tree) if isinstance(h, ast.ExceptHandler) and h.name}  # except ... as e
+            loose = read - _bound_names(tree) - arguments - caught - solutions - guarded
             assert not loose, f"{path.stem} {meta['grade_id']} reads names a student's cell may rebind: {sorted(loose)}"
             assert "from pneumocourse.teaching.checks import" in cell.source, f"{meta['grade_id']} compares without the checks"

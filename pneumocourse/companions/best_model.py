@@ -22,7 +22,7 @@ from pneumolib.paths import active_profile, display_path, reference_dir, results
 from pneumolib.experiments.runner import run_many
 from ..reference import fetch, packaged
 from pneumolib.experiments.runs import DataSpec, RunRecord, RunSpec, ensemble_record
-from .. import nbtools, search
+from .. import narrative, nbtools, search
 from ..narrative import mean_sd, seed_verdict
 from ..search import SearchResult, _slug, pretrain_small_cnn, require_all_ran
 from pneumolib.experiments.store import RunStore
@@ -234,24 +234,25 @@ def search_findings(result, goal: pd.DataFrame, published: Sequence[tuple]) -> l
                  f"{', '.join(dropped) if dropped else 'none'}.")
     worst = others.test_auc_mean.idxmin()
     lines.append(f"- On test, the arms range from {others.test_auc_mean.min():.4f} ({worst}) to "
-                 f"{others.test_auc_mean.max():.4f} ({others.test_auc_mean.idxmax()}), against {base.test_auc_mean:.4f} "
-                 f"± {base.test_auc_sd:.4f} for the base.")
+                 f"{others.test_auc_mean.max():.4f} ({others.test_auc_mean.idxmax()}), against "
+                 f"{narrative.with_spread(base.test_auc_mean, base.test_auc_sd)} for the base.")
     chosen = comp.loc[result.chosen_arm]
     steps = [d for d in result.arm_decisions if d.kept]
-    why = (f"it beats {steps[-1].simpler} by {steps[-1].describe(5)}" if steps and steps[-1].option == result.chosen_arm
+    why = (f"it beats {steps[-1].simpler} by {steps[-1].describe()}" if steps and steps[-1].option == result.chosen_arm
            else "the simplest candidate, as no other beats it beyond the noise")
-    lines.append(f"- **Chosen recipe:** {result.chosen_arm} ({why}), val AUC {chosen.val_auc_mean:.4f} ± "
-                 f"{chosen.val_auc_sd:.4f}, test AUC {chosen.test_auc_mean:.4f} ± {chosen.test_auc_sd:.4f} (base "
-                 f"{base.test_auc_mean:.4f} ± {base.test_auc_sd:.4f})"
+    lines.append(f"- **Chosen recipe:** {result.chosen_arm} ({why}), val AUC "
+                 f"{narrative.with_spread(chosen.val_auc_mean, chosen.val_auc_sd)}, test AUC "
+                 f"{narrative.with_spread(chosen.test_auc_mean, chosen.test_auc_sd)} (base "
+                 f"{narrative.with_spread(base.test_auc_mean, base.test_auc_sd)})"
                  + ("." if result.chosen_arm == "base" else
                     ": the gap on test exceeds the seed sd." if abs(chosen.test_auc_mean - base.test_auc_mean)
                     > max(chosen.test_auc_sd, base.test_auc_sd) else ": about level on test, within the seed sd."))
 
     tta, ens = result.tta_decision, result.ensemble_decision
     lines.append(f"- **TTA** {'kept' if result.use_tta else 'not kept'} "
-                 f"({tta.describe(5) if tta else f'{result.tta_gain:+.5f} val AUC'}); the **seed ensemble** "
+                 f"({tta.describe() if tta else f'{result.tta_gain:+.5f} val AUC'}); the **seed ensemble** "
                  f"{'kept' if result.use_ensemble else 'not kept'} "
-                 f"({ens.describe(5) if ens else f'{result.ensemble_gain:+.5f} val AUC'}). Each had to beat the simpler "
+                 f"({ens.describe() if ens else f'{result.ensemble_gain:+.5f} val AUC'}). Each had to beat the simpler "
                  "option (the same runs without TTA; the single runs it averages) beyond the seed noise.")
     singles = result.singles
     final = result.ensembles if result.use_ensemble else singles
@@ -260,9 +261,9 @@ def search_findings(result, goal: pd.DataFrame, published: Sequence[tuple]) -> l
                      "covers seeds 0-2 only): " + seed_verdict("the ensembles", final.test_auc, "the single runs",
                                                                singles.test_auc))
     auc, acc = goal.loc["test_auc"], goal.loc["test_acc_val_threshold"]
-    lines.append(f"- **Final model:** test AUC {auc['mean']:.4f} ± {auc['sd']:.4f}, 95% CI [{auc.ci_low:.4f}, "
-                 f"{auc.ci_high:.4f}]; ACC at the val-picked threshold {acc['mean']:.4f} ± {acc['sd']:.4f} "
-                 f"[{acc.ci_low:.4f}, {acc.ci_high:.4f}].")
+    lines.append(f"- **Final model:** test AUC {narrative.with_spread(auc['mean'], auc['sd'])}, 95% CI "
+                 f"{narrative.interval(auc.ci_low, auc.ci_high, auc['sd'])}; ACC at the val-picked threshold "
+                 f"{narrative.with_spread(acc['mean'], acc['sd'])} {narrative.interval(acc.ci_low, acc.ci_high, acc['sd'])}.")
     met = bool(auc.goal_met) and bool(acc.goal_met)
     lines.append("- **The goal is met.**" if met else
                  f"- **The goal is not met:** test AUC {auc.goal} is {_against_ci(auc.goal, auc.ci_low, auc.ci_high)}, "

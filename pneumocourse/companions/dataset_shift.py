@@ -225,7 +225,7 @@ def method_choice_findings(chosen: str, decisions: Sequence, metric: str = "acc"
     two sds of the paired per-shift differences), as one Markdown bullet. ``decisions``: the second item
     of :func:`pneumolib.shift.select.method_choice`."""
     rule = RULES[PAIRED_NOISE]
-    numbers = "; ".join(f"{d.option} against {d.simpler}: {d.describe(4, metric)}" for d in decisions)
+    numbers = "; ".join(f"{d.option} against {d.simpler}: {d.describe(unit=metric)}" for d in decisions)
     verdict = ("no method beats no adaptation beyond the noise, so **none** (no adaptation) is kept"
                if chosen == "none" else f"**{chosen}** is chosen")
     return f"- **Choice on val's simulated shifts:** {verdict}. The rule: {rule}. " + (numbers + "." if numbers else "")

@@ -72,8 +72,9 @@ def require_sandbox() -> tuple[str, str]:
         raise ConfigError(f"Grading runs each student's notebook in a bubblewrap sandbox, and bwrap is not "
                           f"installed: {INSTALL_HINT}.")
     if prlimit is None:
-        raise ConfigError("Grading limits each student's kernel with prlimit (util-linux), which is not "
-                          "installed: apt-get install util-linux, or pass --no-sandbox.")
+        raise ConfigError("Grading limits each student's kernel with prlimit, which is not installed. It comes "
+                          "with util-linux, which nearly every Linux has: apt-get install util-linux (or your "
+                          "system's equivalent), or pass --no-sandbox.")
     import subprocess
 
     probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "--dev", "/dev",

@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .precision import spread_decimals
+
 NOISE_SDS = 2.0  # the noise is this many sds (module doc)
 SEED_NOISE = "seed sd of the simpler option"
 PAIRED_NOISE = "sd of the paired differences"
@@ -84,8 +86,12 @@ class Decision:
             return "beyond the noise"
         return "a loss beyond the noise" if self.gain < -self.noise else "within the noise"
 
-    def describe(self, digits: int = 4, unit: str = "val AUC") -> str:
-        """e.g. ``+0.0007 val AUC against a noise of 0.0010 (seed sd of base, 3 pairs): within the noise``."""
+    def describe(self, digits: int | None = None, unit: str = "val AUC") -> str:
+        """e.g. ``+0.0007 val AUC against a noise of 0.0010 (seed sd of base, 3 pairs): within the noise``;
+        ``digits`` default to those the seed sd behind the noise supports
+        (:func:`~pneumolib.evaluation.precision.spread_decimals`)."""
+        if digits is None:
+            digits = spread_decimals(self.noise / NOISE_SDS if np.isfinite(self.noise) else float("nan"))
         if self.pairs == 0:
             return f"no pair to compare {self.option} with {self.simpler}, so {self.simpler} stays"
         gain = f"{self.gain:+.{digits}f} {unit}".rstrip()
