@@ -28,7 +28,7 @@ NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d+\.\d+|\.\d+|\d+)(?:[eE][-+]?\d+)?(
 
 
 @dataclass(frozen=True)
-class Exception_:
+class RuntimeLine:
     """A runtime line the comparison replaces on both sides before comparing, and why."""
 
     name: str
@@ -37,14 +37,14 @@ class Exception_:
     reason: str
 
 
-def exceptions(path: Path = EXCEPTIONS_FILE) -> list[Exception_]:
+def exceptions(path: Path = EXCEPTIONS_FILE) -> list[RuntimeLine]:
     """The listed runtime lines: ``[name]`` sections with ``regex:``, ``replace:`` and ``reason:``
     lines (nbval's sanitizer format, which reads only the first two)."""
     found, name, fields = [], None, {}
     for line in path.read_text().splitlines() + ["[end]"]:
         if line.startswith("[") and line.rstrip().endswith("]"):
             if name is not None:
-                found.append(Exception_(name, fields["regex"], fields["replace"], fields.get("reason", "")))
+                found.append(RuntimeLine(name, fields["regex"], fields["replace"], fields.get("reason", "")))
             name, fields = line.strip()[1:-1], {}
         elif ":" in line and not line.startswith("#"):
             key, _, value = line.partition(":")
@@ -52,7 +52,7 @@ def exceptions(path: Path = EXCEPTIONS_FILE) -> list[Exception_]:
     return found
 
 
-def sanitized(text: str, rules: Iterable[Exception_] | None = None) -> str:
+def sanitized(text: str, rules: Iterable[RuntimeLine] | None = None) -> str:
     """``text`` with every listed runtime line replaced."""
     for rule in exceptions() if rules is None else rules:
         text = re.sub(rule.regex, rule.replace, text)
@@ -126,7 +126,7 @@ def text_outputs(cell) -> list[str]:
     return [text for _, text in texts]
 
 
-def cell_difference(ran, kept, rules: list[Exception_] | None = None) -> str | None:
+def cell_difference(ran, kept, rules: list[RuntimeLine] | None = None) -> str | None:
     """How a cell's outputs differ from the committed ones by the rule, or None."""
     rules = exceptions() if rules is None else rules
     a, b = [sanitized(t, rules) for t in text_outputs(ran)], [sanitized(t, rules) for t in text_outputs(kept)]
@@ -183,10 +183,6 @@ def table_difference(a: Path, b: Path) -> str | None:
     return None
 
 
-def _printed(value: str) -> tuple[str, str]:
-    return ("number", value)
-
-
 def _walk_difference(a: Any, b: Any, where: str) -> str | None:
     if isinstance(a, tuple) and isinstance(b, tuple):  # numbers as printed
         return None if numbers_agree(a[1], b[1]) else f"{where}: {a[1]} against {b[1]}"
@@ -214,8 +210,9 @@ def _walk_difference(a: Any, b: Any, where: str) -> str | None:
 
 def record_difference(a: Path, b: Path) -> str | None:
     """How two JSON files differ by the rule (numbers as the files print them), or None."""
-    def load(path: Path) -> Any:
-        return json.loads(path.read_text(), parse_float=_printed, parse_int=_printed)
+    def load(path: Path) -> Any:  # numbers kept as printed, ("number", "0.0021"), to know their last digit
+        return json.loads(path.read_text(), parse_float=lambda text: ("number", text),
+                          parse_int=lambda text: ("number", text))
 
     return _walk_difference(load(a), load(b), a.name)
 

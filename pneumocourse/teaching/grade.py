@@ -272,6 +272,7 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     else:  # an earlier run of the course's notebooks in this profile: running them again would add nothing
         say(f"the course's notebooks are not run again: the store starts from {display_path(Path(seed_from))}; "
             "a run it lacks is trained in each student's kernel")
+    _readable_by_all(work / "results")  # the kernels read it as their reference, as the sandbox's user
     jail = None
     if sandbox:  # what no student's code may see: the course source, the other students, the grades, ...
         hidden = {out.resolve(), Path(submissions).resolve(), project_folder() / "notebooks", results_base().resolve(),
@@ -392,6 +393,14 @@ def seed_with_the_course(results: Path, notebooks: Sequence[Path], smoke: bool, 
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _readable_by_all(folder: Path) -> None:
+    """Let every user read ``folder`` (records are written 0600 by an atomic rename): the students'
+    kernels read the seeded results as another user, read-only."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
 
 
 def _seed_store(results: Path, smoke: bool, seed_from: Path | None = None) -> None:

@@ -116,7 +116,9 @@ def sandbox_command(scratch: Path, runtime: Path, hidden: Sequence[Path], limits
     command = [prlimit, f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}",
                f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}", f"--nproc={limits.processes}",
                bwrap, *_system_view(), "--dev", "/dev", "--proc", "/proc",
-               "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+               "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+               # semaphores of a process pool (multiprocessing's locks) live in /dev/shm
+               "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
     # the Python that runs the kernel, the library and the course (an editable install's source
     # folders), and what they must read (the data): read-only, wherever they live (under /root too)
     packages = {Path(pneumolib.__file__).resolve().parent, Path(__file__).resolve().parents[1]}
