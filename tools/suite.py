@@ -14,7 +14,7 @@ import nbformat
 
 from pneumolib.data import DATA_ENV_VAR
 from pneumolib.paths import (REFERENCE_ENV_VAR, RENDER_FOLDER, RESULTS_ENV_VAR, SHOWN_AS_ENV_VAR, display_path,
-                             project_root, results_base, results_dir)
+                             project_root, results_dir)
 from pneumocourse.nbtools import SMOKE_ENV_VAR
 from pneumocourse.notebooks import notebook_paths
 from tools.compare import differing_files, differing_outputs, exceptions_listing
@@ -79,7 +79,7 @@ def run_suite(
     from nbclient.exceptions import DeadKernelError
 
     from pneumolib.experiments.store import MODEL_LOG_ENV, UPDATE_REFERENCE_ENV, RunStore
-    from pneumocourse.nbtools import custom_folder_name, custom_parameters
+    from pneumocourse.nbtools import custom_location, custom_parameters
 
     parameters = dict(parameters or {})
     for name in (DATA_ENV_VAR, RESULTS_ENV_VAR):  # the kernels run in notebooks/: a relative folder means from here
@@ -113,7 +113,7 @@ def run_suite(
         headless = {name: value for name, value in HEADLESS.items() if name in declared}
         given = {name: value for name, value in parameters.items() if name in declared}
         changed = custom_parameters(path.stem, given)
-        folder = profile_dir if not changed else results_base() / "custom" / custom_folder_name(path.stem, changed)
+        folder = custom_location(path.stem, changed).base if changed else profile_dir  # where the kernel will write
         out = folder / "notebooks" / path.name
         out.parent.mkdir(parents=True, exist_ok=True)
         stored_before = stored_runs(folder / "store")
