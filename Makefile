@@ -1,5 +1,5 @@
 # Quick start:  make run   (the main job)   |   make test   (the whole test suite)
-# Both create and fill .venv on first use; only Python 3.11 (or 3.10+) is needed beforehand.
+# Both create and fill .venv on first use; only Python 3.11 or newer is needed beforehand.
 
 SHELL  := /bin/bash
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
@@ -78,9 +78,10 @@ lab: data
 #      render's comparison rule (tools/nbval_rule.py, tools/output_exceptions.cfg);
 #   3. the committed notebooks' NBVAL_CHECK_OUTPUT cells must show their committed outputs in layer 1's
 #      run (what pytest --nbval-lax notebooks checks, without a third execution);
-#   4. stand-ins for other machines: 04, 06 and 07 (the notebooks that compute at render time)
-#      rendered under other OpenBLAS kernels, torch without vector kernels or bf16, and one thread,
-#      each passing make run's comparison with git status as before (tools/standins.py);
+#   4. a stand-in for other machines: 04, 06 and 07 (the notebooks that compute at render time)
+#      rendered with OpenBLAS's Prescott kernel, torch without vector kernels or bf16, and one thread,
+#      in two halves side by side, passing make run's comparison with git status as before
+#      (tools/standins.py; `python -m tools.standins` alone adds the Haswell stand-in);
 #   5. JupyterLab in headless Chromium runs each notebook's parameter check, and the docs site is
 #      built and every page and link checked there (skipped, with a line saying how to enable it,
 #      where chromium or chromedriver is missing).
@@ -98,8 +99,8 @@ test: data $(DOCS_STAMP)
 	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tools/output_exceptions.cfg $$tmp/smoke/notebooks; \
 	echo "== layer 3: the committed notebooks' checked cells (NBVAL_CHECK_OUTPUT), as nbval-lax checks them, in layer 1's run"; \
 	PNEUMOLIB_CHECK_NOTEBOOKS=$$tmp/smoke/notebooks $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_checked_outputs.py; \
-	echo "== layer 4: stand-ins for other machines (04, 06 and 07 rendered on other kernels, side by side)"; \
-	env -u PNEUMOLIB_RESULTS $(BIN)/python -m tools.standins; \
+	echo "== layer 4: a stand-in for other machines (04, 06 and 07 rendered on other kernels)"; \
+	env -u PNEUMOLIB_RESULTS $(BIN)/python -m tools.standins --stand-in prescott-novector-fp32 --jobs 2; \
 	echo "== layer 5: JupyterLab and the docs site in headless Chromium"; \
 	if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
 		$(BIN)/python -m pytest -p no:cacheprovider -m browser tests/browser; \

@@ -8,7 +8,8 @@ render time under other kernels, as a user's CPU would run them, and each render
   without bf16;
 - ``OMP_NUM_THREADS=1``: another reduction order.
 
-The two renders run side by side, one thread each, so the layer takes the time of the slower one.
+Renders run side by side, one thread each: ``--jobs`` processes share the notebooks of each stand-in
+(``make test`` renders the Prescott stand-in, the furthest from the developers' CPU, in two halves).
 What no stand-in here reaches: an ARM CPU (other instructions, other libm) and a GPU.
 """
 
@@ -33,6 +34,20 @@ STAND_INS = {
     "haswell": {"OPENBLAS_CORETYPE": "Haswell", "OMP_NUM_THREADS": "1"},
 }
 COMPUTING_NOTEBOOKS = ("04", "06", "07")  # the notebooks that compute at render time (CAM checks, scoring, shift)
+# seconds each took under the Prescott stand-in at 959bdb2, one thread: how the halves are balanced
+RENDER_SECONDS = {"04": 263, "06": 50, "07": 245}
+
+
+def shares(notebooks: Sequence[str], jobs: int) -> list[list[str]]:
+    """``notebooks`` split into at most ``jobs`` groups of about equal render time (longest first,
+    each to the group with the least so far)."""
+    groups: list[list[str]] = [[] for _ in range(max(1, min(jobs, len(notebooks))))]
+    seconds = [0] * len(groups)
+    for notebook in sorted(notebooks, key=lambda n: -RENDER_SECONDS.get(n, 100)):
+        least = seconds.index(min(seconds))
+        groups[least].append(notebook)
+        seconds[least] += RENDER_SECONDS.get(notebook, 100)
+    return [sorted(group) for group in groups if group]
 
 
 def _git_status() -> str:
@@ -46,28 +61,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.standins", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", default=list(COMPUTING_NOTEBOOKS), help="notebooks to render")
     parser.add_argument("--stand-in", nargs="+", choices=sorted(STAND_INS), default=sorted(STAND_INS))
+    parser.add_argument("--jobs", type=int, default=1, help="processes per stand-in, each rendering a share of the notebooks")
     args = parser.parse_args(argv)
     use_checkout()
     before = _git_status()
     folder = Path(tempfile.mkdtemp(prefix="standins-"))
     started = {}
     for name in args.stand_in:
-        log = folder / f"{name}.log"
-        command = [sys.executable, "-m", "tools.notebooks", "run", "--only", *args.only,
-                   "--render-into", str(folder / name)]
-        env = {**os.environ, **STAND_INS[name]}
-        for variable in ("PNEUMOLIB_RESULTS", "SMOKE_TEST", "PNEUMOLIB_REFERENCE_RESULTS"):
-            env.pop(variable, None)  # a render of the committed results, whatever the caller had set
-        started[name] = (subprocess.Popen(command, cwd=project_root(), env=env, stdout=log.open("w"),
-                                          stderr=subprocess.STDOUT), log, time.perf_counter())
+        for share in shares(args.only, args.jobs):
+            label = f"{name} {' '.join(share)}"
+            log = folder / f"{name}-{'-'.join(share)}.log"
+            command = [sys.executable, "-m", "tools.notebooks", "run", "--only", *share,
+                       "--render-into", str(folder / name / "-".join(share))]
+            env = {**os.environ, **STAND_INS[name]}
+            for variable in ("PNEUMOLIB_RESULTS", "SMOKE_TEST", "PNEUMOLIB_REFERENCE_RESULTS"):
+                env.pop(variable, None)  # a render of the committed results, whatever the caller had set
+            started[label] = (subprocess.Popen(command, cwd=project_root(), env=env, stdout=log.open("w"),
+                                               stderr=subprocess.STDOUT), log, time.perf_counter(), name)
     failed = []
-    for name, (process, log, start) in started.items():
+    for label, (process, log, start, name) in started.items():
         code = process.wait()
         settings = " ".join(f"{k}={v}" for k, v in STAND_INS[name].items())
-        print(f"== {name} ({settings}): exit {code} after {time.perf_counter() - start:.0f} s")
+        print(f"== {label} ({settings}): exit {code} after {time.perf_counter() - start:.0f} s")
         print("\n".join(line for line in log.read_text().splitlines() if "WARNING | Kernel" not in line))
         if code:
-            failed.append(name)
+            failed.append(label)
     after = _git_status()
     if after != before:
         print(f"git status changed:\n{after}")
