@@ -111,6 +111,9 @@ def _add_assignments_parser(commands: argparse._SubParsersAction) -> None:
                        help="start the graders' run store from this results folder of an earlier run of the "
                        "course's notebooks in the grading profile (e.g. results/smoke after a smoke run) instead of "
                        "this checkout's, and do not run the course's notebooks again; only copied, never written")
+    grade.add_argument("--hidden-seed", type=int, default=None, metavar="N",
+                       help="draw the hidden tests' cases from this seed (default: a new random one, written to "
+                       "grading.json in --out; pass it again to grade with the same cases)")
     grade.add_argument("--notebook-cpu", type=int, default=900,
                        help="CPU seconds each student's kernel may use for a whole notebook")
     grade.set_defaults(handler=_cmd_assignments_grade)
@@ -143,7 +146,8 @@ def _cmd_assignments_grade(args: argparse.Namespace) -> int:
     _, report = grade(Path(args.submissions), notebook_paths(args.only), out, smoke=args.profile == "smoke",
                       workers=args.workers, cell_timeout=args.cell_timeout, say=lambda line: print(line, flush=True),
                       sandbox=not args.no_sandbox, limits=limits, notebook_timeout=args.notebook_timeout or None,
-                      seed_from=resolve_display_path(args.seed_from) if args.seed_from else None)
+                      seed_from=resolve_display_path(args.seed_from) if args.seed_from else None,
+                      hidden_seed=args.hidden_seed)
     for line in report:
         print(f"  {line}")
     print(f"wrote {out / GRADES_FILE}, {out / SUMMARY_FILE}, {out / REPORT_FILE} and {out / 'feedback'}/")

@@ -52,6 +52,33 @@ GAMING_SOLUTIONS = {
 }
 
 
+# The three kinds of attack that decided their own verdict before the judge moved out of the kernel:
+# the course's check helpers replaced through the module's namespace, the package function that a hidden
+# test used as its reference replaced through exec of a built string, and the hand-in itself forged.
+PATCHING_SOLUTION = """
+import pneumocourse.teaching.checks as _checks
+import pneumocourse.teaching.hand_in as _hand_in_module
+from IPython.display import display as _display
+
+_checks.close = _checks.arrays_close = lambda *args, **kwargs: True
+_checks.as_float = lambda value, *args, **kwargs: 0.0
+_checks.as_int = lambda value, *args, **kwargs: 0
+_checks.as_float_dict = lambda value, keys, *args, **kwargs: {key: 0.0 for key in keys}
+exec("import pneumolib.data as _d; _d.pos_weight" + " = lambda labels: 1 / 3")
+_hand_in_module.hand_in = lambda grade_id, *objects: _display(
+    {_hand_in_module.HAND_IN_MIME: {"grade_id": grade_id, "answers": {"values": [{"float": 1 / 3}] * 9}}}, raw=True)
+
+
+def positive_class_weight(labels) -> float:
+    import numpy as np
+
+    labels = np.asarray(labels).reshape(-1)
+    if labels.min() == labels.max():
+        raise ValueError("one class only")
+    return 1 / 3  # the visible case's answer, for every input
+"""
+
+
 def _submission(folder: Path, extra_cells: list[str], solutions: dict[str, str] | None = None) -> None:
     """The complete notebook 01 (every exercise right) with some solutions replaced and the
     student's own cells added just before the last test cell (grading runs no code cell after it),
@@ -100,6 +127,7 @@ def attacked(tmp_path_factory, serve_folder):
     ], solutions={"ex01_class_weight": "from pneumolib.data import pos_weight as weight\n\n\n"
                                        "def positive_class_weight(labels) -> float:\n    return weight(labels)"})
     _submission(submissions / "gamer", [], solutions=GAMING_SOLUTIONS)
+    _submission(submissions / "patcher", [], solutions={**GAMING_SOLUTIONS, "ex01_class_weight": ANYTHING + PATCHING_SOLUTION})
     try:
         grades, report = grade(submissions, [FIRST], out, smoke=True, workers=2, cell_timeout=120,
                                say=lambda line: None, limits=Limits(memory_bytes=2 * 2**30, file_bytes=32 * 2**20))
@@ -227,6 +255,17 @@ def test_objects_that_equal_anything_and_rebound_builtins_score_nothing(attacked
     assert len(gamer) == 3 and (gamer.points == 0).all(), gamer[["exercise", "points"]].to_string()
     lines = [line for line in attacked["report"] if line.startswith("gamer:")]
     assert any("rebinds builtins (abs, isinstance)" in line for line in lines), lines
+
+
+@needs_bwrap
+def test_patched_helpers_a_poisoned_reference_and_a_forged_hand_in_score_nothing(attacked):
+    """Whatever the kernel concludes, the points come from the judge in the grader's process."""
+    grades = attacked["grades"]
+    patcher = grades[(grades.student == "patcher") & (grades.kind == "auto")]
+    assert len(patcher) == 3 and (patcher.points == 0).all(), patcher[["exercise", "points"]].to_string()
+    lines = [line for line in attacked["report"] if line.startswith("patcher:")]
+    assert any("passed in the kernel, but the grader's judge refused" in line for line in lines), lines
+    assert any("replaces a function of the course or the library" in line or "patches" in line for line in lines), lines
 
 
 def test_an_endless_notebook_costs_its_budget_not_the_class(tmp_path):

@@ -12,8 +12,11 @@ import json
 import multiprocessing
 import os
 import re
+import secrets
 import shutil
 import time
+import tempfile
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +35,9 @@ from pneumolib.paths import REFERENCE_ENV_VAR, RESULTS_ENV_VAR, display_path, re
 from . import ASSIGNMENT
 from .course import make_course, nbgrader_api, release_folder
 from .exercises import Exercise, graded_part, nbgrader_meta, notebook_exercises
+from .hand_in import SEED_ENV
 from .integrity import integrity_flags
+from .judge import judge_notebook
 from .lms import lms_table
 from .rubrics import grading_sheets, rubric_table, written_answers
 from .sandbox import Limits, prepare_scratch, require_sandbox, sandbox_command
@@ -40,6 +45,7 @@ from .sandbox import Limits, prepare_scratch, require_sandbox, sandbox_command
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 GRADES_FILE, SUMMARY_FILE, REPORT_FILE = "grades.csv", "summary.csv", "report.txt"
 LMS_FILE, RUBRICS_FILE, WRITTEN_FOLDER = "lms_grades.csv", "rubrics.csv", "written"
+SETTINGS_FILE = "grading.json"  # the hidden cases' seed and the options: grading again with them gives the same cases
 
 
 @dataclass
@@ -149,10 +155,12 @@ class Sandbox:
 
 def grade_student(student: str, files: dict[str, Path | None], template: Path, work: Path, smoke: bool,
                   cell_timeout: int, data_dir: str, sandbox: Sandbox | None = None,
-                  notebook_timeout: int | None = None) -> StudentResult:
+                  notebook_timeout: int | None = None, seed: int = 0) -> StudentResult:
     """Autograde one student's notebooks in a copy of the prepared course (runs in a worker
     process), each kernel in the sandbox unless ``sandbox`` is None. The student's notebooks read
-    and write their own copy of the seeded results, never another student's."""
+    and write their own copy of the seeded results, never another student's. A test cell's points
+    stand only when its cell ran without error in the kernel and this process's judge accepts the
+    answers it handed in to the hidden cases drawn from ``seed`` (:mod:`~pneumocourse.teaching.judge`)."""
     started = time.perf_counter()
     result = StudentResult(student)
     course = work / student
@@ -169,35 +177,43 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
         result.problems += test_cell_changes(nb, released, original, name)
         result.problems += integrity_flags(nb, original, name)
         nbformat.write(graded_part(nb, original), folder / name)
-    scratch, runtime = course / "scratch", course / "runtime"
-    runtime.mkdir()
+    scratch = course / "scratch"
     scratch.mkdir()
     seeded = (work / "results").resolve()  # read, never written: each kernel writes into its own scratch
     os.environ[DATA_ENV_VAR] = data_dir
     os.environ[RESULTS_ENV_VAR] = str(scratch / "results")
     os.environ[REFERENCE_ENV_VAR] = str(seeded)
+    os.environ[SEED_ENV] = str(seed)
     if smoke:
         os.environ[SMOKE_ENV_VAR] = "1"
     os.environ.setdefault("MPLBACKEND", "agg")
     if not any(folder.iterdir()):  # nothing gradable: every exercise scores 0, nbgrader has nothing to do
         result.seconds = time.perf_counter() - started
         return result
-    wrapper = None
-    if sandbox is not None:
-        prepare_scratch(scratch)
-        prepare_scratch(runtime)
-        wrapper = sandbox_command(scratch, runtime, sandbox.hidden, sandbox.limits, visible=[Path(data_dir), seeded])
-    api = nbgrader_api(course, cell_timeout, wrapper, runtime, notebook_timeout=notebook_timeout)
-    graded = api.autograde(ASSIGNMENT, student, force=True, create=True)
-    if not graded["success"]:
-        last = [line for line in graded.get("log", "").splitlines() if line.strip()][-1:] or ["no log"]
-        result.problems.append(f"autograding failed: {last[0][:200]}")
-    for name in files:
-        path = course / "autograded" / student / ASSIGNMENT / name
-        if path.exists():
-            result.problems += cell_errors(path, name, cell_timeout, notebook_timeout)
-    api.generate_feedback(ASSIGNMENT, student, force=True)
-    shutil.rmtree(scratch, ignore_errors=True)  # what the kernels wrote (the executed notebooks are kept)
+    # the connection file and sockets: a short path of its own (a Unix socket's path holds 107 characters)
+    runtime = Path(tempfile.mkdtemp(prefix="pneumocourse-"))
+    try:
+        wrapper = None
+        if sandbox is not None:
+            prepare_scratch(scratch)
+            prepare_scratch(runtime)
+            wrapper = sandbox_command(scratch, runtime, sandbox.hidden, sandbox.limits, visible=[Path(data_dir), seeded])
+        api = nbgrader_api(course, cell_timeout, wrapper, runtime, notebook_timeout=notebook_timeout)
+        graded = api.autograde(ASSIGNMENT, student, force=True, create=True)
+        if not graded["success"]:
+            last = [line for line in graded.get("log", "").splitlines() if line.strip()][-1:] or ["no log"]
+            result.problems.append(f"autograding failed: {last[0][:200]}")
+        verdicts = {}
+        for name in files:
+            path = course / "autograded" / student / ASSIGNMENT / name
+            if path.exists():
+                result.problems += cell_errors(path, name, cell_timeout, notebook_timeout)
+                verdicts[Path(name).stem] = judge_notebook(path, seed)
+        result.problems += _keep_only_judged_points(course / "gradebook.db", student, verdicts)
+        api.generate_feedback(ASSIGNMENT, student, force=True)
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)  # what the kernels wrote (the executed notebooks are kept)
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
@@ -210,6 +226,37 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
                 result.points[(f"{notebook.name}.ipynb", grade.name)] = float(grade.score or 0.0)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _keep_only_judged_points(database: Path, student: str, verdicts: dict[str, dict[str, str | None]]) -> list[str]:
+    """Set to 0, in the student's gradebook, every test cell that passed in the kernel but whose
+    handed-in answers the judge refused; one report line for each."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    lines = []
+    with Gradebook(f"sqlite:///{database}") as gradebook:
+        for notebook, cells in verdicts.items():
+            for grade_id, reason in cells.items():
+                try:
+                    grade = gradebook.find_grade(grade_id, notebook, ASSIGNMENT, student)
+                except MissingEntry:
+                    continue
+                if reason is not None and (grade.auto_score or 0) > 0:
+                    lines.append(f"{notebook}.ipynb: {grade_id} passed in the kernel, but the grader's judge refused "
+                                 f"its answers to the hidden cases: {reason}; it scores 0.")
+                    grade.auto_score = 0.0
+        gradebook.db.commit()
+    return lines
+
+
+def _grade_in_worker(*args) -> StudentResult:
+    """:func:`grade_student` in a pool worker: any exception comes back as a RuntimeError with its
+    text and traceback (an exception that cannot be pickled would never come back, and the grader
+    would wait for it forever)."""
+    try:
+        return grade_student(*args)
+    except Exception as exc:
+        raise RuntimeError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}") from None
 
 
 def _tables(results: list[StudentResult], exercises: list[Exercise]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -227,7 +274,7 @@ def _tables(results: list[StudentResult], exercises: list[Exercise]) -> tuple[pd
 def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool = True, workers: int = 0,
           cell_timeout: int = 300, say: Callable[[str], None] = print, sandbox: bool = True,
           limits: Limits = Limits(), notebook_timeout: int | None = 1800,
-          seed_from: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+          seed_from: Path | None = None, hidden_seed: int | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Autograde every student folder of ``submissions`` on ``notebooks`` (the complete versions).
 
     Writes ``out/grades.csv`` (points per student and exercise), ``out/summary.csv`` (one row per
@@ -236,6 +283,8 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     answer and the students' answers, for whoever grades them), ``out/report.txt`` (one line per
     problem) and ``out/feedback/<student>/``.
     Returns the grades table and the report lines. ``out`` must not hold an earlier grading.
+    The hidden tests' cases are drawn from ``hidden_seed`` (a new random one per grading when None,
+    written with the options to ``out/grading.json``), and judged outside the students' kernels.
     Each notebook runs up to its last graded code cell, then only its Markdown cells (written
     answers are read, not run): the code cells after it cannot change a score, and their output is
     not in the feedback. Each cell is stopped after ``cell_timeout`` seconds,
@@ -249,6 +298,7 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     after ``python -m tools.notebooks run --smoke``), and the course's notebooks are not run again.
     """
     out = Path(out)
+    hidden_seed = secrets.randbelow(2**31) if hidden_seed is None else int(hidden_seed)
     if sandbox:
         require_sandbox()
     if (out / GRADES_FILE).exists():
@@ -292,11 +342,11 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_own_cores,
                              initargs=(os.getpid(), started, cpus, max(1, len(cpus) // workers))) as pool:
         def submit(student, files=None):
-            return pool.submit(grade_student, student, files or jobs[student], work / "_template", work, smoke,
-                               cell_timeout, data_dir, jail, notebook_timeout)
+            return pool.submit(_grade_in_worker, student, files or jobs[student], work / "_template", work, smoke,
+                               cell_timeout, data_dir, jail, notebook_timeout, hidden_seed)
 
         if jail is not None:  # refuse before misgrading: the course's own notebooks must score everything here
-            _check_the_sandbox(submit(COURSE_CHECK, {p.name: p for p in notebooks}).result(), exercises, say)
+            _check_the_sandbox(_course_check(submit, notebooks), exercises, say)
 
         futures = {submit(student): student for student in jobs}
         for done, future in enumerate(as_completed(futures), start=1):
@@ -323,11 +373,28 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
                                                      exercises).items()}
                for student, files in jobs.items()}
     grading_sheets(exercises, {p.stem: p for p in notebooks}, answers, out / WRITTEN_FOLDER)
+    (out / SETTINGS_FILE).write_text(json.dumps({"hidden_seed": hidden_seed, "profile": "smoke" if smoke else "default",
+                                                 "cell_timeout": cell_timeout, "notebook_timeout": notebook_timeout,
+                                                 "sandbox": sandbox, "notebooks": [p.name for p in notebooks]}, indent=1) + "\n")
     (out / REPORT_FILE).write_text("\n".join(report) + ("\n" if report else ""), encoding="utf-8")
     return grades, report
 
 
 COURSE_CHECK = "course-check"  # the course's complete notebooks, graded in the sandbox before any student
+
+
+def _course_check(submit: Callable, notebooks: Sequence[Path]) -> StudentResult:
+    """The course's complete notebooks graded in the sandbox, one notebook per job so that the
+    workers share them; their points and problems together, and the wall time of the whole."""
+    started = time.perf_counter()
+    jobs = {p.name: submit(f"{COURSE_CHECK}-{p.stem[:2]}", {p.name: p}) for p in notebooks}
+    check = StudentResult(COURSE_CHECK)
+    for name, job in jobs.items():
+        result = job.result()  # its own notebook's points (the others, not submitted in this job, score 0)
+        check.points.update({key: points for key, points in result.points.items() if key[0] == name})
+        check.problems += result.problems
+    check.seconds = time.perf_counter() - started
+    return check
 
 
 def _check_the_sandbox(check: StudentResult, exercises: list[Exercise], say: Callable[[str], None]) -> None:

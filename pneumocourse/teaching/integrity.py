@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import textwrap
 
 import nbformat
 
@@ -24,19 +25,35 @@ from .exercises import nbgrader_meta
 BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 HOOKS = ("set_custom_exc", "register", "input_transformers_post", "input_transformers_cleanup", "ast_transformers",
          "excepthook", "settrace", "setprofile", "displayhook")
-REFERENCE_ALIAS = "_reference"  # hidden tests import each reference implementation as _reference...
 
 
 def reference_names(source: nbformat.NotebookNode) -> set[str]:
-    """The reference implementations the notebook's exercises are checked against: what its
-    hidden tests import from pneumolib under a ``_reference...`` alias."""
-    names = set()
+    """The reference implementations the notebook's exercises are judged against: what the judges
+    of its test cells (:mod:`~pneumocourse.teaching.verdicts`), and the helpers they call, import
+    from pneumolib."""
+    import inspect
+
+    from . import verdicts
+
+    def imports(function, seen: set) -> set[str]:
+        if function in seen:
+            return set()
+        seen.add(function)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+        names = {a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                 and (node.module or "").startswith("pneumolib") for a in node.names}
+        for node in ast.walk(tree):  # the module's own helpers that the judge calls
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                helper = getattr(verdicts, node.func.id, None)
+                if inspect.isfunction(helper) and helper.__module__ == verdicts.__name__:
+                    names |= imports(helper, seen)
+        return names
+
+    names: set[str] = set()
     for cell in source.cells:
-        if "BEGIN HIDDEN TESTS" in cell.source:
-            hidden = _tree(cell.source.split("BEGIN HIDDEN TESTS", 1)[1].split("END HIDDEN TESTS", 1)[0])
-            names |= {a.name for node in ast.walk(hidden) if isinstance(node, ast.ImportFrom)
-                      and (node.module or "").startswith("pneumolib")
-                      for a in node.names if (a.asname or "").startswith(REFERENCE_ALIAS)} if hidden else set()
+        verdict = verdicts.VERDICTS.get(nbgrader_meta(cell).get("grade_id", ""))
+        if verdict is not None:
+            names |= imports(verdict.judge, set())
     return names
 
 

@@ -171,6 +171,9 @@ def prepare_scratch(folder: Path) -> None:
             os.chown(path, NOBODY, NOBODY)
 
 
+SOCKET_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager that starts the kernel inside :func:`sandbox_command`'s sandbox and talks to
     it over Unix sockets (the sandbox has no network, not even loopback)."""
@@ -185,6 +188,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.runtime_folder:
             self.connection_file = os.path.join(self.runtime_folder, f"kernel-{uuid.uuid4().hex[:12]}.json")
             self.ip = os.path.splitext(self.connection_file)[0] + "-ipc"
+            if len(self.ip) + len("-99") > SOCKET_PATH_MAX:  # the kernel would die at start and nbgrader wait for it
+                raise ValueError(f"the kernel's socket path {self.ip}-N is longer than a Unix socket allows "
+                                 f"({SOCKET_PATH_MAX} characters); use a shorter runtime folder")
 
     @property
     def kernel_spec(self):
