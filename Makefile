@@ -72,8 +72,9 @@ lab: data
 # Unit tests (no process started: minutes), then the notebook regression layers and the integration
 # tests (the CLI, worker pools, papermill, nbgrader and the grader's sandbox), all writing to a
 # temporary results folder so that committed results are never touched:
-#   1. every notebook executes headless in the smoke profile (papermill); the integration tests
-#      run after it, and the class they grade starts from its run store;
+#   1. every notebook executes headless in the smoke profile (papermill), and every table of that
+#      run must show each run id's numbers as its record holds them; the integration tests run
+#      after it, and the class they grade starts from its run store;
 #   2. pytest --nbval re-runs those executed copies and must reproduce them cell by cell, by the
 #      render's comparison rule (tools/nbval_rule.py, tools/output_exceptions.cfg);
 #   3. the committed notebooks' NBVAL_CHECK_OUTPUT cells must show their committed outputs in layer 1's
@@ -93,7 +94,7 @@ test: data $(DOCS_STAMP)
 	echo "== layer 1: smoke execution"; $(BIN)/python -m tools.notebooks run --smoke; \
 	echo "== integration tests (the graders' store seeded from layer 1's, as an instructor's smoke run would)"; \
 	PNEUMOLIB_TEST_SEED_RESULTS=$$tmp/smoke $(BIN)/python -m pytest --durations=8 -m "integration and not browser and not install"; \
-	echo "== layer 1b: every table of that run shows each run id's numbers as its record holds them"; \
+	echo "== layer 1, its tables: every table of that run shows each run id's numbers as its record holds them"; \
 	PNEUMOLIB_CHECK_RESULTS=$$tmp/smoke $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_reference_consistency.py; \
 	echo "== layer 2: nbval on the fresh executions"; \
 	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tools/output_exceptions.cfg $$tmp/smoke/notebooks; \

@@ -1,8 +1,10 @@
 """pneumolib: pneumonia detection on chest X-rays (PneumoniaMNIST) for teaching and research.
 
-Sub-packages by stage, in the order data flows: ``data`` -> ``models`` -> ``training`` ->
-``evaluation`` -> ``explain`` -> ``experiments`` -> ``deploy``, and ``notebooks`` for the notebooks'
-helpers. ``config`` holds the one typed run configuration (see the README's Layout section).
+Sub-packages by stage, each importing only from those before it (``tests/test_layout.py``):
+the foundation modules (``config``, the one typed run configuration; ``errors``, ``paths``,
+``devices``, ``images``, ``repro``) -> ``data`` -> ``evaluation`` -> ``models`` -> ``training`` ->
+``explain`` -> ``shift`` -> ``experiments`` -> ``deploy`` -> ``cli``. The notebooks' companions and
+the course live apart, in ``pneumocourse`` (see the development guide's layout section).
 """
 
 from ._torchvision_compat import ensure_torchvision_importable

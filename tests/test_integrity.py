@@ -54,8 +54,6 @@ def test_calling_the_reference_implementation_is_flagged_however_it_is_imported(
     ("get_ipython().set_custom_exc((Exception,), lambda *a: None)", "hooks (set_custom_exc)"),
     ("get_ipython().events.register('post_run_cell', print)", "hooks (register)"),
     ("import sys\nsys.excepthook = print", "hooks (excepthook)"),
-    ("data = None", "rebinds names the tests read (data)"),
-    ("for data in range(3):\n    pass", "rebinds names the tests read (data)"),
     ("import numpy as np\nnp.allclose = lambda *a, **k: True", "patches imported modules (np.allclose)"),
     ("import torch\ntorch.Tensor.numpy = lambda self: 0", "patches imported modules (torch.Tensor.numpy)"),
     ("from pneumocourse.teaching import checks\nsetattr(checks, 'close', lambda *a: True)", "setattr(checks, ...)"),
@@ -68,9 +66,13 @@ def test_each_way_of_gaming_is_flagged_once_for_a_human(code, word):
 def test_the_names_the_tests_read_from_the_course_are_protected():
     from pneumocourse.teaching.integrity import protected_names
 
+    # the hidden verdicts read nothing of a notebook's state (their cases are the grader's own), so
+    # only what a visible test reads from the course's cells is left to protect: 02's seed
     protected = {p.stem[:2]: protected_names(nbformat.read(p, as_version=4)) for p in NOTEBOOKS}
-    assert protected["01"] == {"data"} and {"y_val", "p_val", "p_test_cal"} <= protected["03"]
-    assert {"trained", "layers", "inputs_for"} <= protected["04"] and {"finals", "config"} <= protected["07"]
+    assert protected == {**{p.stem[:2]: set() for p in NOTEBOOKS}, "02": {"seed"}}, protected
+    for code in ("seed = 5", "for seed in range(3):\n    pass"):
+        lines = _with(NOTEBOOKS[1], extra=code)
+        assert len(lines) == 1 and "rebinds names the tests read (seed)" in lines[0], lines
     # a benign edit of the parameters cell is not flagged: no test reads its names
     source = nbformat.read(NOTEBOOKS[0], as_version=4)
     submitted = copy.deepcopy(source)

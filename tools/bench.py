@@ -52,7 +52,7 @@ from pneumolib.devices import describe_device, resolve_device
 from pneumolib.models.zoo import build_model
 from pneumolib.repro import package_versions, seed_everything
 from pneumolib.models.formats import cpu_has_native_bf16, describe_cpu, use_bf16
-from pneumolib.training.loop import BinaryLoss, RunBatches, _autocast, build_optimizer, train_step
+from pneumolib.training.loop import BinaryLoss, RunBatches, build_optimizer, precision_context, train_step
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def pneumolib_steps(case: BenchCase, data: PneumoniaData, device, batch_size: in
         source = _cycle(batches.train if train else (lambda: iter(batches.evaluate("test"))))
     optimizer = build_optimizer(model.parameters(), config)
     criterion = BinaryLoss().to(device)
-    amp = _autocast(device, config, training=False)
+    amp = precision_context(device, config, training=False)
 
     def step() -> int:
         x, y = next(source)

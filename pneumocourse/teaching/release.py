@@ -22,7 +22,8 @@ from .course import make_course, release_folder
 HOW_TO = """**How to check and submit.** Each exercise below has a cell marked `# YOUR CODE HERE`
 (or *YOUR ANSWER HERE* for a written question): replace the stub with your solution. The test
 cell after it gives feedback at once; passing it is necessary, not sufficient, since the grader
-also runs hidden tests on other inputs. Do not edit or delete the test cells: they are restored
+also runs your code on inputs of its own, drawn anew for each grading, and judges the answers
+outside your notebook. Do not edit or delete the test cells: they are restored
 from the original when grading. Before you submit, restart the kernel and run all cells, then
 hand in this `.ipynb` file as your course asks (with nbgrader's *Assignments* tab, or by upload)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -96,7 +97,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-def _autocast(device: torch.device, config: TrainConfig, training: bool = True):
+def precision_context(device: torch.device, config: TrainConfig,
+                      training: bool = True) -> contextlib.AbstractContextManager:
+    """The autocast context this loop trains (or scores) in: bf16 where :func:`use_bf16` says so."""
     return autocast(device, use_bf16(device, config, training))
 
 
@@ -182,7 +185,7 @@ def train_step(
     """One optimisation step on a batch (autocast, finite-loss check, clipping); returns the loss."""
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     flush_denormals(device)
-    with _autocast(device, config):
+    with precision_context(device, config):
         logits = model(x)
     loss = criterion(logits.float(), y)
     if not torch.isfinite(loss):
