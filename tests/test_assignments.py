@@ -188,6 +188,8 @@ def test_complete_notebooks_score_full_marks(class_grades):
         assert list((out / "feedback" / student).glob("*.html")), "nbgrader's feedback HTML"
     assert solved == len(maximum) and sum(maximum.values()) > 0, "between them, every exercise"
     assert (out / "summary.csv").read_text().count("\n") == 5  # header and four students
+    settings = json.loads((out / "grading.json").read_text())  # what grading again with the same cases needs
+    assert type(settings["hidden_seed"]) is int and settings["profile"] == "smoke"
 
 
 def test_the_unmodified_release_scores_zero_and_the_grader_goes_on(class_grades):
