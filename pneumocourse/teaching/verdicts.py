@@ -17,7 +17,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .hand_in import outcome, plain
+from .checks import arrays_close, close
+from .hand_in import outcome
 
 
 class Wrong(AssertionError):
@@ -33,13 +34,6 @@ class Verdict:
 
 
 VERDICTS: dict[str, Verdict] = {}
-
-
-def _verdict(grade_id: str):
-    def register(pair: tuple[Callable, Callable]) -> tuple[Callable, Callable]:
-        VERDICTS[grade_id] = Verdict(*pair)
-        return pair
-    return register
 
 
 # --- reading answers (the judge's side: plain JSON data only) ----------------------------------------
@@ -110,17 +104,6 @@ def raised(answer: Any, error: str, what: str) -> None:
         raise Wrong(f"{what}: {error} expected, {_shown(answer)}")
 
 
-def _close(actual: float, expected: float, tol: float) -> bool:
-    if math.isnan(actual) or math.isnan(expected):
-        return math.isnan(actual) and math.isnan(expected)
-    return abs(actual - expected) <= tol
-
-
-def _arrays_close(actual: np.ndarray, expected: Any, tol: float) -> bool:
-    expected = np.asarray(expected, dtype=np.float64)
-    return actual.shape == expected.shape and bool(np.allclose(actual, expected, atol=tol, rtol=0.0, equal_nan=True))
-
-
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise Wrong(message)
@@ -157,13 +140,13 @@ def _judge_weight(answers, seed):
     cases, bad = _weight_cases(seed)
     for i, labels in enumerate(cases):
         got = number(answers["values"][i], f"case {i}")
-        _require(_close(got, pos_weight(labels), 1e-9), f"case {i} ({int(labels.sum())} pneumonia of {len(labels)}): "
+        _require(close(got, pos_weight(labels), 1e-9), f"case {i} ({int(labels.sum())} pneumonia of {len(labels)}): "
                                                          f"{pos_weight(labels):.6g} expected, got {got:.6g}")
     for answer in answers["bad"]:
         raised(answer, "ValueError", "labels with one class only")
 
 
-_verdict("ex01_class_weight_tests")((_ask_weight, _judge_weight))
+VERDICTS["ex01_class_weight_tests"] = Verdict(_ask_weight, _judge_weight)
 
 
 def _image_cases(seed):
@@ -192,7 +175,7 @@ def _judge_images(answers, seed):
                                   "(an image present twice in images_a counts once)")
 
 
-_verdict("ex01_shared_images_tests")((_ask_images, _judge_images))
+VERDICTS["ex01_shared_images_tests"] = Verdict(_ask_images, _judge_images)
 
 _METRIC_KEYS = ("acc", "sensitivity", "specificity", "balanced_accuracy")
 
@@ -218,10 +201,10 @@ def _judge_baseline(answers, seed):
         expected = binary_metrics(labels, np.ones(len(labels)))
         for key in _METRIC_KEYS:
             value = number(got[key], f"case {i}, {key}")
-            _require(_close(value, expected[key], 1e-9), f"case {i}: {key} {expected[key]:.6g} expected, got {value:.6g}")
+            _require(close(value, expected[key], 1e-9), f"case {i}: {key} {expected[key]:.6g} expected, got {value:.6g}")
 
 
-_verdict("ex01_majority_baseline_tests")((_ask_baseline, _judge_baseline))
+VERDICTS["ex01_majority_baseline_tests"] = Verdict(_ask_baseline, _judge_baseline)
 
 
 # --- 02 ------------------------------------------------------------------------------------------------
@@ -262,14 +245,14 @@ def _judge_conv(answers, seed):
         _require(got.get("has_bias") is (conv.bias is not None), f"conv {i}: keep the bias (or its absence)")
         with torch.no_grad():
             expected = conv(x.repeat(1, 3, 1, 1)).double().numpy()
-        _require(_arrays_close(array(got.get("out"), f"conv {i} output"), expected, 1e-4),
+        _require(arrays_close(array(got.get("out"), f"conv {i} output"), expected, 1e-4),
                  f"conv {i}: on a 1-channel image the new conv must give what the old one gives on the image repeated "
                  "three times (sum the weights over the input channels)")
-        _require(_arrays_close(array(got.get("weight_after"), f"conv {i} weight"), conv.weight.detach().double().numpy(), 0.0),
+        _require(arrays_close(array(got.get("weight_after"), f"conv {i} weight"), conv.weight.detach().double().numpy(), 0.0),
                  f"conv {i}: the conv passed in was changed in place")
 
 
-_verdict("ex02_one_channel_conv_tests")((_ask_conv, _judge_conv))
+VERDICTS["ex02_one_channel_conv_tests"] = Verdict(_ask_conv, _judge_conv)
 
 
 def torchvision_block(in_channels: int, out_channels: int, stride: int):
@@ -334,17 +317,17 @@ def _judge_block(answers, seed):
         runs = items(got.get("runs"), "list", f"ResidualBlock{shape}")
         for mode, ours, mine in zip(("eval", "train"), _block_run(theirs, x), runs):
             mine = fields(mine, f"ResidualBlock{shape} in {mode} mode")
-            _require(_arrays_close(array(mine.get("out"), "output"), ours["out"].detach().double().numpy(), 1e-5),
+            _require(arrays_close(array(mine.get("out"), "output"), ours["out"].detach().double().numpy(), 1e-5),
                      f"ResidualBlock{shape} in {mode} mode: the output differs from torchvision's BasicBlock")
-            _require(_arrays_close(array(mine.get("grad"), "gradient"), ours["grad"].double().numpy(), 1e-4),
+            _require(arrays_close(array(mine.get("grad"), "gradient"), ours["grad"].double().numpy(), 1e-4),
                      f"ResidualBlock{shape} in {mode} mode: the gradients differ")
             state = items(mine.get("state"), "list", "state")
             _require(len(state) == len(ours["state"]) and all(
-                _arrays_close(array(s, "state"), o.detach().double().numpy(), 1e-5) for s, o in zip(state, ours["state"])),
+                arrays_close(array(s, "state"), o.detach().double().numpy(), 1e-5) for s, o in zip(state, ours["state"])),
                 f"ResidualBlock{shape} in {mode} mode: the running statistics differ")
 
 
-_verdict("ex02_residual_block_tests")((_ask_block, _judge_block))
+VERDICTS["ex02_residual_block_tests"] = Verdict(_ask_block, _judge_block)
 
 
 def _epoch_problem(seed):
@@ -407,7 +390,7 @@ def _judge_epoch(answers, seed):
                  "before each backward pass, and weigh each batch's loss by its size)")
         state = items(got.get("state"), "list", "state")
         _require(len(state) == len(ours["state"]) and all(
-            _arrays_close(array(s, "state"), o.double().numpy(), 1e-5) for s, o in zip(state, ours["state"])),
+            arrays_close(array(s, "state"), o.double().numpy(), 1e-5) for s, o in zip(state, ours["state"])),
             f"momentum {momentum}: the weights after two epochs differ from the reference loop's")
     for curve, answer in zip(curves, answers["epochs"]):
         values = np.array(curve, dtype=np.float64)
@@ -417,7 +400,7 @@ def _judge_epoch(answers, seed):
                                   f"earliest on a tie), got {got}")
 
 
-_verdict("ex02_epoch_tests")((_ask_epoch, _judge_epoch))
+VERDICTS["ex02_epoch_tests"] = Verdict(_ask_epoch, _judge_epoch)
 
 
 # the student's 400 draws put each end of the 95% interval within about 0.001 (one sd) of where the
@@ -457,8 +440,8 @@ def _judge_bootstrap(answers, seed):
 
     diff, low, high = triple(answers["main"], "paired_auc_difference")
     ours = paired_bootstrap_auc_diff(y, a, b, n_boot=JUDGE_DRAWS, seed=1)
-    _require(_close(diff, ours["diff"], 1e-9), f"the AUC difference on all images is {ours['diff']:.6f}, got {diff:.6f}")
-    _require(_close(low, ours["low"], BOOTSTRAP_TOLERANCE) and _close(high, ours["high"], BOOTSTRAP_TOLERANCE),
+    _require(close(diff, ours["diff"], 1e-9), f"the AUC difference on all images is {ours['diff']:.6f}, got {diff:.6f}")
+    _require(close(low, ours["low"], BOOTSTRAP_TOLERANCE) and close(high, ours["high"], BOOTSTRAP_TOLERANCE),
              f"the 95% interval should be near [{ours['low']:.4f}, {ours['high']:.4f}], got [{low:.4f}, {high:.4f}]: "
              "resample image indices with replacement, the same indices for both models, and take the 2.5th and 97.5th "
              "percentiles of the differences")
@@ -472,7 +455,7 @@ def _judge_bootstrap(answers, seed):
     _require(all(math.isfinite(v) for v in small), "6 images: resamples that hold one class only have no AUC; skip them")
 
 
-_verdict("ex02_paired_bootstrap_tests")((_ask_bootstrap, _judge_bootstrap))
+VERDICTS["ex02_paired_bootstrap_tests"] = Verdict(_ask_bootstrap, _judge_bootstrap)
 
 
 # --- 03 ------------------------------------------------------------------------------------------------
@@ -512,7 +495,7 @@ def _judge_youden(answers, seed):
                  f"case {i}: the best J is {best:.4f}, your threshold {t:.4g} gives {_youden_j(y, p, t):.4f}")
 
 
-_verdict("ex03_youden_tests")((_ask_youden, _judge_youden))
+VERDICTS["ex03_youden_tests"] = Verdict(_ask_youden, _judge_youden)
 
 
 def _ece_cases(seed):
@@ -536,10 +519,10 @@ def _judge_ece(answers, seed):
     for i, (y, p) in enumerate(_ece_cases(seed)):
         for bins, answer in zip((10, 20), answers["values"][i]):
             got, ours = number(answer, f"case {i}, {bins} bins"), expected_calibration_error(y, p, bins)
-            _require(_close(got, ours, 1e-9), f"case {i}, {bins} bins: ECE {ours:.6f} expected, got {got:.6f}")
+            _require(close(got, ours, 1e-9), f"case {i}, {bins} bins: ECE {ours:.6f} expected, got {got:.6f}")
 
 
-_verdict("ex03_ece_tests")((_ask_ece, _judge_ece))
+VERDICTS["ex03_ece_tests"] = Verdict(_ask_ece, _judge_ece)
 
 
 # --- 04 ------------------------------------------------------------------------------------------------
@@ -621,7 +604,7 @@ def _judge_maps(answers, model, layer, x):
              "(+ 1e-7) before resizing, and a map with no positive evidence is all 0")
 
 
-_verdict("ex04_gradcam_tests")((_ask_cam, _judge_cam))
+VERDICTS["ex04_gradcam_tests"] = Verdict(_ask_cam, _judge_cam)
 
 
 def _rank_cases(seed):
@@ -644,12 +627,12 @@ def _judge_rank(answers, seed):
     expected = rank_agreement(a, b)
     for i in range(6):
         got = number(answers["values"][i], f"map {i}")
-        _require(_close(got, float(expected[i]), 1e-12), f"map {i}: {float(expected[i]):.6g} expected, got {got:.6g}"
+        _require(close(got, float(expected[i]), 1e-12), f"map {i}: {float(expected[i]):.6g} expected, got {got:.6g}"
                  + (" (a constant map has no ranks: nan)" if i == 3 else ""))
-    _require(_close(number(answers["opposite"], "a map and its negative"), -1.0, 1e-12), "a map and its negative: -1 expected")
+    _require(close(number(answers["opposite"], "a map and its negative"), -1.0, 1e-12), "a map and its negative: -1 expected")
 
 
-_verdict("ex04_rank_correlation_tests")((_ask_rank, _judge_rank))
+VERDICTS["ex04_rank_correlation_tests"] = Verdict(_ask_rank, _judge_rank)
 
 
 # --- 05 ------------------------------------------------------------------------------------------------
@@ -698,8 +681,8 @@ def _judge_shift(answers, seed):
     batch = coded_batch(64, 12, 12).numpy()
     out = array(answers["out"], "random_shift")
     shifts_of(batch, out, 2)
-    _require(_arrays_close(array(answers["again"], "random_shift"), out, 0.0), "the same generator seed must give the same batch")
-    _require(not _arrays_close(array(answers["other"], "random_shift"), out, 0.0), "another seed must give another batch")
+    _require(arrays_close(array(answers["again"], "random_shift"), out, 0.0), "the same generator seed must give the same batch")
+    _require(not arrays_close(array(answers["other"], "random_shift"), out, 0.0), "another seed must give another batch")
     counts: dict = {}
     for move in shifts_of(coded_batch(500, 9, 14).numpy(), array(answers["wide"], "random_shift"), 3):
         counts[move] = counts.get(move, 0) + 1
@@ -709,7 +692,7 @@ def _judge_shift(answers, seed):
     shifts_of(coded_batch(1, 5, 7).numpy(), array(answers["single"], "random_shift"), 1)
 
 
-_verdict("ex05_random_shift_tests")((_ask_shift, _judge_shift))
+VERDICTS["ex05_random_shift_tests"] = Verdict(_ask_shift, _judge_shift)
 
 
 def _fold_cases(seed):
@@ -746,11 +729,11 @@ def _judge_folds(answers, seed):
         held = labels[folds == fold]
         _require(abs(held.mean() - share) < 0.05, f"fold {fold} holds {held.mean():.2f} pneumonia, the whole set {share:.2f}: "
                                                   "keep the class balance (StratifiedGroupKFold)")
-    _require(_arrays_close(array(answers["again"], "duplicate_safe_folds"), folds, 0.0), "the same seed must give the same folds")
-    _require(not _arrays_close(array(answers["other"], "duplicate_safe_folds"), folds, 0.0), "another seed must give other folds")
+    _require(arrays_close(array(answers["again"], "duplicate_safe_folds"), folds, 0.0), "the same seed must give the same folds")
+    _require(not arrays_close(array(answers["other"], "duplicate_safe_folds"), folds, 0.0), "another seed must give other folds")
 
 
-_verdict("ex05_grouped_folds_tests")((_ask_folds, _judge_folds))
+VERDICTS["ex05_grouped_folds_tests"] = Verdict(_ask_folds, _judge_folds)
 
 
 def _nested_cases(seed):
@@ -814,12 +797,12 @@ def _judge_nested(answers, seed):
             _require(len(got) == 2 and type(got[0]) is str, f"outer fold {i}: a (candidate, estimate) pair expected")
             _require(got[0] == chosen, f"{k} folds, outer fold {i}: the inner folds choose {chosen!r}, got {got[0]!r} "
                                        "(choose on the inner folds only; the first on a tie)")
-            _require(_close(number(got[1], "estimate"), estimate, 1e-12),
+            _require(close(number(got[1], "estimate"), estimate, 1e-12),
                      f"{k} folds, outer fold {i}: the estimate is the chosen candidate refitted on all other folds and "
                      f"scored on this one, {estimate:.6f}")
 
 
-_verdict("ex05_nested_cv_tests")((_ask_nested, _judge_nested))
+VERDICTS["ex05_nested_cv_tests"] = Verdict(_ask_nested, _judge_nested)
 
 
 # --- 06 ------------------------------------------------------------------------------------------------
@@ -852,7 +835,7 @@ def _judge_keep(answers, seed):
     raised(answers["unequal"], "ValueError", "base and arm of different lengths")
 
 
-_verdict("ex06_keep_component_tests")((_ask_keep, _judge_keep))
+VERDICTS["ex06_keep_component_tests"] = Verdict(_ask_keep, _judge_keep)
 
 
 def _average_cases(seed):
@@ -869,13 +852,13 @@ def _ask_average(objects, seed):
 def _judge_average(answers, seed):
     for i, members in enumerate(_average_cases(seed)):
         expected = np.mean([np.asarray(m).reshape(-1) for m in members], axis=0)
-        _require(_arrays_close(array(answers["values"][i], "average_probabilities"), expected, 1e-9),
+        _require(arrays_close(array(answers["values"][i], "average_probabilities"), expected, 1e-9),
                  f"case {i}: the mean of the members' probabilities, one per image (shape {expected.shape}), expected")
     for answer in answers["bad"]:
         raised(answer, "ValueError", "an empty list or members of unequal length")
 
 
-_verdict("ex06_average_tests")((_ask_average, _judge_average))
+VERDICTS["ex06_average_tests"] = Verdict(_ask_average, _judge_average)
 
 
 def _tta_cases(seed):
@@ -910,11 +893,11 @@ def _judge_tta(answers, seed):
     model.eval()
     with torch.no_grad():
         expected = np.mean([torch.sigmoid(model(v(x))).double().numpy().reshape(-1) for v in views], axis=0)
-    _require(_arrays_close(array(got.get("probs"), "tta_probabilities"), expected, 1e-6),
+    _require(arrays_close(array(got.get("probs"), "tta_probabilities"), expected, 1e-6),
              "the mean over the views of each view's probabilities (the sigmoid of its logits), one per image, expected")
 
 
-_verdict("ex06_tta_tests")((_ask_tta, _judge_tta))
+VERDICTS["ex06_tta_tests"] = Verdict(_ask_tta, _judge_tta)
 
 
 # --- 07 ------------------------------------------------------------------------------------------------
@@ -938,11 +921,11 @@ def _judge_prior(answers, seed):
     probabilities, priors = _prior_cases(seed)
     for i, p in enumerate(probabilities):
         for (source, target), answer in zip(priors, answers["values"][i]):
-            _require(_arrays_close(array(answer, "correct_prior"), prior_corrected(p, source, target), 1e-9),
+            _require(arrays_close(array(answer, "correct_prior"), prior_corrected(p, source, target), 1e-9),
                      f"set {i}, priors {source:.3f} -> {target:.3f}: reweigh each class by target / source and renormalise")
 
 
-_verdict("ex07_prior_correction_tests")((_ask_prior, _judge_prior))
+VERDICTS["ex07_prior_correction_tests"] = Verdict(_ask_prior, _judge_prior)
 
 
 def _em_cases(seed):
@@ -961,13 +944,13 @@ def _judge_em(answers, seed):
 
     for i, (p, prior) in enumerate(_em_cases(seed)):
         got, ours = number(answers["values"][i], f"case {i}"), em_prior(p, prior)
-        _require(_close(got, ours, 1e-4), f"case {i} (source prior {prior:.3f}): the EM estimate is {ours:.4f}, got {got:.4f}")
+        _require(close(got, ours, 1e-4), f"case {i} (source prior {prior:.3f}): the EM estimate is {ours:.4f}, got {got:.4f}")
     p, prior = _em_cases(seed)[1]
     three = em_prior(p, prior, max_iter=3)
-    _require(_close(number(answers["three"], "3 iterations"), three, 1e-6), f"iterations=3: stop after 3 updates ({three:.5f})")
+    _require(close(number(answers["three"], "3 iterations"), three, 1e-6), f"iterations=3: stop after 3 updates ({three:.5f})")
 
 
-_verdict("ex07_em_prior_tests")((_ask_em, _judge_em))
+VERDICTS["ex07_em_prior_tests"] = Verdict(_ask_em, _judge_em)
 
 
 def judge(grade_id: str, answers: Any, seed: int) -> str | None:
@@ -983,4 +966,4 @@ def judge(grade_id: str, answers: Any, seed: int) -> str | None:
     return None
 
 
-__all__ = ["VERDICTS", "Verdict", "Wrong", "coded_batch", "judge", "plain", "shifts_of", "torchvision_block"]
+__all__ = ["VERDICTS", "Verdict", "Wrong", "coded_batch", "judge", "shifts_of", "torchvision_block"]
