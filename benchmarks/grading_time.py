@@ -4,6 +4,10 @@ it, one after the other in one run (the machine may be noisy: compare the two ro
 
     .venv/bin/python benchmarks/grading_time.py --students 30 --csv results/metrics/grading_time.csv
 
+The graders' store is seeded as the instructor guide says: from one smoke run of the course's
+notebooks (``python -m tools.notebooks run --smoke``, made first and timed apart, in the column
+``seed_run_seconds``), passed with ``--seed-from``; or from ``--seed-from`` given here.
+
 ``--submission complete`` (the default) submits the course's complete notebooks, so every cell
 runs to the end, the slowest honest class; ``release`` submits the unmodified student release.
 Prints the wall time in all and per student; with ``--csv``, adds each row (with the commit and the
@@ -27,7 +31,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 
 
-def grade_class(root: Path, students: int, workers: int, submission: str, sandbox: bool) -> dict:
+def grade_class(root: Path, students: int, workers: int, submission: str, sandbox: bool, seed_from: Path) -> dict:
     """Grade ``students`` copies of ``submission`` in ``root``; the row of the table."""
     source = root / ("release" if submission == "release" else "complete")
     for i in range(students):
@@ -36,7 +40,7 @@ def grade_class(root: Path, students: int, workers: int, submission: str, sandbo
             shutil.copytree(source, target)
     out = root / f"grades-{'sandbox' if sandbox else 'no-sandbox'}"
     command = [sys.executable, "-m", "pneumocourse", "assignments", "grade", str(root / "submitted"), "--out", str(out),
-               "--workers", str(workers)] + ([] if sandbox else ["--no-sandbox"])
+               "--workers", str(workers), "--seed-from", str(seed_from)] + ([] if sandbox else ["--no-sandbox"])
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
@@ -67,6 +71,7 @@ def main() -> int:
     parser.add_argument("--submission", choices=("complete", "release"), default="complete")
     parser.add_argument("--modes", nargs="+", choices=("sandbox", "no-sandbox"), default=["sandbox", "no-sandbox"])
     parser.add_argument("--csv", default="", help="write the table here as well")
+    parser.add_argument("--seed-from", default="", help="a smoke results folder to seed from (default: make one)")
     args = parser.parse_args()
     earlier = pd.read_csv(args.csv) if args.csv and Path(args.csv).is_file() else pd.DataFrame()
     rows = []
@@ -77,8 +82,16 @@ def main() -> int:
         (root / "complete").mkdir()
         for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
             shutil.copy2(path, root / "complete" / path.name)
+        seed_from, seed_seconds = Path(args.seed_from) if args.seed_from else root / "seed" / "smoke", None
+        if not args.seed_from:  # one smoke run of the course's notebooks, as the instructor guide says
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "tools.notebooks", "run", "--smoke"], cwd=REPO, check=True,
+                           env={**os.environ, "PNEUMOLIB_RESULTS": str(root / "seed")}, stdout=subprocess.DEVNULL)
+            seed_seconds = round(time.perf_counter() - started)
+            print(f"the graders' store: one smoke run of the course's notebooks ({seed_seconds} s, not in the times below)")
         for mode in args.modes:
-            rows.append(grade_class(root, args.students, args.workers, args.submission, mode == "sandbox"))
+            rows.append({**grade_class(root, args.students, args.workers, args.submission, mode == "sandbox", seed_from),
+                         "seed_run_seconds": seed_seconds})
             row = rows[-1]
             print(f"{'sandbox' if row['sandbox'] else 'no sandbox'}: graded {row['students']} students "
                   f"({row['notebooks']} notebooks each, {args.submission}, smoke profile, {row['workers']} workers) in "

@@ -100,7 +100,7 @@ def reference_counterpart(path: str | os.PathLike) -> Path | None:
     if reference is None:
         return None
     try:
-        relative = Path(path).resolve().relative_to(results_base().resolve())
+        relative = Path(path).resolve().relative_to(results_dir().resolve())  # within the profile's folder
     except ValueError:
         return None
     counterpart = reference / relative

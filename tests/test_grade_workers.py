@@ -1,5 +1,5 @@
 """How the grader shares work among its pool's workers (pneumocourse.teaching.grade), without
-starting any: the course's check split per notebook, and a worker's exception always coming back."""
+starting any: the course's check dealt out to the workers, and a worker's exception always coming back."""
 
 from __future__ import annotations
 
@@ -15,24 +15,26 @@ from pneumocourse.teaching import grade as grade_module  # noqa: E402
 from pneumocourse.teaching.grade import StudentResult, _course_check, _grade_in_worker  # noqa: E402
 
 
-def test_the_course_check_keeps_each_jobs_own_notebook_and_every_problem():
-    """Each job grades one notebook; the gradebook gives it 0 for the others, which must not
+def test_the_course_check_deals_the_notebooks_to_the_workers_and_keeps_each_jobs_own_points():
+    """The notebooks are dealt out to one job per worker (each job's kernel serves all of its
+    notebooks); the gradebook gives a job 0 for the notebooks it was not given, which must not
     overwrite the points another job scored."""
-    names = ("01_a.ipynb", "02_b.ipynb")
+    names = ("01_a.ipynb", "02_b.ipynb", "03_c.ipynb")
     submitted = []
 
     def submit(student, files):
-        (name,) = files
-        submitted.append((student, name))
+        submitted.append((student, sorted(files)))
         future = Future()
-        future.set_result(StudentResult(student, {(n, f"ex_{n[:2]}"): (2.0 if n == name else 0.0) for n in names},
-                                        [f"{name}: a line"]))
+        future.set_result(StudentResult(student, {(n, f"ex_{n[:2]}"): (2.0 if n in files else 0.0) for n in names},
+                                        [f"{name}: a line" for name in files]))
         return future
 
-    check = _course_check(submit, [Path(n) for n in names])
-    assert submitted == [("course-check-01", "01_a.ipynb"), ("course-check-02", "02_b.ipynb")]
-    assert check.points == {("01_a.ipynb", "ex_01"): 2.0, ("02_b.ipynb", "ex_02"): 2.0}
-    assert check.problems == ["01_a.ipynb: a line", "02_b.ipynb: a line"]
+    check = _course_check(submit, [Path(n) for n in names], workers=2)
+    assert submitted == [("course-check-1", ["01_a.ipynb", "03_c.ipynb"]), ("course-check-2", ["02_b.ipynb"])]
+    assert check.points == {("01_a.ipynb", "ex_01"): 2.0, ("02_b.ipynb", "ex_02"): 2.0, ("03_c.ipynb", "ex_03"): 2.0}
+    assert check.problems == ["01_a.ipynb: a line", "03_c.ipynb: a line", "02_b.ipynb: a line"]
+    check = _course_check(submit, [Path(n) for n in names[:1]], workers=4)
+    assert submitted[-1] == ("course-check-1", ["01_a.ipynb"]) and len(submitted) == 3, "no job without a notebook"
 
 
 def test_an_exception_that_cannot_be_pickled_still_comes_back_from_a_worker(monkeypatch):

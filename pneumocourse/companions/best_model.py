@@ -91,7 +91,8 @@ def save_decisions(result: SearchResult) -> Path:
 def default_decisions(log=print) -> Path:
     """Where 06's decisions are read from: this profile's file; when it is missing, the reference
     results' (the committed ones, read as they are by a render or a run with other parameters, or
-    fetched where fetching is on, :mod:`~pneumocourse.reference`); in the smoke profile, the default
+    fetched where fetching is on, :mod:`~pneumocourse.reference`); in the smoke profile, the
+    reference's smoke decisions (a grader's store seeded from a smoke run), else the default
     profile's decisions serve (a recipe, which smoke only trains for fewer steps), and the
     notebook says so."""
     path = decisions_path()
@@ -105,6 +106,9 @@ def default_decisions(log=print) -> Path:
         if fetch(relative, log) is not None:
             return path
         return _packaged_decisions(log) or path
+    own_reference = reference_dir()  # the reference's decisions of this profile (a grader's seeded store)
+    if own_reference is not None and (own_reference / relative).is_file():
+        return own_reference / relative
     default = results_dir("default") / "metrics" / DECISIONS_FILE
     if not default.is_file() and reference is not None and (reference / relative).is_file():
         default = reference / relative

@@ -16,16 +16,19 @@ from typing import Sequence
 
 from pneumolib.errors import ConfigError
 from . import ASSIGNMENT
+from .kernels import StudentKernel
 
 
 def nbgrader_api(root: Path, cell_timeout: int = 300, kernel_wrapper: list[str] | None = None,
                  runtime_folder: Path | None = None, max_output_chars: int = 100_000,
-                 notebook_timeout: int | None = None):
+                 notebook_timeout: int | None = None, kernel: StudentKernel | None = None):
     """An ``NbGraderAPI`` for the course at ``root``: sqlite gradebook in the folder, each cell
     stopped after ``cell_timeout`` seconds and, with ``notebook_timeout``, each notebook's cells
     after that many seconds in all, deleted test cells added back at autograding, each
     cell's output cut at ``max_output_chars``. With ``kernel_wrapper`` (from
-    :func:`~pneumocourse.teaching.sandbox.sandbox_command`) every kernel starts in the sandbox."""
+    :func:`~pneumocourse.teaching.sandbox.sandbox_command`) every kernel starts in the sandbox. With
+    ``kernel``, the notebooks it autogrades share one kernel, reset between them
+    (:mod:`~pneumocourse.teaching.kernels`); its caller shuts it down."""
     try:
         from nbgrader.apps import NbGraderAPI
         from traitlets.config import Config
@@ -44,12 +47,14 @@ def nbgrader_api(root: Path, cell_timeout: int = 300, kernel_wrapper: list[str] 
     config.OverwriteCells.add_missing_cells = True
     config.Application.log_level = logging.WARNING
     from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
 
+    from .kernels import shared_kernel_execute
     from .sandbox import SandboxedKernelManager, notebook_budget_execute, output_limit_preprocessor
 
-    ours = {"LimitOutput": output_limit_preprocessor(max_output_chars)}
-    if notebook_timeout:
-        ours["Execute"] = notebook_budget_execute(notebook_timeout)
+    execute = notebook_budget_execute(notebook_timeout) if notebook_timeout else Execute
+    ours = {"LimitOutput": output_limit_preprocessor(max_output_chars),
+            "Execute": shared_kernel_execute(execute, kernel) if kernel is not None else execute}
     config.Autograde.autograde_preprocessors = [ours.get(p.__name__, p)
                                                 for p in Autograde.class_traits()["autograde_preprocessors"].default()]
     config.LimitOutputSize.max_lines = 1000

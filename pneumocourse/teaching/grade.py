@@ -18,7 +18,7 @@ import time
 import tempfile
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Callable, Sequence
@@ -38,6 +38,7 @@ from .exercises import Exercise, graded_part, nbgrader_meta, notebook_exercises
 from .hand_in import SEED_ENV
 from .integrity import integrity_flags
 from .judge import judge_notebook
+from .kernels import StudentKernel
 from .lms import lms_table
 from .rubrics import grading_sheets, rubric_table, written_answers
 from .sandbox import Limits, prepare_scratch, require_sandbox, sandbox_command
@@ -192,14 +193,20 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
         return result
     # the connection file and sockets: a short path of its own (a Unix socket's path holds 107 characters)
     runtime = Path(tempfile.mkdtemp(prefix="pneumocourse-"))
+    kernel = StudentKernel()  # one kernel for all of this student's notebooks, reset between them
     try:
         wrapper = None
         if sandbox is not None:
             prepare_scratch(scratch)
             prepare_scratch(runtime)
-            wrapper = sandbox_command(scratch, runtime, sandbox.hidden, sandbox.limits, visible=[Path(data_dir), seeded])
-        api = nbgrader_api(course, cell_timeout, wrapper, runtime, notebook_timeout=notebook_timeout)
-        graded = api.autograde(ASSIGNMENT, student, force=True, create=True)
+            notebooks = sum(1 for _ in folder.glob("*.ipynb"))  # the kernel's CPU time is that of them all
+            limits = replace(sandbox.limits, cpu_seconds=sandbox.limits.cpu_seconds * notebooks)
+            wrapper = sandbox_command(scratch, runtime, sandbox.hidden, limits, visible=[Path(data_dir), seeded])
+        api = nbgrader_api(course, cell_timeout, wrapper, runtime, notebook_timeout=notebook_timeout, kernel=kernel)
+        try:
+            graded = api.autograde(ASSIGNMENT, student, force=True, create=True)
+        finally:
+            kernel.shutdown()
         if not graded["success"]:
             last = [line for line in graded.get("log", "").splitlines() if line.strip()][-1:] or ["no log"]
             result.problems.append(f"autograding failed: {last[0][:200]}")
@@ -289,7 +296,9 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     answers are read, not run): the code cells after it cannot change a score, and their output is
     not in the feedback. Each cell is stopped after ``cell_timeout`` seconds,
     and each notebook's cells after ``notebook_timeout`` seconds in all (None: no notebook limit).
-    Each student's kernel runs in the sandbox of :mod:`~pneumocourse.teaching.sandbox` with ``limits``;
+    One kernel serves all of a student's notebooks, reset between them
+    (:mod:`~pneumocourse.teaching.kernels`). It runs in the sandbox of
+    :mod:`~pneumocourse.teaching.sandbox` with ``limits``;
     without bubblewrap grading stops with how to install it, unless ``sandbox=False``
     (``--no-sandbox``, for code you trust).
     The graders' store starts from a copy of the profile's results in this checkout, and the
@@ -329,7 +338,7 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
                   *(p.parent.resolve() for p in notebooks), *([Path(seed_from).resolve()] if seed_from else [])}
         jail = Sandbox(tuple(sorted(hidden)), limits)
         say(f"sandbox: bubblewrap, no network, read-only system, hidden: {', '.join(display_path(h) for h in sorted(hidden))}; "
-            f"limits per notebook: {limits.memory_bytes / 2**30:g} GiB memory, {limits.cpu_seconds} s CPU, "
+            f"limits of each student's kernel: {limits.memory_bytes / 2**30:g} GiB memory, {limits.cpu_seconds} s CPU per notebook, "
             f"{limits.file_bytes / 2**20:g} MB per file, {limits.processes} processes")
     else:
         say("no sandbox (--no-sandbox): the students' code runs with your rights; use this only for code you trust")
@@ -346,7 +355,7 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
                                cell_timeout, data_dir, jail, notebook_timeout, hidden_seed)
 
         if jail is not None:  # refuse before misgrading: the course's own notebooks must score everything here
-            _check_the_sandbox(_course_check(submit, notebooks), exercises, say)
+            _check_the_sandbox(_course_check(submit, notebooks, workers), exercises, say)
 
         futures = {submit(student): student for student in jobs}
         for done, future in enumerate(as_completed(futures), start=1):
@@ -383,15 +392,17 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
 COURSE_CHECK = "course-check"  # the course's complete notebooks, graded in the sandbox before any student
 
 
-def _course_check(submit: Callable, notebooks: Sequence[Path]) -> StudentResult:
-    """The course's complete notebooks graded in the sandbox, one notebook per job so that the
-    workers share them; their points and problems together, and the wall time of the whole."""
+def _course_check(submit: Callable, notebooks: Sequence[Path], workers: int) -> StudentResult:
+    """The course's complete notebooks graded in the sandbox, dealt out to one job per worker so
+    that the workers share them; their points and problems together, and the wall time of the whole."""
     started = time.perf_counter()
-    jobs = {p.name: submit(f"{COURSE_CHECK}-{p.stem[:2]}", {p.name: p}) for p in notebooks}
+    shares = [list(notebooks[i::workers]) for i in range(min(workers, len(notebooks)))]
+    jobs = {tuple(p.name for p in share): submit(f"{COURSE_CHECK}-{i + 1}", {p.name: p for p in share})
+            for i, share in enumerate(shares)}
     check = StudentResult(COURSE_CHECK)
-    for name, job in jobs.items():
-        result = job.result()  # its own notebook's points (the others, not submitted in this job, score 0)
-        check.points.update({key: points for key, points in result.points.items() if key[0] == name})
+    for names, job in jobs.items():
+        result = job.result()  # its own notebooks' points (the others, not submitted in this job, score 0)
+        check.points.update({key: points for key, points in result.points.items() if key[0] in names})
         check.problems += result.problems
     check.seconds = time.perf_counter() - started
     return check

@@ -38,10 +38,11 @@ NOBODY = 65534
 
 @dataclass(frozen=True)
 class Limits:
-    """What one student's kernel may use, for the whole notebook."""
+    """What one student's kernel may use. The kernel serves all of the student's notebooks in turn
+    (:mod:`~pneumocourse.teaching.kernels`): its CPU time is ``cpu_seconds`` per notebook, summed."""
 
     memory_bytes: int = 3 * 2**30  # address space (RLIMIT_AS)
-    cpu_seconds: int = 900  # CPU time of the kernel process, summed over the notebook's cells
+    cpu_seconds: int = 900  # CPU time of the kernel process per notebook it runs
     file_bytes: int = 64 * 2**20  # largest file it may write (RLIMIT_FSIZE)
     open_files: int = 1024
     processes: int = 512  # processes and threads of the sandbox user (enforced when the grader is root)

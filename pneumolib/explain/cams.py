@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,9 +108,26 @@ def cam_maps(
     if target_layer is None:
         target_layer = default_target_layer(model, inputs.shape[-1])[1]
     model.eval()
-    with _cam_class(method)(model=model, target_layers=[target_layer]) as cam:
-        maps = cam(input_tensor=inputs, targets=[BinaryClassifierOutputTarget(int(c)) for c in classes])
+    with _activation_gradients_only(model), _cam_class(method)(model=model, target_layers=[target_layer]) as cam:
+        maps = cam(input_tensor=inputs.detach().requires_grad_(True),
+                   targets=[BinaryClassifierOutputTarget(int(c)) for c in classes])
     return np.asarray(maps, dtype=np.float32)
+
+
+@contextmanager
+def _activation_gradients_only(model: nn.Module) -> Iterator[None]:
+    """The model's parameters frozen for the duration (and restored after): a backward pass then
+    computes the gradients of the activations, which Grad-CAM reads, and skips the weights'
+    gradients, about half of its cost. The inputs must require gradients for a graph to exist."""
+    parameters = list(model.parameters())
+    flags = [p.requires_grad for p in parameters]
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(parameters, flags):
+            parameter.requires_grad_(flag)
 
 
 def empty_maps(maps: np.ndarray) -> np.ndarray:
@@ -152,8 +170,9 @@ def layer_contribution(model: nn.Module, inputs: torch.Tensor, target_layer: nn.
     model.eval()
     hook = target_layer.register_forward_hook(keep)
     try:
-        logits = model(inputs).reshape(-1)
-        logits.sum().backward()
+        with _activation_gradients_only(model):
+            logits = model(inputs.detach().requires_grad_(True)).reshape(-1)
+            logits.sum().backward()
     finally:
         hook.remove()
         model.zero_grad(set_to_none=True)
