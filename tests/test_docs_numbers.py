@@ -16,7 +16,7 @@ def _renderer():
     return module
 
 
-@pytest.mark.parametrize("name", ["reference", "06", "07", "bench", "exercises"])
+@pytest.mark.parametrize("name", ["reference", "06", "07", "bench", "exercises", "grading"])
 def test_result_blocks_are_rendered_from_the_results(name):
     renderer = _renderer()
     path = renderer.block_file(name)

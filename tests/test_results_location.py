@@ -70,3 +70,27 @@ def test_a_store_reads_its_reference_and_never_writes_it(tmp_path):
     assert {p: p.read_bytes() for p in reference.root.rglob("*") if p.is_file()} == before
     with pytest.raises(Exception, match="holds other numbers"):
         store.save_record(_record("run-a", 0.96))
+
+
+def test_in_the_smoke_profile_the_references_smoke_files_are_found(tmp_path, monkeypatch):
+    """A grader's students read a store seeded from a smoke run: its SSL descriptions and 06's
+    decisions sit under <reference>/smoke/, as the students' own results would."""
+    from pneumocourse.companions.best_model import DECISIONS_FILE, default_decisions
+
+    reference = tmp_path / "seeded"
+    for relative in ("smoke/ssl/02_x_simclr.json", f"smoke/metrics/{DECISIONS_FILE}"):
+        (reference / relative).parent.mkdir(parents=True)
+        (reference / relative).write_text("{}")
+    monkeypatch.setattr(paths, "_active_profile", "smoke")
+    paths.use_results_location(paths.ResultsLocation(tmp_path / "scratch", reference))
+    try:
+        own = paths.results_path("ssl", "02_x_simclr.json")
+        assert paths.reference_counterpart(own) == reference / "smoke" / "ssl" / "02_x_simclr.json"
+        assert paths.reference_counterpart(paths.results_path("ssl", "other.json")) is None
+        assert default_decisions(log=lambda line: None) == reference / "smoke" / "metrics" / DECISIONS_FILE
+        monkeypatch.setattr(paths, "_active_profile", "default")  # the default profile: the reference itself
+        (reference / "ssl").mkdir()
+        (reference / "ssl" / "02_x_simclr.json").write_text("{}")
+        assert paths.reference_counterpart(paths.results_path("ssl", "02_x_simclr.json")) == reference / "ssl" / "02_x_simclr.json"
+    finally:
+        paths.use_results_location(None)

@@ -104,7 +104,35 @@ def exercises_table() -> str:
     return exercise_markdown(exercise_table(notebook_paths()))
 
 
-BLOCKS = {"reference": reference_tables, "06": best_model_tables, "07": shift_tables, "bench": bench_table, "exercises": exercises_table}
+GRADING_GOAL_MINUTES = 10  # issue: a class of 30, sandboxed, smoke profile, on 2 cores
+
+
+def grading_table() -> str:
+    """`benchmarks/grading_time.py`'s last run (results/metrics/grading_time.csv): its rows, measured
+    side by side, and whether the sandboxed class of 30 took at most the goal's minutes."""
+    times = pd.read_csv(METRICS / "grading_time.csv")
+    last = times[(times.commit == times.commit.iloc[-1]) & (times.date == times.date.iloc[-1])]
+    first = last.iloc[0]
+    seeded = ("" if pd.isna(first.get("seed_run_seconds")) else
+              f"; the graders' store seeded from one smoke run of the course's notebooks, "
+              f"{first.seed_run_seconds:.0f} s, made first and not counted")
+    lines = [f"The last run (commit {first.commit}, {first.date}, {first.cpu_cores} cores, {first.workers} workers, "
+             f"every student submitting the {first.notebooks} {first.submission} notebooks, smoke profile{seeded}):", "",
+             "| sandbox | students | minutes | seconds per student | mean points | of |", "|---|---|---|---|---|---|"]
+    for _, r in last.iterrows():
+        lines.append(f"| {'yes' if r.sandbox else 'no'} | {r.students} | {r.seconds / 60:.1f} | {r.seconds_per_student:.1f} "
+                     f"| {r.mean_points:g} | {r.max_points:g} |")
+    sandboxed = last[last.sandbox.astype(bool)]
+    if len(sandboxed):
+        minutes = sandboxed.seconds.iloc[-1] / 60
+        met = "met" if minutes <= GRADING_GOAL_MINUTES and sandboxed.students.iloc[-1] >= 30 else "not met"
+        lines += ["", f"Goal, a class of 30 sandboxed in at most {GRADING_GOAL_MINUTES} minutes: {met} "
+                      f"({minutes:.1f} min for {sandboxed.students.iloc[-1]} students)."]
+    return "\n".join(lines) + "\n"
+
+
+BLOCKS = {"reference": reference_tables, "06": best_model_tables, "07": shift_tables, "bench": bench_table,
+          "exercises": exercises_table, "grading": grading_table}
 
 
 def block(text: str, name: str) -> tuple[int, int]:
