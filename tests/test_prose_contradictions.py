@@ -68,3 +68,41 @@ def test_the_guides_point_where_they_say_and_state_the_rule_06_applies():
     instructor = (REPO / "docs" / "instructor-guide.md").read_text()
     assert "only if it raises val AUC" not in instructor
     assert "exceeds two seed sds of the simpler option" in instructor
+
+
+def _reading(name: str, marker: str) -> str:
+    return next(_text(c) for c in _cells(name) if marker in _text(c) and c["cell_type"] == "code")
+
+
+def test_07_calls_a_change_as_large_as_the_cis_only_when_it_is():
+    """It once called 54% of a CI's width "as large as the CIs themselves"."""
+    line = next(line for line in _reading("07_dataset_shift", "**Adaptation moves test ACC").splitlines()
+                if "of a CI's mean width" in line)
+    share = int(re.search(r"(\d+)% of a CI's mean width", line).group(1))
+    wording = ("well inside the CIs" if share < 50 else "more than half a CI's width" if share < 100
+               else "as large as the CIs themselves")
+    assert f"of a CI's mean width: {wording}" in line, line
+
+
+def test_07_robustness_is_judged_by_06s_rule_on_paired_seeds():
+    """It once compared three robust seeds with one seed of 06's recipe and said selection on val
+    would keep the augmentation, where 06's rule keeps nothing on a single pair."""
+    line = next(line for line in _reading("07_dataset_shift", "**Robustness training**").splitlines()
+                if "**Robustness training**" in line)
+    assert "By 06's rule, paired seed by seed" in line
+    if "one pair shows no noise" in line:
+        assert "selection on val does not keep it" in line, line
+    section = next("".join(c["source"]) for c in _cells("07_dataset_shift")
+                   if "".join(c["source"]).startswith("## 5. Training for robustness"))
+    assert "same seeds as the first final" not in section
+
+
+def test_07_holds_a_transductive_row_to_the_goal_only_when_a_method_was_chosen():
+    """It once listed "06's final models + none (chosen on val)" as a transductive row, the very
+    numbers of the inductive one; and its introduction spoke of ensembles where 06 kept single runs."""
+    goal = pd.read_csv(METRICS / "07_goal.csv")
+    transductive = goal[goal.section == "transductive"]
+    assert not transductive.result.str.contains(r"\+ none ").any(), transductive.result.tolist()
+    cells = _cells("07_dataset_shift")
+    assert "(each is one ensemble)" not in "".join(cells[2]["source"])
+    assert "its ensembles of the chosen recipe" not in "".join(cells[0]["source"])
