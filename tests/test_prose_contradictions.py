@@ -106,3 +106,11 @@ def test_07_holds_a_transductive_row_to_the_goal_only_when_a_method_was_chosen()
     cells = _cells("07_dataset_shift")
     assert "(each is one ensemble)" not in "".join(cells[2]["source"])
     assert "its ensembles of the chosen recipe" not in "".join(cells[0]["source"])
+
+
+def test_05_reads_its_ablations_by_the_projects_noise_rule_and_keeps_the_not_nested_caveat():
+    """It once gave "beyond the seed sd" verdicts on one sd of three seeds, and dropped the
+    caveat that the grid's best cell is scored on the folds that picked it."""
+    reading = _reading("05_ablations", "**Threshold rule:**")
+    assert "beyond the seed sd" not in reading and "within the seed sd" not in reading.split("**Grid search")[0]
+    assert "against two seed sds of the full recipe" in reading and "(not nested)" in reading
