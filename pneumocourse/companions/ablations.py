@@ -16,7 +16,7 @@ from pneumolib.evaluation.noise import beyond_noise
 from pneumolib.experiments.studies import full_recipe
 
 from .. import narrative, nbtools
-from ..narrative import mean_sd, seed_gap
+from ..narrative import mean_sd
 
 
 NOTEBOOK = "05_ablations"  # the notebook this companion serves (its parameters cell holds the defaults)
