@@ -114,3 +114,12 @@ def test_05_reads_its_ablations_by_the_projects_noise_rule_and_keeps_the_not_nes
     reading = _reading("05_ablations", "**Threshold rule:**")
     assert "beyond the seed sd" not in reading and "within the seed sd" not in reading.split("**Grid search")[0]
     assert "against two seed sds of the full recipe" in reading and "(not nested)" in reading
+
+
+def test_04_summary_keeps_what_its_checks_found():
+    """It once said the ResNet-18 passes ROAD and randomisation, and left out the negative
+    first-order term of its layer and that randomisation ran on true positives only."""
+    summary = _reading("04_gradcam", "**Summary of the computed checks**")
+    for line in (line for line in summary.splitlines() if line.startswith("- **")):
+        assert "first-order term is negative for" in line and "Model randomisation, on true positives only" in line, line
+        assert "Deletion:" in line, line
