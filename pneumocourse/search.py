@@ -177,6 +177,12 @@ class SearchResult:
     tta_decision: Decision | None = None
     ensemble_decision: Decision | None = None
 
+    @property
+    def final_table(self) -> pd.DataFrame:
+        """The scores of the final models: the ensembles when the search kept them, else the first
+        seed group's single runs."""
+        return self.ensembles if self.use_ensemble else self.singles.iloc[: len(self.final)]
+
     def decisions(self) -> dict[str, Any]:
         """The choices, as saved to ``results/metrics/06_decisions.json``: what was chosen, the rule,
         and for each decision its paired gain and the noise it had to exceed (``evidence``)."""

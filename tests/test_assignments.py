@@ -140,6 +140,13 @@ def test_the_student_release_holds_no_solution_line_and_no_hidden_test(released)
         assert {e.grade_id for e in notebook_exercises(released / path.name)} == {e.grade_id for e in notebook_exercises(path)}
 
 
+def test_the_release_shows_each_written_questions_criteria(released):
+    from pneumocourse.teaching.rubrics import RUBRICS
+    from tests.test_rubrics import prompts_with_criteria
+
+    assert prompts_with_criteria(released) == len(RUBRICS)
+
+
 def test_a_release_never_overwrites_one(released):
     from pneumolib.errors import ConfigError
 

@@ -179,6 +179,10 @@ def test_grading_runs_no_code_cell_after_the_last_test_and_keeps_the_written_ans
     assert all(cell.cell_type == "markdown" for cell in cells[last + 1:])
     assert "ex01_accuracy_question" in ids[last + 1:], "the written answer after the tests is still graded"
     assert AFTER_THE_LAST not in json.dumps([cell.get("outputs", []) for cell in cells])
+    from pneumocourse.teaching.exercises import lesson_cells
+
+    lessons = lesson_cells(nbformat.read(FIRST, as_version=4))
+    assert lessons and not lessons & {cell.get("id") for cell in cells}, "the lesson cells no test needs are not run"
 
 
 @needs_bwrap

@@ -56,3 +56,44 @@ def test_a_submission_is_cut_where_the_source_says_and_kept_whole_without_that_c
 def test_a_notebook_without_graded_cells_is_kept_whole():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("text")])
     assert last_run_graded_id(nb) is None and len(graded_part(nb, nb).cells) == 2
+
+
+def test_grading_leaves_out_the_lesson_cells_no_graded_cell_needs():
+    """Tables, figures and the lesson's training are left out; what a graded cell reads stays,
+    and so does the setup."""
+    from pneumocourse.teaching.exercises import _cell_names, lesson_cells
+
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        lessons = lesson_cells(nb)
+        cut = graded_part(nb, nb, skip_lessons=True)
+        assert lessons and len(cut.cells) == len(graded_part(nb, nb).cells) - len(lessons), path.name
+        code = [c for c in cut.cells if c.cell_type == "code"]
+        everything = [c for c in nb.cells if c.cell_type == "code"]
+        parameters = next(i for i, c in enumerate(everything) if "parameters" in c.metadata.get("tags", []))
+        assert [c.id for c in code[:parameters + 2]] == [c.id for c in everything[:parameters + 2]], "the setup runs"
+        assert all(not nbgrader_meta(c) for c in nb.cells if c.get("id") in lessons), "no nbgrader cell is left out"
+        bound = set().union(*(_cell_names(c.source)[0] for c in code))
+        skipped = set().union(*(_cell_names(c.source)[0] for c in nb.cells if c.get("id") in lessons)) - bound
+        assert not skipped & set().union(*(_cell_names(c.source)[1] for c in code)), path.name
+
+
+def test_a_solution_that_reads_a_lesson_name_runs_the_whole_notebook():
+    source = nbformat.read(NOTEBOOKS[0], as_version=4)
+    lessons = lesson_cells_of(source)
+    lesson = next(c for c in source.cells if c.get("id") in lessons and "data" in c.source.split("=")[0])
+    student = nbformat.from_dict(source)
+    solution = next(c for c in student.cells if nbgrader_meta(c).get("solution") and c.cell_type == "code")
+    solution.source += "\n\nfirst_label = data.train.labels[0]  # reads the lesson's data"
+    assert "data" in lesson.source
+    assert len(graded_part(student, source, skip_lessons=True).cells) == len(graded_part(student, source).cells)
+    broken = nbformat.from_dict(source)
+    next(c for c in broken.cells if nbgrader_meta(c).get("solution")).source += "\ndef broken(:"
+    assert len(graded_part(broken, source, skip_lessons=True).cells) == len(graded_part(broken, source).cells), \
+        "a cell that does not parse: every cell runs"
+
+
+def lesson_cells_of(nb):
+    from pneumocourse.teaching.exercises import lesson_cells
+
+    return lesson_cells(nb)

@@ -111,3 +111,16 @@ def test_notebooks_readme_times_table_is_the_measured_one():
     text = (REPO / "notebooks" / "README.md").read_text()
     table = text[text.index(README_START): text.index(README_END) + len(README_END)]
     assert table == readme_table([p.stem for p in NOTEBOOKS], default, smoke, _fresh_times())
+
+
+def test_each_header_gives_the_student_time_of_the_notebooks_readme():
+    """The student time (a planning estimate) sits in each notebook's header beside its compute
+    time and what it needs, and agrees with the table of notebooks/README.md."""
+    table = (REPO / "notebooks" / "README.md").read_text()
+    planned = dict(re.findall(r"^\| \d \| \[(\d\d_\w+)\]\(\1\.ipynb\) \|.*\| (\d+) min \|$", table, re.M))
+    notebooks = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert set(planned) == {p.stem for p in notebooks}
+    for path in notebooks:
+        intro = "".join(json.loads(path.read_text())["cells"][0]["source"])
+        assert f"**Student time:** about {planned[path.stem]} min" in intro, path.name
+        assert intro.index("**Needs:**") < intro.index("**Student time:**") < intro.index("**Time:**"), path.name

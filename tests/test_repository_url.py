@@ -36,3 +36,14 @@ def test_no_other_copy_of_the_repository_url():
         for found in re.findall(r"github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?(?=[/)\s\"'#]|$)", path.read_text()):
             assert found == owner_repo or not found.startswith(owner_repo.split("/")[0] + "/"), \
                 f"{path.name} names {found}, not {owner_repo}"
+
+
+def test_every_install_cell_names_the_release_it_belongs_to():
+    """A notebook opened from a course's copy installs the release it was written for, not whatever
+    the default branch holds now: the git tag v<version> of pyproject.toml (tag each release so)."""
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    for notebook in NOTEBOOKS:
+        install = "".join(json.loads(notebook.read_text())["cells"][1]["source"])
+        assert f'pneumolib @ git+{_repository()}@v{version}"' in install, \
+            f"{notebook.name}: the install cell must pin @v{version} (pyproject.toml's version)"
+        assert f"install pneumolib {version}," in install

@@ -8,7 +8,8 @@
 - A figure is compared by its data (``<name>.data.json``, :mod:`pneumocourse.figure_data`).
 - The only exceptions are runtime lines, listed with their reasons in ``tools/output_exceptions.cfg``
   (nbval reads the same file as its sanitizer), and the cells that say what runtime a kernel found
-  (tagged ``nbval-ignore-output``, or marked ``# NBVAL_IGNORE_OUTPUT``).
+  (tagged ``nbval-ignore-output``, as nbval reads it; the older comment mark ``# NBVAL_IGNORE_OUTPUT``
+  is read too).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import nbformat
 
 EXCEPTIONS_FILE = Path(__file__).with_name("output_exceptions.cfg")
 IGNORE_MARK, IGNORE_TAG = "NBVAL_IGNORE_OUTPUT", "nbval-ignore-output"
+CHECK_MARK, CHECK_TAG = "NBVAL_CHECK_OUTPUT", "nbval-check-output"  # the cells --nbval-lax compares
 NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d+\.\d+|\.\d+|\d+)(?:[eE][-+]?\d+)?(?!\w)|(?<=[A-Za-z_])\d+")
 
 
@@ -100,9 +102,18 @@ def text_difference(a: str, b: str) -> str | None:
     return None
 
 
+def _marked(cell, tag: str, mark: str) -> bool:
+    return tag in cell.get("metadata", {}).get("tags", []) or mark in cell.get("source", "")
+
+
 def ignored(cell) -> bool:
     """A cell whose whole output is what this runtime found (device, threads), as nbval skips it."""
-    return IGNORE_TAG in cell.get("metadata", {}).get("tags", []) or IGNORE_MARK in cell.get("source", "")
+    return _marked(cell, IGNORE_TAG, IGNORE_MARK)
+
+
+def checked(cell) -> bool:
+    """A cell that ``--nbval-lax`` compares (tagged ``nbval-check-output``)."""
+    return _marked(cell, CHECK_TAG, CHECK_MARK)
 
 
 def text_outputs(cell) -> list[str]:
@@ -139,11 +150,11 @@ def cell_difference(ran, kept, rules: list[RuntimeLine] | None = None) -> str | 
     return None
 
 
-def differing_outputs(executed: Path, committed: Path, only_marked: str | None = None) -> list[str]:
+def differing_outputs(executed: Path, committed: Path, only_checked: bool = False) -> list[str]:
     """The code cells whose outputs differ between an executed notebook and the committed one, each
-    with its first difference (ignored cells skipped; with ``only_marked``, only the cells that
-    carry that mark are compared, as ``--nbval-lax`` compares those marked ``NBVAL_CHECK_OUTPUT``):
-    empty when the run rendered the committed numbers."""
+    with its first difference (ignored cells skipped; with ``only_checked``, only the cells tagged
+    ``nbval-check-output`` are compared, as ``--nbval-lax`` compares them): empty when the run
+    rendered the committed numbers."""
     ran = [c for c in nbformat.read(executed, as_version=4).cells
            if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
     kept = [c for c in nbformat.read(committed, as_version=4).cells if c.cell_type == "code"]
@@ -152,7 +163,7 @@ def differing_outputs(executed: Path, committed: Path, only_marked: str | None =
     rules = exceptions()
     differing = []
     for i, (a, b) in enumerate(zip(ran, kept)):
-        if (only_marked and only_marked not in b.source) or (not only_marked and ignored(b)):
+        if (only_checked and not checked(b)) or (not only_checked and ignored(b)):
             continue
         difference = cell_difference(a, b, rules)
         if difference:
@@ -254,10 +265,8 @@ def exceptions_listing(notebooks: Iterable[Path]) -> list[str]:
 
 
 def cell_reason(cell) -> str:
-    """Why a cell is skipped whole: the comment line after its mark (``# only the runtime ...``)."""
-    lines = [line.strip() for line in cell.source.splitlines()]
-    for i, line in enumerate(lines):
-        if IGNORE_MARK in line:
-            following = lines[i + 1] if i + 1 < len(lines) else ""
-            return following.lstrip("# ").strip() if following.startswith("#") else "marked without a reason"
-    return "tagged nbval-ignore-output, without a reason"
+    """Why a cell is skipped whole: its first comment line (``# only the runtime ...``), after the
+    mark where it has one."""
+    lines = [line.strip() for line in cell.source.splitlines() if IGNORE_MARK not in line]
+    first = lines[0] if lines else ""
+    return first.lstrip("# ").strip() if first.startswith("#") else "tagged nbval-ignore-output, without a reason"

@@ -178,5 +178,17 @@ def write_outputs_back(executed: Path, notebook: Path) -> None:
     "**Time:**" line rendered from the measured times."""
     committed = nbformat.read(executed, as_version=4)
     committed.cells = [c for c in committed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    renumber(committed)
     update_time_line(committed, notebook.stem)
     nbformat.write(committed, notebook)
+
+
+def renumber(nb) -> None:
+    """Execution counts 1, 2, 3, ... over the code cells that ran, as a reader running the notebook
+    top to bottom sees them (papermill's removed parameters cell would leave a gap), results included."""
+    ran = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count") is not None]
+    for count, cell in enumerate(ran, start=1):
+        cell.execution_count = count
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "execute_result":
+                output["execution_count"] = count

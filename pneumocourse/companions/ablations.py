@@ -12,10 +12,11 @@ from pneumolib.config import MODEL_NAMES, TrainConfig
 from pneumolib.data import PneumoniaData
 from pneumolib.errors import ConfigError
 from pneumolib.experiments.runs import DataSpec
+from pneumolib.evaluation.noise import beyond_noise
 from pneumolib.experiments.studies import full_recipe
 
 from .. import narrative, nbtools
-from ..narrative import mean_sd, seed_gap
+from ..narrative import mean_sd
 
 
 NOTEBOOK = "05_ablations"  # the notebook this companion serves (its parameters cell holds the defaults)
@@ -77,8 +78,10 @@ def _threshold_shift(ran: pd.DataFrame, full: pd.DataFrame) -> str:
 
 def ablation_findings(runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFrame,
                       full_arm: str = "full recipe") -> list[str]:
-    """Notebook 05: the ablation arms against the full recipe (beyond the seed sd or not), the
-    threshold rule, the grid's choice and cross-validation, as Markdown bullets."""
+    """Notebook 05: the ablation arms against the full recipe, the threshold rule (both by the
+    project's noise rule, :func:`~pneumolib.evaluation.noise.beyond_noise`: the mean paired
+    difference, seed by seed, against two seed sds), the grid's choice and cross-validation, as
+    Markdown bullets."""
     ran = runs[runs.status == "ran"]
     full = ran[ran.arm == full_arm]
     groups: dict[str, list[str]] = {"worse": [], "level": [], "better": []}
@@ -86,24 +89,28 @@ def ablation_findings(runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFram
     for arm, group in ran.groupby("arm", sort=False):
         if arm == full_arm:
             continue
-        gap, spread = seed_gap(group.test_auc, full.test_auc)
-        kind = "worse" if gap < -spread else "better" if gap > spread else "level"
-        groups[kind].append(f"{arm} ({gap:+.4f})")
-        val_gap = group.val_auc.mean() - full.val_auc.mean()
+        decision = beyond_noise(arm, group.set_index("seed").test_auc, full_arm, full.set_index("seed").test_auc)
+        kind = "better" if decision.kept else "worse" if decision.verdict == "a loss beyond the noise" else "level"
+        groups[kind].append(f"{arm} ({decision.gain:+.4f})")
+        val_gap = beyond_noise(arm, group.set_index("seed").val_auc, full_arm, full.set_index("seed").val_auc).gain
         if kind == "worse" and val_gap > 0:
-            lines.append(f"- {arm} *raises* val AUC ({val_gap:+.4f}) while it lowers test AUC ({gap:+.4f}): the "
+            lines.append(f"- {arm} *raises* val AUC ({val_gap:+.4f}) while it lowers test AUC ({decision.gain:+.4f}): the "
                          "model fits the training cohort better and transfers worse to the test cohort.")
-    summary = [f"- **Beyond the seed sd, removing a component lowers test AUC:** {', '.join(groups['worse']) or 'none'}.",
-               f"- **About level (within the seed sd):** {', '.join(groups['level']) or 'none'}."]
+    rule = "the mean paired difference over the seeds, against two seed sds of the full recipe"
+    summary = [f"- **Removing a component lowers test AUC beyond the noise** ({rule}): {', '.join(groups['worse']) or 'none'}.",
+               f"- **Within the noise:** {', '.join(groups['level']) or 'none'}."]
     if groups["better"]:
-        summary.append(f"- **Removing these raises test AUC beyond the seed sd:** {', '.join(groups['better'])}.")
+        summary.append(f"- **Removing these raises test AUC beyond the noise:** {', '.join(groups['better'])}.")
     lines = summary + lines
     tuned, plain = full.tuned_test_balanced_accuracy, full.test_balanced_accuracy
-    gap, spread = seed_gap(tuned, plain)
-    verdict = ("about level, within the seed sd" if abs(gap) <= spread
-               else "0.5 is ahead beyond the seed sd" if gap < 0 else "the val-picked threshold is ahead beyond the seed sd")
+    decision = beyond_noise("the val-picked threshold", full.set_index("seed").tuned_test_balanced_accuracy, "the 0.5 threshold",
+                            full.set_index("seed").test_balanced_accuracy)
+    verdict = ("the val-picked threshold is ahead beyond the noise" if decision.kept else
+               "0.5 is ahead beyond the noise" if decision.verdict == "a loss beyond the noise" else
+               "level, within the noise")
     lines.append(f"- **Threshold rule:** on test, the full recipe's balanced accuracy is {mean_sd(tuned)} at the "
-                 f"val-picked Youden threshold and {mean_sd(plain)} at 0.5: {verdict}." + _threshold_shift(ran, full))
+                 f"val-picked Youden threshold and {mean_sd(plain)} at 0.5: {verdict} "
+                 f"({decision.describe(unit='balanced accuracy')})." + _threshold_shift(ran, full))
     ordered = grid.sort_values("cv_auc_mean", ascending=False)
     best, second, worst = ordered.iloc[0], ordered.iloc[1], ordered.iloc[-1]
     gap = best.cv_auc_mean - second.cv_auc_mean
@@ -113,7 +120,8 @@ def ablation_findings(runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFram
                     "choice among the top cells is weak" if gap <= max(best.cv_auc_sd, second.cv_auc_sd)
                     else "more than either cell's fold sd")
                  + f". The worst cell, {', '.join(f'{k} {v:g}' for k, v in zip(grid.index.names, ordered.index[-1]))}, "
-                 f"reaches {worst.cv_auc_mean:.4f}.")
+                 f"reaches {worst.cv_auc_mean:.4f}. The best cell was picked on the very folds that score it (not nested), "
+                 "so its CV AUC is optimistic; nested cross-validation (the exercise above) scores the choice honestly.")
     fold_auc, test_auc = folds.loc["mean", "held-out fold AUC"], folds.loc["mean", "test AUC"]
     lines.append(f"- **Cross-validation:** held-out fold AUC "
                  f"{narrative.with_spread(fold_auc, folds.loc['sd', 'held-out fold AUC'])}, "

@@ -279,8 +279,8 @@ def search_findings(result, goal: pd.DataFrame, published: Sequence[tuple]) -> l
                  f"test AUC {runs.test_auc.min():.4f}-{runs.test_auc.max():.4f}: val comes from the training cohort, "
                  "test does not, so val separates the best recipes only weakly.")
     dist = result.distilled
-    lines.append(f"- **Distilled student** (one small CNN, TTA): test AUC {mean_sd(dist.test_auc)} against "
-                 f"{mean_sd(result.ensembles.test_auc if result.use_ensemble else result.singles.test_auc)} for the "
+    lines.append(f"- **Distilled student** (one small CNN{', TTA' if result.use_tta else ''}): test AUC "
+                 f"{mean_sd(dist.test_auc)} against {mean_sd(result.final_table.test_auc)} for the {len(result.final)} "
                  f"final models; ACC at its val-picked threshold {mean_sd(dist.test_acc_val_threshold)}.")
     return lines
 

@@ -20,7 +20,7 @@ from pneumolib.config import INTENSITY_PRESETS, TrainConfig
 from pneumolib.data import PneumoniaData, split_summary
 from pneumolib.data.photometric import Photometric
 from pneumolib.evaluation.metrics import binary_metrics, bootstrap_mean_table
-from pneumolib.evaluation.noise import NOISE_SDS, PAIRED_NOISE, RULES
+from pneumolib.evaluation.noise import NOISE_SDS, PAIRED_NOISE, RULES, SEED_NOISE, beyond_noise
 from pneumolib.models import ProbabilityEnsemble
 from pneumolib.models.inference import analysis_copy
 from pneumolib.models.pretrained import ssl_checkpoint_path
@@ -262,8 +262,10 @@ def findings(*, data: PneumoniaData, finals: list[FinalModel], domain: pd.DataFr
     contrast_ratio = intensity_table.loc["test", "contrast"] / intensity_table.loc["train", "contrast"]
     covered = (abs(gap.brightness / 255) <= photometric.brightness
                and photometric.contrast[0] <= contrast_ratio <= photometric.contrast[1])
-    robust_gap, robust_spread = narrative.seed_gap(robust_table[robust_table.key.str.startswith("robust")].val_auc,
-                                                   robust_table[robust_table.key.str.startswith("base")].val_auc)
+    robust_keep = beyond_noise(f"+ {intensity} intensity",
+                               robust_table[robust_table.key.str.startswith("robust")].set_index("seed").val_auc,
+                               "06's recipe", robust_table[robust_table.key.str.startswith("base")].set_index("seed").val_auc,
+                               SEED_NOISE)
     lines = [
         f"- **The cohorts differ in their class shares:** pneumonia is {shares['train']:.1%} of train, {shares['val']:.1%} "
         f"of val and {shares['test']:.1%} of test.",
@@ -310,7 +312,9 @@ def findings(*, data: PneumoniaData, finals: list[FinalModel], domain: pd.DataFr
         + f"{max_change / ci_width:.0%}"
         + " of a CI's mean width: "
         + ("well inside the CIs, and a paired test would be needed to call any of it real." if max_change < 0.5 * ci_width
-           else "as large as the CIs themselves; a paired test should check it before anyone relies on it."),
+           else "as large as the CIs themselves; a paired test should check it before anyone relies on it."
+           if max_change >= ci_width else
+           "more than half a CI's width, less than a whole one; a paired test should check it before anyone relies on it."),
         method_choice_findings(chosen_method, method_steps, selection_metric),
         f"- **The method chosen on val's simulated shifts is {chosen_method}** (mean {selection_metric} "
         f"{simulated_table.loc['mean over the simulated shifts', chosen_method]:.4f} there); on test it scores ACC "
@@ -325,8 +329,8 @@ def findings(*, data: PneumoniaData, finals: list[FinalModel], domain: pd.DataFr
         f"- **Robustness training** ({photometric.describe()}): "
         + narrative.seed_verdict("06's recipe", robust_table[robust_table.key.str.startswith("base")].val_auc,
                                  f"+ {intensity} intensity", robust_table[robust_table.key.str.startswith("robust")].val_auc, "val AUC")
-        + ("" if np.isnan(robust_spread) else " Selection on val does not keep it." if robust_gap <= robust_spread
-           else " Selection on val would keep it.")
+        + f" By 06's rule, paired seed by seed ({robust_keep.describe()}), selection on val "
+        + ("would keep it." if robust_keep.kept else "does not keep it.")
         + " The augmented runs score test AUC " + narrative.mean_sd(robust_table[robust_table.key.str.startswith("robust")].test_auc)
         + " (± seed sd) against " + narrative.mean_sd(robust_table[robust_table.key.str.startswith("base")].test_auc)
         + " for 06's recipe"

@@ -296,11 +296,13 @@ def dependence_findings(table: pd.DataFrame, cutoff: float = 0.5) -> list[str]:
 
 def gradcam_summary(empty: pd.DataFrame, deletion: pd.DataFrame, randomisation: pd.DataFrame,
                     cutoff: float = 0.5, dependence: pd.DataFrame | None = None,
-                    road: pd.DataFrame | None = None) -> list[str]:
-    """Notebook 04: one Markdown bullet per model with its empty maps, deletion verdict,
-    ROAD verdict, randomisation verdict and image-dependence verdicts (ROAD and image dependence when given; the
-    tables of :func:`empty_map_findings`, :func:`deletion_findings`, :func:`road_findings`,
-    :func:`randomisation_findings` and :func:`dependence_findings`)."""
+                    road: pd.DataFrame | None = None, contribution: pd.DataFrame | None = None) -> list[str]:
+    """Notebook 04: one Markdown bullet per model with its empty maps, the sign of the target
+    layer's first-order term (when ``contribution`` is given), the deletion verdict, ROAD verdict,
+    randomisation verdict (on the true positives it ran on) and image-dependence verdicts (ROAD
+    and image dependence when given; the tables of :func:`empty_map_findings`,
+    :func:`deletion_findings`, :func:`road_findings`, :func:`randomisation_findings` and
+    :func:`dependence_findings`)."""
     lines = []
     for model in deletion.index:
         table = empty.loc[model, "empty, explaining the prediction"]
@@ -310,12 +312,17 @@ def gradcam_summary(empty: pd.DataFrame, deletion: pd.DataFrame, randomisation: 
         randomised = (_randomisation_verdict(r, cutoff)[0] if r.compared else "says nothing (no comparable maps)")
         lines.append(f"- **{model}**: empty maps (explaining the prediction) for {_pct(table.get('normal', np.nan))} of the "
                      f"images it calls normal and {_pct(table.get('pneumonia', np.nan))} of those it calls pneumonia. "
-                     f"Deletion: {deleted} (gap {d.gap:+.3f}, 95% CI [{d['gap low']:+.3f}, "
+                     + ("" if contribution is None else
+                        f"The {contribution.loc[model, 'layer']} layer's first-order term is negative for "
+                        f"{_pct(contribution.loc[model, 'share layer term < 0'])} of the images it calls pneumonia (mean "
+                        f"{contribution.loc[model, 'mean layer term']:+.2f} against a mean logit of "
+                        f"{contribution.loc[model, 'mean logit']:+.2f}). ")
+                     + f"Deletion: {deleted} (gap {d.gap:+.3f}, 95% CI [{d['gap low']:+.3f}, "
                      f"{d['gap high']:+.3f}])."
                      + ("" if road is None or not road.loc[model, "ranked"] else
                         f" ROAD: {_road_verdict(road.loc[model])[0]} (score {road.loc[model, 'mean ROAD']:+.4f}, 95% CI "
                         f"[{road.loc[model, 'low']:+.4f}, {road.loc[model, 'high']:+.4f}]).")
-                     + f" Model randomisation: {randomised} (ρ {r['mean rho']:+.3f} on "
+                     + f" Model randomisation, on true positives only: {randomised} (ρ {r['mean rho']:+.3f} on "
                      f"{int(r.compared)} of {int(r.images)} images)."
                      + ("" if dependence is None else " Image dependence: " + "; ".join(
                          f"{_dependence_verdict(row, cutoff)[0] if np.isfinite(row['pairwise r']) else 'no verdict'} "

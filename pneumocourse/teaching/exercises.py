@@ -7,6 +7,7 @@ that starts with ``### Exercise``.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,18 +45,76 @@ def last_run_graded_id(nb: nbformat.NotebookNode) -> str | None:
     return ids[-1] if ids else None
 
 
-def graded_part(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def graded_part(nb: nbformat.NotebookNode, source: nbformat.NotebookNode,
+                skip_lessons: bool = False) -> nbformat.NotebookNode:
     """A copy of ``nb`` as grading runs it: every cell up to the cell of ``source``'s last graded
     code cell, then only the Markdown cells (written answers are read, not run). The code cells
     after it cannot change a score, so grading does not run them. ``nb`` whole when that cell is
-    not in it (a deleted test cell is added back by nbgrader)."""
+    not in it (a deleted test cell is added back by nbgrader). With ``skip_lessons``, the lesson
+    cells of :func:`lesson_cells` are left out too, unless a cell that stays reads a name that only
+    they bind (a solution that uses the lesson's ``data``, say), or a cell does not parse: then
+    they all run."""
     last = last_run_graded_id(source)
     ids = [nbgrader_meta(cell).get("grade_id") for cell in nb.cells]
     copy = nbformat.from_dict(nb)
     if last is not None and last in ids:
         cut = ids.index(last) + 1
         copy.cells = copy.cells[:cut] + [cell for cell in copy.cells[cut:] if cell.cell_type == "markdown"]
+    if skip_lessons:
+        lessons = lesson_cells(source)
+        kept = [cell for cell in copy.cells if cell.cell_type != "code" or cell.get("id") not in lessons]
+        skipped = [cell for cell in copy.cells if cell.cell_type == "code" and cell.get("id") in lessons]
+        names = [_cell_names(cell.source) for cell in kept if cell.cell_type == "code"]
+        skipped_names = [_cell_names(cell.source) for cell in skipped]
+        if skipped and None not in names and None not in skipped_names:
+            only_skipped = set().union(*(bound for bound, _ in skipped_names)) - set().union(*(b for b, _ in names))
+            if not only_skipped & set().union(*(free for _, free in names)):
+                copy.cells = kept
     return copy
+
+
+def lesson_cells(source: nbformat.NotebookNode) -> set[str]:
+    """The ids of ``source``'s lesson code cells that no graded cell needs: after the setup (the
+    code cells up to the first one after the ``parameters`` cell), not an nbgrader cell, and
+    binding no name that a later cell which grading runs reads (by the names each cell's code
+    binds and reads, :func:`_cell_names`). Tables and figures, training and loading for the
+    lesson: what a score never depends on, since the checks build their own inputs."""
+    code = [cell for cell in source.cells if cell.cell_type == "code"]
+    tagged = [i for i, cell in enumerate(code) if "parameters" in cell.get("metadata", {}).get("tags", [])]
+    setup_end = tagged[0] + 1 if tagged else len(code)
+    last = last_run_graded_id(source)
+    graded_end = next((i for i, cell in enumerate(code) if nbgrader_meta(cell).get("grade_id") == last), len(code) - 1)
+    names = [_cell_names(cell.source) for cell in code]
+    if None in names or not all(cell.get("id") for cell in code):
+        return set()
+    candidates = {i for i in range(setup_end + 1, graded_end + 1) if not nbgrader_meta(code[i])}
+    while True:  # a candidate that binds what a later kept cell reads is kept, until nothing changes
+        kept = [k for k in range(graded_end + 1) if k not in candidates]
+        needed = {i for i in candidates if any(names[i][0] & names[k][1] for k in kept if k > i)}
+        if not needed:
+            return {code[i]["id"] for i in candidates}
+        candidates -= needed
+
+
+def _cell_names(code: str) -> tuple[set[str], set[str]] | None:
+    """(the names a cell binds, the names it reads without binding them itself): assignments,
+    imports, functions and classes; a function's parameters are its own. None when the code does
+    not parse (IPython's ``%`` and ``!`` lines are left out first)."""
+    try:
+        tree = ast.parse("\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return None
+    bound, read, parameters = set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            parameters.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    return bound, read - bound - parameters
 
 
 def notebook_exercises(path: str | Path) -> list[Exercise]:

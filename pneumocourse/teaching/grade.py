@@ -177,7 +177,7 @@ def grade_student(student: str, files: dict[str, Path | None], template: Path, w
         original = nbformat.read(course / "source" / ASSIGNMENT / name, as_version=4)
         result.problems += test_cell_changes(nb, released, original, name)
         result.problems += integrity_flags(nb, original, name)
-        nbformat.write(graded_part(nb, original), folder / name)
+        nbformat.write(graded_part(nb, original, skip_lessons=True), folder / name)
     scratch = course / "scratch"
     scratch.mkdir()
     seeded = (work / "results").resolve()  # read, never written: each kernel writes into its own scratch
@@ -292,9 +292,11 @@ def grade(submissions: Path, notebooks: Sequence[Path], out: Path, smoke: bool =
     Returns the grades table and the report lines. ``out`` must not hold an earlier grading.
     The hidden tests' cases are drawn from ``hidden_seed`` (a new random one per grading when None,
     written with the options to ``out/grading.json``), and judged outside the students' kernels.
-    Each notebook runs up to its last graded code cell, then only its Markdown cells (written
-    answers are read, not run): the code cells after it cannot change a score, and their output is
-    not in the feedback. Each cell is stopped after ``cell_timeout`` seconds,
+    Each notebook runs its setup and its exercise cells up to its last graded code cell, then only
+    its Markdown cells (written answers are read, not run): the code cells after it cannot change a
+    score, and neither can the lesson cells no graded cell needs (tables, figures, the lesson's
+    training; :func:`~pneumocourse.teaching.exercises.lesson_cells`), which run only in a notebook
+    whose solutions read a name they bind. Their output is not in the feedback. Each cell is stopped after ``cell_timeout`` seconds,
     and each notebook's cells after ``notebook_timeout`` seconds in all (None: no notebook limit).
     One kernel serves all of a student's notebooks, reset between them
     (:mod:`~pneumocourse.teaching.kernels`). It runs in the sandbox of

@@ -85,12 +85,12 @@ def recipe_name(config: dict[str, Any]) -> str:
 def final_model_label(fields: dict[str, Any]) -> str:
     """What was scored: one run, an ensemble of N runs (with or without TTA), a distilled student,
     or one of those adapted to the test cohort's unlabeled images."""
+    members = fields.get("members") or []
+    what = f"ensemble of {len(members)}" if len(members) > 1 else "one run"  # a final model of one run is no ensemble
     if fields.get("kind") == "adapted":
-        members = fields.get("members")
-        what = f"ensemble of {len(members)}" if members else "one run"
         return f"{what}{' + TTA' if fields.get('tta') else ''}, adapted by {fields['method']}"
     if fields.get("kind") == "ensemble":
-        return f"ensemble of {len(fields['members'])}" + (" + TTA" if fields.get("tta") else "")
+        return what + (" + TTA" if fields.get("tta") else "")
     teacher = (fields.get("identity") or {}).get("teacher")
     return f"one run, distilled from an ensemble of {len(teacher)}" if teacher else "one run"
 
