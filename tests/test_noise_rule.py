@@ -175,7 +175,7 @@ def _result(**choices) -> recipes.SearchResult:
     return recipes.SearchResult(
         components, recipes.kept_components(runs), chosen, TrainConfig(model="small_cnn"), tta.gain, tta.kept,
         singles, singles, ens.gain, ens.kept, pd.DataFrame({"test_auc": [0.96], "test_acc_val_threshold": [0.9]}),
-        pd.DataFrame(), [], [], runs.assign(test_auc=0.97), [], component_decisions=recipes.component_decisions(runs),
+        pd.DataFrame(), [None] * 3, [{}] * 3, runs.assign(test_auc=0.97), [], component_decisions=recipes.component_decisions(runs),
         arm_decisions=steps, tta_decision=tta, ensemble_decision=ens, **choices)
 
 

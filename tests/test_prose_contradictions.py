@@ -51,10 +51,13 @@ def test_06_distilled_student_is_compared_with_the_final_models_and_says_tta_onl
 def test_the_final_models_are_named_as_the_decisions_have_them():
     """The leaderboard once called a final model of one run an "ensemble of 1"; the researcher guide
     spoke of three ensembles, and the `best` command's comment of a TTA ensemble, whatever 06 kept."""
-    assert final_model_label({"kind": "ensemble", "members": ["a"]}) == "one run"
+    assert final_model_label({"kind": "ensemble", "members": ["a"]}) == "one run, saved as a final model"
     assert final_model_label({"kind": "ensemble", "members": ["a", "b", "c"], "tta": True}) == "ensemble of 3 + TTA"
     board = pd.read_csv(METRICS / "leaderboard.csv")
     assert not board.astype(str).apply(lambda column: column.str.contains("ensemble of 1$")).any().any()
+    for seeds in board.seeds.dropna().astype(str):  # a final model of one run is not counted again with its run
+        listed = seeds.split(", ")
+        assert len(listed) == len(set(listed)), seeds
     guide = (REPO / "docs" / "researcher-guide.md").read_text()
     assert "three independent ensembles" not in guide and "3 members, TTA ensemble" not in guide
     goal_cell = next("".join(c["source"]) for c in _cells("06_best_model")

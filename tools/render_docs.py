@@ -113,7 +113,8 @@ def grading_table() -> str:
     times = pd.read_csv(METRICS / "grading_time.csv")
     last = times[(times.commit == times.commit.iloc[-1]) & (times.date == times.date.iloc[-1])]
     first = last.iloc[0]
-    seeded = ("" if pd.isna(first.get("seed_run_seconds")) else
+    seeded = ("; the graders' store seeded from an earlier smoke run of the course's notebooks (--seed-from)"
+              if pd.isna(first.get("seed_run_seconds")) else
               f"; the graders' store seeded from one smoke run of the course's notebooks, "
               f"{first.seed_run_seconds:.0f} s, made first and not counted")
     lines = [f"The last run (commit {first.commit}, {first.date}, {first.cpu_cores} cores, {first.workers} workers, "

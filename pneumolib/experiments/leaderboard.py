@@ -86,11 +86,11 @@ def final_model_label(fields: dict[str, Any]) -> str:
     """What was scored: one run, an ensemble of N runs (with or without TTA), a distilled student,
     or one of those adapted to the test cohort's unlabeled images."""
     members = fields.get("members") or []
-    what = f"ensemble of {len(members)}" if len(members) > 1 else "one run"  # a final model of one run is no ensemble
+    what = f"ensemble of {len(members)}" if len(members) > 1 else "one run"  # one run is no ensemble
     if fields.get("kind") == "adapted":
         return f"{what}{' + TTA' if fields.get('tta') else ''}, adapted by {fields['method']}"
-    if fields.get("kind") == "ensemble":
-        return what + (" + TTA" if fields.get("tta") else "")
+    if fields.get("kind") == "ensemble":  # of one run: a final model apart from the single runs it repeats
+        return (what if len(members) > 1 else "one run, saved as a final model") + (" + TTA" if fields.get("tta") else "")
     teacher = (fields.get("identity") or {}).get("teacher")
     return f"one run, distilled from an ensemble of {len(teacher)}" if teacher else "one run"
 
