@@ -126,3 +126,17 @@ def test_04_summary_keeps_what_its_checks_found():
     for line in (line for line in summary.splitlines() if line.startswith("- **")):
         assert "first-order term is negative for" in line and "Model randomisation, on true positives only" in line, line
         assert "Deletion:" in line, line
+
+
+def test_what_a_fresh_reading_found():
+    """A student's reading of the notebooks after the fixes above found these; each is checked."""
+    answer = "".join(_cells("04_gradcam")[30]["source"])  # Exercise 3's model answer
+    assert "whichever way it is asked" not in answer and "likely, not certain" in answer
+    rules = "".join(_cells("05_ablations")[15]["source"]) + "".join(_cells("05_ablations")[29]["source"])
+    assert "larger of the two arms' seed sds" not in rules and "beyond the seed sd" not in rules
+    assert "exceeds two seed sds of the full recipe" in rules
+    assert "(see the README)" not in "".join(_cells("05_ablations")[0]["source"])
+    best = _cells("06_best_model")
+    assert "TTA-scored table above" not in "".join(best[33]["source"])
+    assert "the reading above" not in "".join(best[27]["source"])
+    assert "against the\nseed sd of the single runs" not in "".join(best[0]["source"])

@@ -119,7 +119,8 @@ def grading_table() -> str:
               f"{first.seed_run_seconds:.0f} s, made first and not counted")
     lines = [f"The last run (commit {first.commit}, {first.date}, {first.cpu_cores} cores, {first.workers} workers, "
              f"every student submitting the {first.notebooks} {first.submission} notebooks, smoke profile{seeded}):", "",
-             "| sandbox | students | minutes | seconds per student | mean points | of |", "|---|---|---|---|---|---|"]
+             "| sandbox | students | minutes | seconds per student | mean points scored (auto-graded; written answers "
+             "are graded by hand) | of all points |", "|---|---|---|---|---|---|"]
     for _, r in last.iterrows():
         lines.append(f"| {'yes' if r.sandbox else 'no'} | {r.students} | {r.seconds / 60:.1f} | {r.seconds_per_student:.1f} "
                      f"| {r.mean_points:g} | {r.max_points:g} |")

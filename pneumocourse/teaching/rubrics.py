@@ -68,8 +68,9 @@ RUBRICS: dict[str, list[Criterion]] = {
         Criterion("uses the two tables to explain why explaining the predicted class cannot help "
                   "images called pneumonia",
                   "Uses the tables: for an image called pneumonia the predicted class is already "
-                  "pneumonia, and a negative layer term means the layer argues against it, so the "
-                  "map stays empty",
+                  "pneumonia, so asking for it changes nothing; a negative layer term (the layer "
+                  "argues against pneumonia) makes an empty map likely but not certain, as the "
+                  "tables show the term negative far more often than the map empty",
                   1.0),
     ],
     "ex05_val_test_question": [
