@@ -77,7 +77,7 @@ lab: data
 #      after it, and the class they grade starts from its run store;
 #   2. pytest --nbval re-runs those executed copies and must reproduce them cell by cell, by the
 #      render's comparison rule (tools/nbval_rule.py, tools/output_exceptions.cfg);
-#   3. the committed notebooks' NBVAL_CHECK_OUTPUT cells must show their committed outputs in layer 1's
+#   3. the committed notebooks' cells tagged nbval-check-output must show their committed outputs in layer 1's
 #      run (what pytest --nbval-lax notebooks checks, without a third execution);
 #   4. a stand-in for other machines: 04, 06 and 07 (the notebooks that compute at render time)
 #      rendered with OpenBLAS's Prescott kernel, torch without vector kernels or bf16, and one thread,
@@ -98,7 +98,7 @@ test: data $(DOCS_STAMP)
 	PNEUMOLIB_CHECK_RESULTS=$$tmp/smoke $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_reference_consistency.py; \
 	echo "== layer 2: nbval on the fresh executions"; \
 	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tools/output_exceptions.cfg $$tmp/smoke/notebooks; \
-	echo "== layer 3: the committed notebooks' checked cells (NBVAL_CHECK_OUTPUT), as nbval-lax checks them, in layer 1's run"; \
+	echo "== layer 3: the committed notebooks' checked cells (tagged nbval-check-output), as nbval-lax checks them, in layer 1's run"; \
 	PNEUMOLIB_CHECK_NOTEBOOKS=$$tmp/smoke/notebooks $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_checked_outputs.py; \
 	echo "== layer 4: a stand-in for other machines (04, 06 and 07 rendered on other kernels)"; \
 	env -u PNEUMOLIB_RESULTS $(BIN)/python -m tools.standins --stand-in prescott-novector-fp32 --jobs 2; \
