@@ -68,13 +68,16 @@ def component_settings(ssl_source: str | None) -> dict[str, dict[str, Any]]:
     return settings
 
 
-def _slug(text: str) -> str:
+def arm_slug(text: str) -> str:
+    """An arm's part of a run key in the search and its final models (``components/<slug>/seed0``).
+    The ablation study's keys (:mod:`pneumolib.experiments.studies`) spell "−" as "no" besides; the
+    stored keys keep both rules, so they are not merged."""
     return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_").lower()
 
 
 def arm_specs(arms: dict[str, TrainConfig], seeds: list[int], prefix: str) -> list[RunSpec]:
     """One run per arm and seed (every record keeps its test-time-augmented probabilities too)."""
-    return [RunSpec(replace(config, seed=seed), key=f"{prefix}/{_slug(arm)}/seed{seed}", labels={"arm": arm})
+    return [RunSpec(replace(config, seed=seed), key=f"{prefix}/{arm_slug(arm)}/seed{seed}", labels={"arm": arm})
             for arm, config in arms.items() for seed in seeds]
 
 
@@ -236,7 +239,7 @@ def run_search(
     chosen, arm_steps = choose_arm(arm_runs)
     config = arms[chosen]
     records = {k: v for r in results for k, v in r.records.items()}
-    first_runs = {f"components/{_slug(chosen)}/seed{s}": records[f"components/{_slug(chosen)}/seed{s}"] for s in first}
+    first_runs = {f"components/{arm_slug(chosen)}/seed{s}": records[f"components/{arm_slug(chosen)}/seed{s}"] for s in first}
     tta = beyond_noise("TTA", val_auc_by_run(first_runs, y_val, True), "runs without TTA",
                        val_auc_by_run(first_runs, y_val, False), SEED_NOISE)
     gain, use_tta = tta.gain, tta.kept
@@ -246,7 +249,7 @@ def run_search(
                                        **runner_options)) if extra else None
     if members is not None:
         results.append(members)
-    groups = [first_runs] + [{f"members/{_slug(chosen)}/seed{s}": members[f"members/{_slug(chosen)}/seed{s}"] for s in g}
+    groups = [first_runs] + [{f"members/{arm_slug(chosen)}/seed{s}": members[f"members/{arm_slug(chosen)}/seed{s}"] for s in g}
                              for g in seed_groups[1:]]
     ensembles = [ensemble(f"ensemble of seeds {' '.join(map(str, g))}", runs_, use_tta)
                  for g, runs_ in zip(seed_groups, groups)]
@@ -261,7 +264,7 @@ def run_search(
     ci = seed_mean_ci(y_test, final, list(final_table.threshold))
 
     teacher_ids = tuple(r.run_id for r in first_runs.values())
-    student_specs = [RunSpec(replace(config, distill_weight=distill_weight, seed=s), key=f"distilled/{_slug(chosen)}/seed{s}",
+    student_specs = [RunSpec(replace(config, distill_weight=distill_weight, seed=s), key=f"distilled/{arm_slug(chosen)}/seed{s}",
                              labels={"arm": "distilled"}, teacher=teacher_ids) for s in first]
     fingerprint = data_fingerprint(data_spec.load())
     if any(store.find(spec, fingerprint) is None for spec in student_specs):

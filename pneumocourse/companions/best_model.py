@@ -24,7 +24,7 @@ from ..reference import fetch, packaged
 from pneumolib.experiments.runs import DataSpec, RunRecord, RunSpec, ensemble_record
 from .. import narrative, nbtools, search
 from ..narrative import mean_sd, seed_verdict
-from ..search import SearchResult, _slug, pretrain_small_cnn, require_all_ran
+from ..search import SearchResult, arm_slug, pretrain_small_cnn, require_all_ran
 from pneumolib.experiments.store import RunStore
 from pneumolib.evaluation.noise import NOISE_SDS, RULES, SEED_NOISE
 from pneumolib.experiments.leaderboard import INDUCTIVE, TRANSDUCTIVE
@@ -188,7 +188,7 @@ def train_best(
         (log or (lambda m: None))(f"SSL initialisation: {how}")
         config = replace(config, pretrained=source)
     seeds = [int(s.removeprefix("seed")) for s in decisions["ensemble_groups"][0]] if decisions["ensemble"] else [0]
-    specs = [RunSpec(replace(config, seed=s), key=f"members/{_slug(decisions['chosen_arm'])}/seed{s}") for s in seeds]
+    specs = [RunSpec(replace(config, seed=s), key=f"members/{arm_slug(decisions['chosen_arm'])}/seed{s}") for s in seeds]
     # the members teach the distilled student, which needs their models, not only their records
     members = require_all_ran(run_many(specs, data_spec, store, need_models=distill, log=log, **runner_options))
     runs = [members[s.key] for s in specs]
@@ -197,7 +197,7 @@ def train_best(
     table, student, student_path = members.table, None, None
     if distill:
         spec = RunSpec(replace(config, distill_weight=DISTILL_WEIGHT, seed=seeds[0]),
-                       key=f"distilled/{_slug(decisions['chosen_arm'])}/seed{seeds[0]}", labels={"arm": "distilled"},
+                       key=f"distilled/{arm_slug(decisions['chosen_arm'])}/seed{seeds[0]}", labels={"arm": "distilled"},
                        teacher=tuple(r.run_id for r in runs))
         students = require_all_ran(run_many([spec], data_spec, store, need_models=True, log=log, **runner_options))
         student = students[spec.key]

@@ -31,7 +31,7 @@ from pneumolib.experiments.runner import run_many
 from pneumolib.experiments.runs import DataSpec, RunRecord, RunSpec, adapted_record, ensemble_record
 from .. import narrative, nbtools
 from ..goal import goal_verdict
-from ..search import _slug, pretrain_small_cnn, require_all_ran
+from ..search import arm_slug, pretrain_small_cnn, require_all_ran
 from pneumolib.experiments.store import RunStore
 
 
@@ -129,7 +129,7 @@ def load_final_models(data_spec: DataSpec, decisions: dict[str, Any], config: Tr
     store = store or RunStore()
     data = data_spec.load()
     groups = seed_groups(decisions, max_groups)
-    slug = _slug(decisions["chosen_arm"])
+    slug = arm_slug(decisions["chosen_arm"])
     specs = {s: RunSpec(replace(config, seed=s), key=f"members/{slug}/seed{s}") for group in groups for s in group}
     runs = require_all_ran(run_many(list(specs.values()), data_spec, store, need_models=True, log=log, **runner_options))
     finals = []
