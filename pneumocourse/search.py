@@ -182,9 +182,8 @@ class SearchResult:
 
     @property
     def final_table(self) -> pd.DataFrame:
-        """The scores of the final models: the ensembles when the search kept them, else the first
-        seed group's single runs."""
-        return self.ensembles if self.use_ensemble else self.singles.iloc[: len(self.final)]
+        """The scores of the final models (:func:`final_scores`)."""
+        return final_scores(self.ensembles, self.singles, self.use_ensemble, len(self.final))
 
     def decisions(self) -> dict[str, Any]:
         """The choices, as saved to ``results/metrics/06_decisions.json``: what was chosen, the rule,
@@ -208,6 +207,12 @@ def require_all_ran(result: RunResults) -> RunResults:
         raise RuntimeError(f"{len(failed)} run(s) of the search failed, e.g. {failed.key.iloc[0]}: "
                            f"{failed.error.iloc[0]}. Fix the cause and run again; finished runs are kept.")
     return result
+
+
+def final_scores(ensembles: pd.DataFrame, singles: pd.DataFrame, use_ensemble: bool, count: int) -> pd.DataFrame:
+    """The scores of the final models: the ensembles when the search kept them, else the first
+    seed group's ``count`` single runs."""
+    return ensembles if use_ensemble else singles.iloc[:count]
 
 
 def run_search(
@@ -260,7 +265,7 @@ def run_search(
     ens_gain, use_ensemble = ens.gain, ens.kept
     final = ensembles if use_ensemble else singles[: len(first)]
     final_runs = groups if use_ensemble else [{k: v} for k, v in list(first_runs.items())]
-    final_table = ensemble_table if use_ensemble else single_table.iloc[: len(first)]
+    final_table = final_scores(ensemble_table, single_table, use_ensemble, len(first))
     ci = seed_mean_ci(y_test, final, list(final_table.threshold))
 
     teacher_ids = tuple(r.run_id for r in first_runs.values())

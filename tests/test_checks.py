@@ -87,11 +87,12 @@ def test_every_exercise_test_calls_only_what_it_binds_itself_or_the_grader_guard
 
     from pneumocourse.notebooks import notebook_paths
     from pneumocourse.teaching.exercises import nbgrader_meta
-    from pneumocourse.teaching.integrity import _bound_names, protected_names
+    from pneumocourse.teaching.cell_names import bound_names
+    from pneumocourse.teaching.integrity import protected_names
 
     for path in notebook_paths():
         nb = nbformat.read(path, as_version=4)
-        solutions = set().union(*(_bound_names(ast.parse(c.source)) for c in nb.cells
+        solutions = set().union(*(bound_names(ast.parse(c.source)) for c in nb.cells
                                   if nbgrader_meta(c).get("solution") and c.cell_type == "code"))
         guarded = protected_names(nb)
         for cell in nb.cells:
@@ -102,6 +103,6 @@ def test_every_exercise_test_calls_only_what_it_binds_itself_or_the_grader_guard
             read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
             arguments = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}  # lambda and def parameters
             caught = {h.name for h in ast.walk(tree) if isinstance(h, ast.ExceptHandler) and h.name}  # except ... as e
-            loose = read - _bound_names(tree) - arguments - caught - solutions - guarded
+            loose = read - bound_names(tree) - arguments - caught - solutions - guarded
             assert not loose, f"{path.stem} {meta['grade_id']} reads names a student's cell may rebind: {sorted(loose)}"
             assert "from pneumocourse.teaching.checks import" in cell.source, f"{meta['grade_id']} compares without the checks"

@@ -18,7 +18,7 @@ import pandas as pd
 from pneumolib.config import TrainConfig
 from pneumolib.errors import ConfigError
 from pneumolib.evaluation.precision import rounded_record
-from pneumolib.paths import active_profile, display_path, reference_dir, results_dir, results_path
+from pneumolib.paths import active_profile, display_path, reference_counterpart, reference_dir, results_dir, results_path
 from pneumolib.experiments.runner import run_many
 from ..reference import fetch, packaged
 from pneumolib.experiments.runs import DataSpec, RunRecord, RunSpec, ensemble_record
@@ -98,17 +98,15 @@ def default_decisions(log=print) -> Path:
     path = decisions_path()
     if path.is_file():
         return path
+    counterpart = reference_counterpart(path)  # the reference's, of this profile (a grader's seeded store too)
+    if counterpart is not None:
+        return counterpart
     relative = f"metrics/{DECISIONS_FILE}"
     reference = reference_dir("default")
     if active_profile() == "default":
-        if reference is not None and (reference / relative).is_file():
-            return reference / relative
         if fetch(relative, log) is not None:
             return path
         return _packaged_decisions(log) or path
-    own_reference = reference_dir()  # the reference's decisions of this profile (a grader's seeded store)
-    if own_reference is not None and (own_reference / relative).is_file():
-        return own_reference / relative
     default = results_dir("default") / "metrics" / DECISIONS_FILE
     if not default.is_file() and reference is not None and (reference / relative).is_file():
         default = reference / relative

@@ -7,7 +7,6 @@ that starts with ``### Exercise``.
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Iterable
 
 import nbformat
 import pandas as pd
+
+from .cell_names import bound_names, cell_tree, free_names
 
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -97,24 +98,10 @@ def lesson_cells(source: nbformat.NotebookNode) -> set[str]:
 
 
 def _cell_names(code: str) -> tuple[set[str], set[str]] | None:
-    """(the names a cell binds, the names it reads without binding them itself): assignments,
-    imports, functions and classes; a function's parameters are its own. None when the code does
-    not parse (IPython's ``%`` and ``!`` lines are left out first)."""
-    try:
-        tree = ast.parse("\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!"))))
-    except SyntaxError:
-        return None
-    bound, read, parameters = set(), set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            parameters.add(node.arg)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
-    return bound, read - bound - parameters
+    """(the names a cell binds, the names it reads without binding them itself), or None when the
+    code does not parse (:mod:`~pneumocourse.teaching.cell_names`)."""
+    tree = cell_tree(code)
+    return None if tree is None else (bound_names(tree), free_names(tree))
 
 
 def notebook_exercises(path: str | Path) -> list[Exercise]:

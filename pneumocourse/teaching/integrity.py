@@ -20,6 +20,7 @@ import textwrap
 
 import nbformat
 
+from .cell_names import bound_names, cell_tree, read_names
 from .exercises import nbgrader_meta
 
 BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
@@ -57,14 +58,6 @@ def reference_names(source: nbformat.NotebookNode) -> set[str]:
     return names
 
 
-def _tree(text: str) -> ast.AST | None:
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith(("%", "!"))]  # magics
-    try:
-        return ast.parse("\n".join(lines))
-    except SyntaxError:
-        return None
-
-
 def _rebound_builtins(tree: ast.AST) -> set[str]:
     found = set()
     for node in ast.walk(tree):
@@ -94,40 +87,22 @@ def _hooks(tree: ast.AST) -> set[str]:
     return found
 
 
-def _bound_names(tree: ast.AST, imports: bool = True) -> set[str]:
-    """Global names a cell binds: assignments, definitions, loop and with targets, and imports
-    (unless ``imports`` is False: a student's ``import torch`` binds what the course bound)."""
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)) and imports:
-            found |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            found.add(node.id)
-    return found
-
-
-def _read_names(tree: ast.AST) -> set[str]:
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
-
-
 def protected_names(source: nbformat.NotebookNode) -> set[str]:
     """Names the test cells read that the course's own (locked, non-test) cells define: what a
     student's cell must not rebind."""
     tests, course, solutions, test_bound = set(), set(), set(), set()
     for cell in source.cells:
-        tree = _tree(cell.source) if cell.cell_type == "code" else None
+        tree = cell_tree(cell.source) if cell.cell_type == "code" else None
         if tree is None:
             continue
         meta = nbgrader_meta(cell)
         if meta.get("grade") and not meta.get("solution"):
-            tests |= _read_names(tree)
-            test_bound |= _bound_names(tree)
+            tests |= read_names(tree)
+            test_bound |= bound_names(tree)
         elif meta.get("solution"):
-            solutions |= _bound_names(tree)
+            solutions |= bound_names(tree)
         else:
-            course |= _bound_names(tree)
+            course |= bound_names(tree)
     return (tests & course) - solutions - test_bound - BUILTIN_NAMES
 
 
@@ -196,7 +171,7 @@ def integrity_flags(submitted: nbformat.NotebookNode, source: nbformat.NotebookN
     """One report line per suspicious construct in the submission (the points are kept)."""
     references = reference_names(source)
     protected = protected_names(source)
-    trees = {i: _tree(c.source) for i, c in enumerate(submitted.cells) if c.cell_type == "code"}
+    trees = {i: cell_tree(c.source) for i, c in enumerate(submitted.cells) if c.cell_type == "code"}
     modules = _imported_modules(t for t in trees.values() if t is not None)
     course_cells = {c.source.strip() for c in source.cells if c.cell_type == "code" and not nbgrader_meta(c)}
     imported = {k: v for t in trees.values() if t is not None for k, v in _imported_references(t, references).items()}
@@ -224,7 +199,7 @@ def integrity_flags(submitted: nbformat.NotebookNode, source: nbformat.NotebookN
         if hooks:
             lines.append(f"{name}: {where} installs interpreter or IPython hooks ({', '.join(sorted(hooks))}); "
                          "flagged for a human, points kept.")
-        shadowed = set() if cell.source.strip() in course_cells else _bound_names(tree, imports=False) & protected
+        shadowed = set() if cell.source.strip() in course_cells else bound_names(tree, imports=False) & protected
         if shadowed:
             lines.append(f"{name}: {where} rebinds names the tests read ({', '.join(sorted(shadowed))}); flagged for "
                          "a human, points kept.")

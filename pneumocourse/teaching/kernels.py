@@ -49,9 +49,9 @@ class StudentKernel:
         return False
 
     def after(self, nb) -> None:
-        """After a notebook: a cell stopped at its limit (or a kernel that died) leaves a kernel that
-        the next notebook must not inherit."""
-        stopped = any(o.get("ename") in ("CellTimeoutError", "DeadKernelError") for cell in nb.cells
+        """After a notebook: a cell stopped at its limit leaves a kernel that the next notebook must
+        not inherit (one that died is found by :meth:`attach`)."""
+        stopped = any(o.get("ename") == "CellTimeoutError" for cell in nb.cells
                       for o in cell.get("outputs", []) if o.get("output_type") == "error")
         self.fresh_needed = self.fresh_needed or stopped
 
