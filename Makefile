@@ -79,7 +79,7 @@ lab: data
 #      render's comparison rule (tools/nbval_rule.py, tools/output_exceptions.cfg);
 #   3. the committed notebooks' cells tagged nbval-check-output must show their committed outputs in layer 1's
 #      run (what pytest --nbval-lax notebooks checks, without a third execution);
-#   4. a stand-in for other machines: 04, 06 and 07 (the notebooks that compute at render time)
+#   4. a stand-in for other machines: 02, 04, 05, 06 and 07 (the notebooks that compute at render time)
 #      rendered with OpenBLAS's Prescott kernel, torch without vector kernels or bf16, and one thread,
 #      in two halves side by side, passing make run's comparison with git status as before
 #      (tools/standins.py; `python -m tools.standins` alone adds the Haswell stand-in);
@@ -100,7 +100,7 @@ test: data $(DOCS_STAMP)
 	SMOKE_TEST=1 $(NBVAL) --nbval --nbval-sanitize-with tools/output_exceptions.cfg $$tmp/smoke/notebooks; \
 	echo "== layer 3: the committed notebooks' checked cells (tagged nbval-check-output), as nbval-lax checks them, in layer 1's run"; \
 	PNEUMOLIB_CHECK_NOTEBOOKS=$$tmp/smoke/notebooks $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_checked_outputs.py; \
-	echo "== layer 4: a stand-in for other machines (04, 06 and 07 rendered on other kernels)"; \
+	echo "== layer 4: a stand-in for other machines (02, 04, 05, 06 and 07 rendered on other kernels)"; \
 	env -u PNEUMOLIB_RESULTS $(BIN)/python -m tools.standins --stand-in prescott-novector-fp32 --jobs 2; \
 	echo "== layer 5: JupyterLab and the docs site in headless Chromium"; \
 	if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \

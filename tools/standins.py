@@ -33,9 +33,9 @@ STAND_INS = {
                                "PNEUMOLIB_FP32": "1", "OMP_NUM_THREADS": "1"},
     "haswell": {"OPENBLAS_CORETYPE": "Haswell", "OMP_NUM_THREADS": "1"},
 }
-COMPUTING_NOTEBOOKS = ("04", "06", "07")  # the notebooks that compute at render time (CAM checks, scoring, shift)
-# seconds each took under the Prescott stand-in at 959bdb2, one thread: how the halves are balanced
-RENDER_SECONDS = {"04": 263, "06": 50, "07": 245}
+COMPUTING_NOTEBOOKS = ("02", "04", "05", "06", "07")  # computing at render time: try-it training, CAM checks, scoring, shift
+# seconds each took under the Prescott stand-in, one thread (02 and 05 measured with their try-it cells): how the halves are balanced
+RENDER_SECONDS = {"02": 45, "04": 263, "05": 20, "06": 50, "07": 245}
 
 
 def shares(notebooks: Sequence[str], jobs: int) -> list[list[str]]:

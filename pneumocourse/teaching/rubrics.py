@@ -27,83 +27,88 @@ class Criterion(NamedTuple):
 # with them as students read them (criteria_markdown; tests/test_rubrics.py checks each notebook)
 RUBRICS: dict[str, list[Criterion]] = {
     "ex01_accuracy_question": [
-        Criterion("explains, with this notebook's numbers, why accuracy misleads on this dataset "
-                  "and why it moves between val and test",
-                  "Says accuracy rewards the majority class: the all-pneumonia baseline scores the "
-                  "pneumonia share without finding a single normal image, and that this share "
-                  "differs between val and test",
+        Criterion("predicts the baseline's four numbers at a 10% pneumonia share, and says which move with the share "
+                  "and why",
+                  "Accuracy 0.10, the pneumonia share (it is right on exactly the pneumonia images); sensitivity 1, "
+                  "specificity 0 and balanced accuracy 0.5 at any share, since each is computed within one class; "
+                  "only accuracy moves",
                   1.0),
-        Criterion("names the measures you would report instead, and what each one shows",
-                  "Names better measures: sensitivity with specificity, balanced accuracy or AUC",
+        Criterion("names the numbers you would report instead, and what each one shows that accuracy hides",
+                  "Sensitivity with specificity (or balanced accuracy) and AUC, which do not depend on the class "
+                  "share, so they carry over to a cohort with another share",
                   1.0),
     ],
     "ex02_small_model_question": [
-        Criterion("gives two distinct reasons, each tied to this input size or this architecture "
-                  "(one reason alone: half a point)",
-                  "Two reasons: at 28 px ResNet-18's downsampling leaves (almost) no spatial map, "
-                  "and its many parameters overfit a few thousand images (either reason alone: 0.5)",
+        Criterion("predicts the direction and ties it to what ResNet-18's downsampling leaves of the image at each "
+                  "size",
+                  "At 28 px the stem and three stride-2 stages leave ResNet-18 a 1 x 1 map at layer4 (04 prints 7, "
+                  "4, 2, 1); at 64 px layer4 is 2 x 2 and every stage keeps at least four times the cells, so the "
+                  "ResNet should gain more than the small CNN; either direction earns the point when the mechanism "
+                  "is sound (e.g. upsampled 28 px images add no detail, so the gain may stay small)",
                   1.0),
-        Criterion("proposes one concrete change that would give ResNet-18 a fairer chance",
-                  "One fair change: larger inputs (64-224 px), a stem without early downsampling, "
-                  "or pretrained weights",
+        Criterion("says what the run costs and which result would refute the prediction",
+                  "About (64/28)^2, five times the compute per epoch, for every arm and seed; refuted when the "
+                  "paired bootstrap CI of the difference (as in this notebook) lies on the other side of zero from "
+                  "the prediction; a CI holding zero settles nothing",
                   1.0),
     ],
     "ex03_keep_youden_question": [
-        Criterion("explains why the kept threshold follows from the rule the notebook applies to "
-                  "every choice",
-                  "The threshold is a choice and must not use test labels: switching to what scores"
-                  " better on test tunes on test and spoils the estimate",
+        Criterion("chooses a rule that fits the stated costs, picked on val, and says why Youden's J does not fit "
+                  "them",
+                  "A target sensitivity (0.95 or 0.99) or a cost-weighted threshold, chosen on val only; Youden's J "
+                  "weighs the two errors equally, these costs do not",
                   1.0),
-        Criterion("says what data an honest threshold for the test cohort needs, and what you would"
-                  " report on afterwards",
-                  "Names what an honest pick needs: labelled data from the test cohort (a new "
-                  "validation set), then a fresh test set",
+        Criterion("predicts how the threshold's sensitivity and specificity move on test, and says what an honest "
+                  "report needs",
+                  "From the table: every val-picked threshold keeps its sensitivity on test and loses specificity, "
+                  "far more at low thresholds; honest numbers need labelled data from the radiologist's cohort to "
+                  "pick or check the threshold on, and a fresh test set",
                   1.0),
     ],
     "ex04_empty_maps_question": [
         Criterion("names the steps of Grad-CAM that produce an all-zero map, and when they do",
-                  "Grad-CAM's ReLU removes a map whose weighted sum is negative everywhere, and the"
-                  " min-max scaling keeps it at zero",
+                  "Grad-CAM's ReLU removes a map whose weighted sum is negative everywhere, and the min-max scaling "
+                  "keeps it at zero",
                   1.0),
-        Criterion("uses the two tables to explain why explaining the predicted class cannot help "
-                  "images called pneumonia",
-                  "Uses the tables: for an image called pneumonia the predicted class is already "
-                  "pneumonia, so asking for it changes nothing; a negative layer term (the layer "
-                  "argues against pneumonia) makes an empty map likely but not certain, as the "
-                  "tables show the term negative far more often than the map empty",
+        Criterion("predicts what the maps would show without the ReLU, and whether they still explain pneumonia",
+                  "Min-max scaling of an everywhere-negative map puts 1 where the evidence against pneumonia is "
+                  "weakest: a map of 'least against', not of evidence for pneumonia, which looks plausible and "
+                  "misleads; the layer-term table shows the layer arguing against pneumonia for most ResNet-18 "
+                  "images called pneumonia, so this is no edge case",
                   1.0),
     ],
     "ex05_val_test_question": [
-        Criterion("says what an arm that rises on val and falls on test tells you about where the "
-                  "val split comes from",
-                  "Val comes from the training cohort, so a recipe can fit that cohort better and "
-                  "transfer worse to the test cohort",
+        Criterion("predicts how a val split from the test cohort would move such an arm's val gain, and why",
+                  "Val from the training cohort rewards fitting that cohort; a val from the test cohort would score "
+                  "what transfers to it, so the arm's val gain would shrink or turn into a loss, as its test AUC "
+                  "did, and the choice would follow the test cohort",
                   1.0),
-        Criterion("says concretely how that changes the way you read a comparison made on val",
-                  "Reads val gains against the seed spread (small gains are weak evidence), or asks"
-                  " for data like the deployment cohort",
+        Criterion("says what such a val split costs",
+                  "Its images leave the test set (or new labelled images of that cohort are needed), so the test "
+                  "estimate needs a fresh test set; a smaller test set widens every CI",
                   1.0),
     ],
     "ex06_val_question": [
-        Criterion("explains why val cannot separate the best recipes, with the noise the notebook "
-                  "measures",
-                  "The good recipes sit near val's ceiling and differ by about the seed spread, so "
-                  "val ranks them partly by noise",
+        Criterion("predicts what more seeds do to the band and to the mean gain, and why",
+                  "The band is two seed sds: more seeds estimate the sd better but do not shrink it, while the mean "
+                  "gain gets more precise (its sd falls by about the square root of 3); a real gain of half the band "
+                  "usually stays below the band and is still not kept",
                   1.0),
-        Criterion("proposes one remedy and says what it needs or costs",
-                  "Names a remedy: more seeds, a larger val split or cross-validation, or "
-                  "validation data from the test cohort",
+        Criterion("names what would change the band, and its cost",
+                  "A rule on the standard error of the mean paired gain (two seed sds divided by the square root of "
+                  "the number of seeds), which shrinks with seeds at three times the training time; or less noise "
+                  "per run (a larger val split, at the cost of training images)",
                   1.0),
     ],
     "ex07_transductive_question": [
-        Criterion("explains why results that read the test images must be ranked apart from those "
-                  "that did not",
-                  "Transductive rows saw the test images they are scored on, information an "
-                  "inductive model never has, so ranking them together is unfair",
+        Criterion("predicts which adaptation rows would change with the share held at the training cohort's, and why",
+                  "Prior correction would have (almost) no shift in the share to correct and would move little, "
+                  "unless the estimators are biased by how the images look; AdaBN and TENT respond to the images, "
+                  "which are unchanged; the unadapted AUC does not depend on the share, while ACC does",
                   1.0),
-        Criterion("says what a hospital needs before it trusts a prior estimated on its own scans",
-                  "Names what a hospital needs: enough of its own unlabeled scans and a small "
-                  "labelled sample to check the label-shift assumption",
+        Criterion("explains why results that read the test images must be ranked apart from those that did not",
+                  "Transductive rows saw the test images they are scored on, information an inductive model never "
+                  "has, so ranking them together is unfair",
                   1.0),
     ],
 }
