@@ -38,7 +38,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
     from pneumolib.experiments.runs import DataSpec
     from pneumolib.experiments.store import RunStore, use_missing_file_source
 
-    from .companions.best_model import load_decisions, train_best
+    from .final_model import load_decisions, train_best
     from .reference import fetch
 
     use_missing_file_source(fetch)  # member runs the store lacks come from the reference results, when fetching is on

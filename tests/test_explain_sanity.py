@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -289,6 +291,45 @@ def test_cam_grid_labels_empty_maps_and_has_a_colour_bar():
     assert len(fig.axes) == 3 and fig._suptitle.get_text() == "model x"  # two panels and the colour bar
 
 
+# notebook 04's rules, as its cells show them (test_notebook_04_shows_the_rules_its_findings_read checks they are there)
+RULES_ON_THE_PAGE = {
+    "deletion": 'deletion["verdict"] = np.select([deletion["gap low"] > 0, deletion["gap high"] < 0], ["passes", "fails"], "about level")',
+    "road": 'road["verdict"] = np.select([road.low > 0, road.high < 0], ["passes", "fails"], "about level")',
+    "randomisation": 'within = (randomisation.low > -rho_cutoff) & (randomisation.high < rho_cutoff)\n'
+                     'beyond = (randomisation.low > rho_cutoff) | (randomisation.high < -rho_cutoff)\n'
+                     'randomisation["verdict"] = np.select([within, beyond], ["passes", "fails"], "inconclusive")',
+    "dependence": 'dependence["verdict"] = np.select([dependence.low > rho_cutoff, dependence.high < rho_cutoff], '
+                  '["fails", "passes"],\n                                  "inconclusive")',
+}
+
+
+def _judged(check: str, table, rho_cutoff: float = 0.5):
+    """``table`` with the verdict column that notebook 04's rule for ``check`` adds."""
+    table = table.copy()
+    exec(RULES_ON_THE_PAGE[check], {"np": np, "rho_cutoff": rho_cutoff}, {check: table})
+    return table
+
+
+def test_notebook_04_shows_the_rules_its_findings_read():
+    import nbformat
+
+    cells = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "04_gradcam.ipynb", as_version=4).cells
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    for check, rule in RULES_ON_THE_PAGE.items():
+        assert rule in code, f"notebook 04 no longer shows the {check} rule its findings read: {rule}"
+
+
+def test_findings_without_the_verdict_of_the_rule_say_so():
+    import pandas as pd
+
+    from pneumocourse.companions import gradcam
+
+    table = pd.DataFrame({"images": [64], "empty maps": [0], "area Grad-CAM": [0.4], "area random": [0.5], "orders": [20],
+                          "gap": [0.1], "gap low": [0.05], "gap high": [0.15]}, index=["a"])
+    with pytest.raises(ValueError, match="no 'verdict' column: notebook 04's cell adds it"):
+        gradcam.deletion_findings(table)
+
+
 def test_gradcam_verdicts_follow_the_intervals():
     import pandas as pd
 
@@ -297,17 +338,17 @@ def test_gradcam_verdicts_follow_the_intervals():
     deletion = pd.DataFrame({"images": [64, 64], "empty maps": [52, 0], "area Grad-CAM": [0.19, 0.42],
                              "area random": [0.19, 0.46], "orders": [20, 20], "gap": [-0.004, 0.041],
                              "gap low": [-0.016, 0.003], "gap high": [0.008, 0.079]}, index=["a", "b"])
-    lines = gradcam.deletion_findings(deletion)
+    lines = gradcam.deletion_findings(_judged("deletion", deletion))
     assert "about level" in lines[0] and "52 of the 64 maps are empty" in lines[0]
     assert "faster than random order" in lines[1]
     rand = pd.DataFrame({"images": [64, 64, 64, 64, 64], "compared": [12, 64, 0, 64, 64],
                          "mean rho": [0.0, 0.7, np.nan, -0.87, 0.4], "low": [-0.2, 0.6, np.nan, -0.9, 0.3],
                          "high": [0.2, 0.8, np.nan, -0.8, 0.6]}, index=list("abcde"))
-    lines = gradcam.randomisation_findings(rand)
+    lines = gradcam.randomisation_findings(_judged("randomisation", rand))
     assert "**passes**" in lines[0] and "do not strongly resemble" in lines[0] and "Only 12 of 64" in lines[0]
     assert "holds zero" in lines[0]
     below = rand.assign(low=[-0.17] * 5, high=[-0.001] * 5).iloc[:1]
-    assert "weak inverse correlation" in gradcam.randomisation_findings(below)[0]
+    assert "weak inverse correlation" in gradcam.randomisation_findings(_judged("randomisation", below))[0]
     assert "**fails**" in lines[1] and "says nothing" in lines[2]
     assert "**fails**" in lines[3] and "mirror" in lines[3] and "**inconclusive**" in lines[4]
     assert "EigenCAM" in gradcam.cam_method_description("eigencam")
@@ -340,7 +381,7 @@ def test_image_dependence_fails_for_one_pattern_and_passes_for_maps_of_their_own
     assert map_dependence(np.zeros((5, 7, 7)))["maps"] == 0, "empty maps are left out"
     maps, predicted = np.concatenate([one_pattern, own]), np.r_[np.zeros(40, int), np.ones(40, int)]
     table = dependence_table(maps, predicted).assign(model="m").set_index("model", append=True).swaplevel()
-    lines = dependence_findings(table, 0.5)
+    lines = dependence_findings(_judged("dependence", table), 0.5)
     assert "images called normal: **fails**" in lines[0] and "one pattern for every image" in lines[0]
     assert "images called pneumonia: **passes**" in lines[1]
 
@@ -364,5 +405,5 @@ def test_road_passes_a_map_on_the_evidence_and_fails_the_reversed_map():
             "empty": road_summary(road_scores(model, images, np.zeros((12, 28, 28))))}
     table = pd.DataFrame(rows).T.rename_axis("model")
     assert table.loc["on the evidence", "low"] > 0 and table.loc["reversed", "high"] < 0
-    lines = road_findings(table)
+    lines = road_findings(_judged("road", table))
     assert "**passes**" in lines[0] and "**fails**" in lines[1] and "says nothing" in lines[2]

@@ -143,18 +143,21 @@ def test_one_companion_per_notebook_and_its_setup_cell_calls_it():
         assert "companion.setup(" in setup and "raise " not in setup, stem
 
 
-def test_companions_build_only_on_earlier_notebooks_and_shared_modules_on_none():
-    """Companions sit above the notebooks' shared modules (nbtools, narrative, plots, search, ...) and
-    below the course's commands (``cli``, ``teaching``), which may use them."""
-    order = list(_notebook_companions().values())
-    users = ("companions", "cli", "__main__", "teaching")
-    checked = 0
-    for importer, imported in imports_of(COURSE, ("pneumocourse",)):
-        target, source = imported.split("."), importer.split(".")
-        if target[1:2] != ["companions"] or len(target) < 3:
-            continue
-        checked += 1
-        assert source[1] in users, f"{importer} (shared by the notebooks) imports the companion {imported}"
-        if source[1] == "companions":
-            assert order.index(target[2]) <= order.index(source[2]), f"{importer} imports a later notebook's {imported}"
-    assert checked, "the check reads the companions' imports"
+def test_a_companion_is_imported_by_its_notebook_alone():
+    """A companion holds one notebook's setup and wording: no module of the course, the tools or the
+    benchmarks imports one (what several users share, such as 06's final model or 07's adaptation
+    study, lives in its own module), and a notebook imports no other notebook's companion."""
+    offenders = sorted({(importer, imported) for importer, imported in imports_of(COURSE, ("pneumocourse",))
+                        if imported.startswith("pneumocourse.companions") and importer != "pneumocourse.companions"})
+    for folder in ("tools", "benchmarks"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            offenders += [(str(path.relative_to(REPO)), m) for m in _imports(path, REPO / folder, False, False)
+                          if m.startswith("pneumocourse.companions")]
+    assert offenders == [], f"imports of a companion outside its notebook: {offenders}"
+    import nbformat
+
+    for stem, own in _notebook_companions().items():
+        for cell in nbformat.read(REPO / "notebooks" / f"{stem}.ipynb", as_version=4).cells:
+            named = set(re.findall(r"pneumocourse\.companions(?:\.(\w+)| import (\w+))", cell.source))
+            others = {a or b for a, b in named} - {own}
+            assert not others, f"{stem} imports the companion of another notebook: {others}"

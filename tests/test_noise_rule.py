@@ -15,7 +15,7 @@ import pytest
 from pneumolib.config import TrainConfig
 from pneumolib.evaluation.noise import NOISE_SDS, PAIRED_NOISE, RULES, SEED_NOISE, beyond_noise, choose_simplest
 from pneumocourse.companions import best_model as best
-from pneumocourse import search as recipes
+from pneumocourse import final_model, search as recipes
 from pneumocourse.companions import dataset_shift
 from pneumocourse.goal import decision_rows
 from pneumolib.shift.select import method_choice
@@ -190,7 +190,7 @@ def test_saved_decisions_record_the_rule_the_gain_and_the_noise(tmp_path):
     assert component["option"] == "+ warm-up (1 epoch)" and component["noise_basis"] == SEED_NOISE
     path = tmp_path / "06_decisions.json"
     path.write_text(json.dumps(decisions))
-    assert best.load_decisions(path)["chosen_arm"] == "base"  # the keys best.py needs are all there
+    assert final_model.load_decisions(path)["chosen_arm"] == "base"  # the keys best.py needs are all there
     rows = "\n".join(decision_rows(decisions))
     assert "| + warm-up (1 epoch) | base | +0.00070 | 0.00100 | 3 | no |" in rows and "| TTA | no TTA |" in rows
     assert decision_rows({k: v for k, v in decisions.items() if k not in ("rule", "evidence")}) == []

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pneumocourse.companions import best_model as best_module
+from pneumocourse import final_model as best_module  # the final model of 06, reproduced by `best`
 from pneumocourse import search as recipes
 from pneumolib.experiments.scoring import ScoredModel, seed_mean_ci
 from pneumocourse import nbtools

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pneumocourse import reference
-from pneumocourse.companions.best_model import load_decisions
+from pneumocourse.final_model import load_decisions
 from pneumolib.experiments import store as store_module
 from pneumolib.experiments.store import RunStore
 from pneumolib.paths import use_profile

@@ -75,7 +75,7 @@ def test_a_store_reads_its_reference_and_never_writes_it(tmp_path):
 def test_in_the_smoke_profile_the_references_smoke_files_are_found(tmp_path, monkeypatch):
     """A grader's students read a store seeded from a smoke run: its SSL descriptions and 06's
     decisions sit under <reference>/smoke/, as the students' own results would."""
-    from pneumocourse.companions.best_model import DECISIONS_FILE, default_decisions
+    from pneumocourse.final_model import DECISIONS_FILE, default_decisions
 
     reference = tmp_path / "seeded"
     for relative in ("smoke/ssl/02_x_simclr.json", f"smoke/metrics/{DECISIONS_FILE}"):

@@ -62,7 +62,8 @@ def test_the_notebook_study_reads_no_test_label(fake_data_dir):
     """Notebook 07's path (prior estimates and every method on every final model, with TTA) gives
     identical numbers when the test labels are permuted; only scoring reads them."""
     from pneumolib.experiments.runs import RunSpec, train_run
-    from pneumocourse.companions.dataset_shift import FinalModel, adapt_all, prior_estimates
+    from pneumocourse.adaptation import adapt_all, prior_estimates
+    from pneumocourse.final_model import FinalModel
     from pneumolib.models.inference import analysis_copy
 
     data = load_pneumoniamnist(28, fake_data_dir, download=False)

@@ -3,8 +3,8 @@
 
 Each holds what its notebook calls and nothing else: ``setup`` (the notebook's parameters
 checked, the smoke profile applied, the session started: one call in the notebook's setup cell),
-the notebook's study where it has one, and its findings (sentences rendered from its results).
-What several notebooks share lives beside this package: ``nbtools``, ``narrative``, ``plots``,
-``explorers``, ``search`` and ``goal``. A companion may build on an earlier notebook's companion
-(07 on 06), never on a later one.
+and its findings (sentences rendered from its results). Only its notebook imports it. What several
+notebooks, the command line or the grader share lives beside this package: ``nbtools``,
+``narrative``, ``plots``, ``explorers``, ``goal``, and the studies ``search`` (06),
+``final_model`` (06's decisions and final models) and ``adaptation`` (07).
 """

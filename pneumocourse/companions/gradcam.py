@@ -177,19 +177,26 @@ def fill_findings(check: pd.DataFrame, chosen: str) -> str:
     return text
 
 
+def _verdict(row: pd.Series, check: str) -> str:
+    """The verdict the notebook's cell put in the table by its rule (the rules stay on the page)."""
+    if "verdict" not in row:
+        raise ValueError(f"the {check} table has no 'verdict' column: notebook 04's cell adds it by the rule it "
+                         "shows, before the findings are written")
+    return str(row["verdict"])
+
+
 def _deletion_verdict(row: pd.Series) -> tuple[str, str]:
     numbers = (f"gap {row.gap:+.3f}, 95% CI [{row['gap low']:+.3f}, {row['gap high']:+.3f}] over {int(row.images)} "
                "images")
-    if row["gap low"] > 0:
-        return "Grad-CAM order removes the pneumonia evidence faster than random order", numbers + ": above zero"
-    if row["gap high"] < 0:
-        return "random order removes the pneumonia evidence faster than Grad-CAM order", numbers + ": below zero"
-    return "Grad-CAM order and random order are about level", numbers + ": the interval holds zero"
+    return {"passes": ("Grad-CAM order removes the pneumonia evidence faster than random order", numbers + ": above zero"),
+            "fails": ("random order removes the pneumonia evidence faster than Grad-CAM order", numbers + ": below zero"),
+            "about level": ("Grad-CAM order and random order are about level", numbers + ": the interval holds zero"),
+            }[_verdict(row, "deletion")]
 
 
 def deletion_findings(table: pd.DataFrame) -> list[str]:
-    """Notebook 04: the deletion gap (random - Grad-CAM area) per model, judged by its CI, as
-    Markdown bullets. ``table`` (index model): images, empty maps, area Grad-CAM, area random,
+    """Notebook 04: the deletion gap (random - Grad-CAM area) per model and the verdict the notebook's
+    rule gave it (its ``verdict`` column: its CI above zero passes, below fails), as Markdown bullets. ``table`` (index model): images, empty maps, area Grad-CAM, area random,
     orders, gap, gap low, gap high (:func:`pneumolib.explain.deletion_summary`)."""
     lines = []
     for model, row in table.iterrows():
@@ -206,16 +213,17 @@ def deletion_findings(table: pd.DataFrame) -> list[str]:
 def _road_verdict(row: pd.Series) -> tuple[str, str]:
     numbers = (f"mean ROAD score {row['mean ROAD']:+.4f}, 95% CI [{row.low:+.4f}, {row.high:+.4f}] over "
                f"{int(row.ranked)} of {int(row.images)} images")
-    if row.low > 0:
-        return "passes", f"{numbers}: removing the pixels the map ranks first lowers the pneumonia logit more"
-    if row.high < 0:
-        return "fails", f"{numbers}: removing the pixels the map ranks *last* lowers the pneumonia logit more"
-    return "about level", f"{numbers}: the interval holds zero"
+    verdict = _verdict(row, "ROAD")
+    return verdict, numbers + {
+        "passes": ": removing the pixels the map ranks first lowers the pneumonia logit more",
+        "fails": ": removing the pixels the map ranks *last* lowers the pneumonia logit more",
+        "about level": ": the interval holds zero"}[verdict]
 
 
 def road_findings(table: pd.DataFrame) -> list[str]:
-    """Notebook 04: ROAD per model (:func:`pneumolib.explain.road_summary`, index model), judged by
-    the CI of the mean score: "passes" above zero, "fails" below, "about level" otherwise."""
+    """Notebook 04: ROAD per model (:func:`pneumolib.explain.road_summary`, index model), in words,
+    with the verdict the notebook's rule gave it (its ``verdict`` column: the CI of the mean score above
+    zero passes, below fails, else about level)."""
     lines = []
     for model, row in table.iterrows():
         if not row.ranked:
@@ -229,22 +237,23 @@ def road_findings(table: pd.DataFrame) -> list[str]:
 def _randomisation_verdict(row: pd.Series, cutoff: float) -> tuple[str, str]:
     numbers = (f"mean Spearman ρ {row['mean rho']:+.3f}, 95% CI [{row.low:+.3f}, {row.high:+.3f}] over "
                f"{int(row.compared)} of {int(row.images)} images")
-    if -cutoff < row.low and row.high < cutoff:
+    verdict = _verdict(row, "randomisation")
+    if verdict == "passes":
         weak = ("a weak inverse correlation remains (the interval lies below zero)" if row.high < 0
                 else "a weak resemblance remains (the interval lies above zero)" if row.low > 0
                 else "the interval holds zero")
         return ("passes", f"{numbers}: within ±{cutoff}, so the maps do not strongly resemble those of the "
                           f"re-initialised copy; {weak}")
-    if row.low > cutoff:
-        return "fails", f"{numbers}: above {cutoff}, the maps resemble those of the re-initialised copy"
-    if row.high < -cutoff:
-        return "fails", f"{numbers}: below -{cutoff}, the maps mirror those of the re-initialised copy"
+    if verdict == "fails":
+        return "fails", (f"{numbers}: above {cutoff}, the maps resemble those of the re-initialised copy" if row.low > 0
+                         else f"{numbers}: below -{cutoff}, the maps mirror those of the re-initialised copy")
     return "inconclusive", f"{numbers}: the interval reaches beyond ±{cutoff}"
 
 
 def randomisation_findings(table: pd.DataFrame, cutoff: float = 0.5) -> list[str]:
-    """Notebook 04: the model-randomisation test per model, judged by the CI of the mean Spearman
-    rho: "passes" only when it lies within ±``cutoff`` (a strongly negative rho, a mirrored map,
+    """Notebook 04: the model-randomisation test per model, in words, with the verdict the
+    notebook's rule gave it (its ``verdict`` column: "passes" only when the CI of the mean Spearman rho
+    lies within ±``cutoff``) (a strongly negative rho, a mirrored map,
     depends on the random weights too). Markdown bullets. ``table`` (index model): images,
     compared (images where neither map is empty), mean rho, low, high
     (:func:`pneumolib.explain.randomisation_summary`)."""
@@ -265,18 +274,16 @@ def randomisation_findings(table: pd.DataFrame, cutoff: float = 0.5) -> list[str
 
 def _dependence_verdict(row: pd.Series, cutoff: float) -> tuple[str, str]:
     numbers = f"mean pairwise r {row['pairwise r']:+.2f}, 95% CI [{row.low:+.2f}, {row.high:+.2f}] over {int(row.maps)} maps"
-    if row.low > cutoff:
-        return "fails", f"{numbers}: above {cutoff}"
-    if row.high < cutoff:
-        return "passes", f"{numbers}: below {cutoff}"
-    return "inconclusive", f"{numbers}: the interval reaches {cutoff}"
+    verdict = _verdict(row, "image-dependence")
+    return verdict, numbers + {"fails": f": above {cutoff}", "passes": f": below {cutoff}",
+                               "inconclusive": f": the interval reaches {cutoff}"}[verdict]
 
 
 def dependence_findings(table: pd.DataFrame, cutoff: float = 0.5) -> list[str]:
     """Notebook 04, sanity check 3: do the maps depend on the image? Per model and predicted class,
     the mean correlation between the maps of different images (:func:`pneumolib.explain.dependence_table`,
-    index (model, predicted)) "fails" when its CI lies above ``cutoff``, "passes" when it lies below,
-    and is "inconclusive" otherwise. Markdown bullets."""
+    index (model, predicted)) in words, with the verdict the notebook's rule gave it (its ``verdict``
+    column: "fails" when its CI lies above ``cutoff``, "passes" below, "inconclusive" otherwise). Markdown bullets."""
     lines = []
     for (model, called), row in table.iterrows():
         if not row.maps or not np.isfinite(row["pairwise r"]):

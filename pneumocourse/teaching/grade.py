@@ -28,7 +28,7 @@ import pandas as pd
 
 from pneumolib.data.medmnist_files import DATA_ENV_VAR, resolve_data_dir
 from pneumolib.errors import ConfigError
-from ..companions.best_model import DECISIONS_FILE
+from ..final_model import DECISIONS_FILE
 from ..notebooks import project_folder
 from ..nbtools import SMOKE_ENV_VAR
 from pneumolib.paths import REFERENCE_ENV_VAR, RESULTS_ENV_VAR, display_path, results_base, results_dir
