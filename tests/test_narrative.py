@@ -38,6 +38,34 @@ def test_suite_times_keep_the_last_passing_run_of_each_notebook_and_kind(tmp_pat
     assert times == {("01_a", "from store"): 3.2, ("02_b", "from store"): 5.0, ("02_b", "trained"): 600.0}
 
 
+def _ablation_verdicts(runs):
+    """The verdicts notebook 05's cell gives the arms (its rule: test_notebook_05_shows_the_rule_its_findings_read)."""
+    import pandas as pd
+
+    from pneumolib.evaluation.noise import beyond_noise
+
+    ran = runs[runs.status == "ran"]
+    full_runs = ran[ran.arm == "full recipe"].set_index("seed")
+    rows = []
+    for arm, group in ran[ran.arm != "full recipe"].groupby("arm", sort=False):
+        test, val = (beyond_noise(arm, group.set_index("seed")[m], "full recipe", full_runs[m]) for m in ("test_auc", "val_auc"))
+        rows.append({"arm": arm, "Δ test AUC": test.gain, "noise": test.noise, "Δ val AUC": val.gain,
+                     "verdict": "raises" if test.gain > test.noise else "lowers" if test.gain < -test.noise else "level"})
+    return pd.DataFrame(rows).set_index("arm")
+
+
+def test_notebook_05_shows_the_rule_its_findings_read():
+    import inspect
+    import json
+    from pathlib import Path
+
+    cells = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "05_ablations.ipynb").read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    rule = inspect.getsource(_ablation_verdicts).split("rows = []\n", 1)[1].split("    return", 1)[0]
+    for line in rule.strip().splitlines():
+        assert line.strip() in code, f"notebook 05 no longer shows this line of the rule its findings read: {line.strip()}"
+
+
 def test_ablation_findings_judge_arms_by_the_projects_noise_rule():
     """Paired seed by seed against two seed sds of the full recipe (06's rule), not one sd."""
     import pandas as pd
@@ -55,14 +83,17 @@ def test_ablation_findings_judge_arms_by_the_projects_noise_rule():
     grid = pd.DataFrame({"batch_size": [32, 64], "lr": [1e-3, 1e-3], "cv_auc_mean": [0.99, 0.98],
                          "cv_auc_sd": [0.001, 0.001]}).set_index(["batch_size", "lr"])
     folds = pd.DataFrame({"held-out fold AUC": [0.99, 0.001], "test AUC": [0.95, 0.002]}, index=["mean", "sd"])
-    text = "\n".join(ablation_findings(runs, grid, folds))
+    verdicts = _ablation_verdicts(runs)
+    text = "\n".join(ablation_findings(verdicts, runs, grid, folds))
     assert "lowers test AUC beyond the noise** (the mean paired difference over the seeds, against two seed sds of " \
            "the full recipe): − augmentation (-0.0200)" in text
     assert "**Within the noise:** − dropout (-0.0011)" in text
     assert "*raises* val AUC" in text and "more than either cell's fold sd" in text and "(not nested)" in text
     assert "0.5 is ahead beyond the noise" in text  # balanced accuracy 0.851 ± 0.001 at Youden against 0.87 at 0.5
     close = grid.assign(cv_auc_mean=[0.99, 0.9895], cv_auc_sd=[0.0002, 0.0009])  # gap within the runner-up's sd
-    assert "within the larger fold sd of the two (0.0009)" in "\n".join(ablation_findings(runs, close, folds))
+    assert "within the larger fold sd of the two (0.0009)" in "\n".join(ablation_findings(verdicts, runs, close, folds))
+    with pytest.raises(ValueError, match="notebook 05's cell builds them"):
+        ablation_findings(verdicts.drop(columns="verdict"), runs, grid, folds)
 
 
 def test_threshold_shift_is_blamed_on_imbalance_corrections_only_when_removing_them_raises_it():

@@ -76,31 +76,31 @@ def _threshold_shift(ran: pd.DataFrame, full: pd.DataFrame) -> str:
     return text + "."
 
 
-def ablation_findings(runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFrame,
+def ablation_findings(verdicts: pd.DataFrame, runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFrame,
                       full_arm: str = "full recipe") -> list[str]:
-    """Notebook 05: the ablation arms against the full recipe, the threshold rule (both by the
-    project's noise rule, :func:`~pneumolib.evaluation.noise.beyond_noise`: the mean paired
-    difference, seed by seed, against two seed sds), the grid's choice and cross-validation, as
-    Markdown bullets."""
+    """Notebook 05, as Markdown bullets: the ablation arms in words, with the verdicts the notebook's
+    cell gave them by the project's noise rule (``verdicts``, index arm: ``Δ test AUC``, ``noise``,
+    ``Δ val AUC``, ``verdict`` "raises", "lowers" or "level"); the threshold rule (by the same
+    rule, :func:`~pneumolib.evaluation.noise.beyond_noise`), the grid's choice and cross-validation."""
+    missing = {"Δ test AUC", "Δ val AUC", "verdict"} - set(verdicts.columns)
+    if missing:
+        raise ValueError(f"the ablation verdicts lack {sorted(missing)}: notebook 05's cell builds them by the rule it "
+                         "shows, before the findings are written")
     ran = runs[runs.status == "ran"]
     full = ran[ran.arm == full_arm]
-    groups: dict[str, list[str]] = {"worse": [], "level": [], "better": []}
+    groups: dict[str, list[str]] = {"lowers": [], "level": [], "raises": []}
     lines = []
-    for arm, group in ran.groupby("arm", sort=False):
-        if arm == full_arm:
-            continue
-        decision = beyond_noise(arm, group.set_index("seed").test_auc, full_arm, full.set_index("seed").test_auc)
-        kind = "better" if decision.kept else "worse" if decision.verdict == "a loss beyond the noise" else "level"
-        groups[kind].append(f"{arm} ({decision.gain:+.4f})")
-        val_gap = beyond_noise(arm, group.set_index("seed").val_auc, full_arm, full.set_index("seed").val_auc).gain
-        if kind == "worse" and val_gap > 0:
-            lines.append(f"- {arm} *raises* val AUC ({val_gap:+.4f}) while it lowers test AUC ({decision.gain:+.4f}): the "
-                         "model fits the training cohort better and transfers worse to the test cohort.")
+    for arm, row in verdicts.iterrows():
+        groups[row.verdict].append(f"{arm} ({row['Δ test AUC']:+.4f})")
+        if row.verdict == "lowers" and row["Δ val AUC"] > 0:
+            lines.append(f"- {arm} *raises* val AUC ({row['Δ val AUC']:+.4f}) while it lowers test AUC "
+                         f"({row['Δ test AUC']:+.4f}): the model fits the training cohort better and transfers worse to "
+                         "the test cohort.")
     rule = "the mean paired difference over the seeds, against two seed sds of the full recipe"
-    summary = [f"- **Removing a component lowers test AUC beyond the noise** ({rule}): {', '.join(groups['worse']) or 'none'}.",
+    summary = [f"- **Removing a component lowers test AUC beyond the noise** ({rule}): {', '.join(groups['lowers']) or 'none'}.",
                f"- **Within the noise:** {', '.join(groups['level']) or 'none'}."]
-    if groups["better"]:
-        summary.append(f"- **Removing these raises test AUC beyond the noise:** {', '.join(groups['better'])}.")
+    if groups["raises"]:
+        summary.append(f"- **Removing these raises test AUC beyond the noise:** {', '.join(groups['raises'])}.")
     lines = summary + lines
     tuned, plain = full.tuned_test_balanced_accuracy, full.test_balanced_accuracy
     decision = beyond_noise("the val-picked threshold", full.set_index("seed").tuned_test_balanced_accuracy, "the 0.5 threshold",
