@@ -18,7 +18,7 @@ from pneumolib.config import INTENSITY_PRESETS
 from pneumolib.data import PneumoniaData, split_summary
 from pneumolib.data.photometric import Photometric
 from pneumolib.evaluation.metrics import binary_metrics
-from pneumolib.evaluation.noise import NOISE_SDS, PAIRED_NOISE, RULES, SEED_NOISE, beyond_noise
+from pneumolib.evaluation.noise import NOISE_SDS, PAIRED_NOISE, RULES, Decision
 from pneumolib.shift.methods import METHODS, Adapted
 from .. import narrative, nbtools
 from ..adaptation import source_reference
@@ -79,12 +79,13 @@ def findings(*, data: PneumoniaData, finals: list[FinalModel], domain: pd.DataFr
              typical_pneumonia: dict[str, int], n_typical: int, intensity_table: pd.DataFrame, gap: pd.Series,
              prior_check: pd.DataFrame, true_prior: float, scores: pd.DataFrame, adapted: dict[str, list[Adapted]],
              simulated_table: pd.DataFrame, chosen_method: str, method_steps: Sequence, selection_metric: str,
-             photometric: Photometric, intensity: str, robust_table: pd.DataFrame, goal: pd.DataFrame) -> str:
+             photometric: Photometric, intensity: str, robust_table: pd.DataFrame, robust_keep: Decision,
+             goal: pd.DataFrame) -> str:
     """07's reading of its results as Markdown bullets, each built from the tables of the notebook's
     cells named by the arguments: the class shares, how the cohorts' images differ (domain
     classifiers, typical images, within-class separation), the prior estimates, the unadapted and
-    adapted models on test, the method chosen on val's simulated shifts, robustness training and
-    the goal."""
+    adapted models on test, the method chosen on val's simulated shifts, robustness training (as
+    the notebook's cell decided it, ``robust_keep``) and the goal."""
     raw_test, raw_control = domain.loc[("raw pixels", "train vs test"), "auc"], domain.loc[("raw pixels", "train vs val (control)"), "auc"]
     out_test = domain.loc[("model output only", "train vs test"), "auc"]
     feat_test, feat_control = domain.loc[("model features", "train vs test"), "auc"], domain.loc[("model features", "train vs val (control)"), "auc"]
@@ -108,8 +109,6 @@ def findings(*, data: PneumoniaData, finals: list[FinalModel], domain: pd.DataFr
                and photometric.contrast[0] <= contrast_ratio <= photometric.contrast[1])
     robust_runs = robust_table[robust_table.key.str.startswith("robust")]
     recipe_runs = robust_table[robust_table.key.str.startswith("base")]  # 06's recipe, the same seeds where it has them
-    robust_keep = beyond_noise(f"+ {intensity} intensity", robust_runs.set_index("seed").val_auc,
-                               "06's recipe", recipe_runs.set_index("seed").val_auc, SEED_NOISE)
     lines = [
         f"- **The cohorts differ in their class shares:** pneumonia is {shares['train']:.1%} of train, {shares['val']:.1%} "
         f"of val and {shares['test']:.1%} of test.",
