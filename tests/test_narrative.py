@@ -70,6 +70,7 @@ def test_ablation_findings_judge_arms_by_the_projects_noise_rule():
     """Paired seed by seed against two seed sds of the full recipe (06's rule), not one sd."""
     import pandas as pd
 
+    from pneumolib.evaluation.noise import PAIRED_NOISE, beyond_noise
     from pneumocourse.companions.ablations import ablation_findings
 
     def arm(name, aucs, val=0.99):
@@ -84,16 +85,21 @@ def test_ablation_findings_judge_arms_by_the_projects_noise_rule():
                          "cv_auc_sd": [0.001, 0.001]}).set_index(["batch_size", "lr"])
     folds = pd.DataFrame({"held-out fold AUC": [0.99, 0.001], "test AUC": [0.95, 0.002]}, index=["mean", "sd"])
     verdicts = _ablation_verdicts(runs)
-    text = "\n".join(ablation_findings(verdicts, runs, grid, folds))
+    ahead = beyond_noise("batch_size 32, lr 0.001", [0.991, 0.990, 0.989], "batch_size 64, lr 0.001",
+                         [0.981, 0.979, 0.98], PAIRED_NOISE)
+    text = "\n".join(ablation_findings(verdicts, runs, grid, ahead, folds))
     assert "lowers test AUC beyond the noise** (the mean paired difference over the seeds, against two seed sds of " \
            "the full recipe): − augmentation (-0.0200)" in text
     assert "**Within the noise:** − dropout (-0.0011)" in text
-    assert "*raises* val AUC" in text and "more than either cell's fold sd" in text and "(not nested)" in text
+    assert "*raises* val AUC" in text and "(not nested)" in text
+    assert "against the runner-up, fold by fold: +0.0100 CV AUC against a noise of" in text and "weak" not in text
     assert "0.5 is ahead beyond the noise" in text  # balanced accuracy 0.851 ± 0.001 at Youden against 0.87 at 0.5
-    close = grid.assign(cv_auc_mean=[0.99, 0.9895], cv_auc_sd=[0.0002, 0.0009])  # gap within the runner-up's sd
-    assert "within the larger fold sd of the two (0.0009)" in "\n".join(ablation_findings(verdicts, runs, close, folds))
+    close = beyond_noise("batch_size 32, lr 0.001", [0.990, 0.9895, 0.991], "batch_size 64, lr 0.001",
+                         [0.9895, 0.990, 0.9893], PAIRED_NOISE)  # a gain within two sds of the fold differences
+    text = "\n".join(ablation_findings(verdicts, runs, grid, close, folds))
+    assert "within the noise, so the choice among the top cells is weak" in text
     with pytest.raises(ValueError, match="notebook 05's cell builds them"):
-        ablation_findings(verdicts.drop(columns="verdict"), runs, grid, folds)
+        ablation_findings(verdicts.drop(columns="verdict"), runs, grid, ahead, folds)
 
 
 def test_threshold_shift_is_blamed_on_imbalance_corrections_only_when_removing_them_raises_it():

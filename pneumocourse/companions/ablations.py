@@ -12,7 +12,7 @@ from pneumolib.config import MODEL_NAMES, TrainConfig
 from pneumolib.data import PneumoniaData
 from pneumolib.errors import ConfigError
 from pneumolib.experiments.runs import DataSpec
-from pneumolib.evaluation.noise import beyond_noise
+from pneumolib.evaluation.noise import Decision, beyond_noise
 from pneumolib.experiments.studies import full_recipe
 
 from .. import narrative, nbtools
@@ -76,12 +76,13 @@ def _threshold_shift(ran: pd.DataFrame, full: pd.DataFrame) -> str:
     return text + "."
 
 
-def ablation_findings(verdicts: pd.DataFrame, runs: pd.DataFrame, grid: pd.DataFrame, folds: pd.DataFrame,
-                      full_arm: str = "full recipe") -> list[str]:
+def ablation_findings(verdicts: pd.DataFrame, runs: pd.DataFrame, grid: pd.DataFrame, grid_choice: Decision,
+                      folds: pd.DataFrame, full_arm: str = "full recipe") -> list[str]:
     """Notebook 05, as Markdown bullets: the ablation arms in words, with the verdicts the notebook's
     cell gave them by the project's noise rule (``verdicts``, index arm: ``Δ test AUC``, ``noise``,
     ``Δ val AUC``, ``verdict`` "raises", "lowers" or "level"); the threshold rule (by the same
-    rule, :func:`~pneumolib.evaluation.noise.beyond_noise`), the grid's choice and cross-validation."""
+    rule, :func:`~pneumolib.evaluation.noise.beyond_noise`); the grid's choice, with the best cell
+    against the runner-up as the notebook's cell judged it (``grid_choice``); and cross-validation."""
     missing = {"Δ test AUC", "Δ val AUC", "verdict"} - set(verdicts.columns)
     if missing:
         raise ValueError(f"the ablation verdicts lack {sorted(missing)}: notebook 05's cell builds them by the rule it "
@@ -112,13 +113,11 @@ def ablation_findings(verdicts: pd.DataFrame, runs: pd.DataFrame, grid: pd.DataF
                  f"val-picked Youden threshold and {mean_sd(plain)} at 0.5: {verdict} "
                  f"({decision.describe(unit='balanced accuracy')})." + _threshold_shift(ran, full))
     ordered = grid.sort_values("cv_auc_mean", ascending=False)
-    best, second, worst = ordered.iloc[0], ordered.iloc[1], ordered.iloc[-1]
-    gap = best.cv_auc_mean - second.cv_auc_mean
+    best, worst = ordered.iloc[0], ordered.iloc[-1]
     lines.append(f"- **Grid search:** the best cell, {', '.join(f'{k} {v:g}' for k, v in zip(grid.index.names, ordered.index[0]))}, "
-                 f"reaches CV AUC {narrative.with_spread(best.cv_auc_mean, best.cv_auc_sd)}; the runner-up is {gap:.4f} behind, "
-                 + (f"within the larger fold sd of the two ({max(best.cv_auc_sd, second.cv_auc_sd):.4f}), so the "
-                    "choice among the top cells is weak" if gap <= max(best.cv_auc_sd, second.cv_auc_sd)
-                    else "more than either cell's fold sd")
+                 f"reaches CV AUC {narrative.with_spread(best.cv_auc_mean, best.cv_auc_sd)}; against the runner-up, fold by "
+                 f"fold: {grid_choice.describe(4, 'CV AUC')}"
+                 + (", so the choice among the top cells is weak" if not grid_choice.kept else "")
                  + f". The worst cell, {', '.join(f'{k} {v:g}' for k, v in zip(grid.index.names, ordered.index[-1]))}, "
                  f"reaches {worst.cv_auc_mean:.4f}. The best cell was picked on the very folds that score it (not nested), "
                  "so its CV AUC is optimistic; nested cross-validation (the exercise above) scores the choice honestly.")
