@@ -196,8 +196,9 @@ def _deletion_verdict(row: pd.Series) -> tuple[str, str]:
 
 def deletion_findings(table: pd.DataFrame) -> list[str]:
     """Notebook 04: the deletion gap (random - Grad-CAM area) per model and the verdict the notebook's
-    rule gave it (its ``verdict`` column: its CI above zero passes, below fails), as Markdown bullets. ``table`` (index model): images, empty maps, area Grad-CAM, area random,
-    orders, gap, gap low, gap high (:func:`pneumolib.explain.deletion_summary`)."""
+    rule gave it (its ``verdict`` column: its CI above zero passes, below fails), as Markdown bullets.
+    ``table`` (index model): images, empty maps, area Grad-CAM, area random, orders, gap, gap low,
+    gap high (:func:`pneumolib.explain.deletion_summary`)."""
     lines = []
     for model, row in table.iterrows():
         verdict, numbers = _deletion_verdict(row)
@@ -253,8 +254,8 @@ def _randomisation_verdict(row: pd.Series, cutoff: float) -> tuple[str, str]:
 def randomisation_findings(table: pd.DataFrame, cutoff: float = 0.5) -> list[str]:
     """Notebook 04: the model-randomisation test per model, in words, with the verdict the
     notebook's rule gave it (its ``verdict`` column: "passes" only when the CI of the mean Spearman rho
-    lies within ±``cutoff``) (a strongly negative rho, a mirrored map,
-    depends on the random weights too). Markdown bullets. ``table`` (index model): images,
+    lies within ±``cutoff``, since a strongly negative rho, a mirrored map, depends on the random
+    weights too). Markdown bullets. ``table`` (index model): images,
     compared (images where neither map is empty), mean rho, low, high
     (:func:`pneumolib.explain.randomisation_summary`)."""
     lines = []
@@ -283,7 +284,8 @@ def dependence_findings(table: pd.DataFrame, cutoff: float = 0.5) -> list[str]:
     """Notebook 04, sanity check 3: do the maps depend on the image? Per model and predicted class,
     the mean correlation between the maps of different images (:func:`pneumolib.explain.dependence_table`,
     index (model, predicted)) in words, with the verdict the notebook's rule gave it (its ``verdict``
-    column: "fails" when its CI lies above ``cutoff``, "passes" below, "inconclusive" otherwise). Markdown bullets."""
+    column: "fails" when its CI lies above ``cutoff``, "passes" below, "inconclusive" otherwise), as
+    Markdown bullets."""
     lines = []
     for (model, called), row in table.iterrows():
         if not row.maps or not np.isfinite(row["pairwise r"]):
